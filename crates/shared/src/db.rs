@@ -1,0 +1,197 @@
+//! One database per service: SQLite (embedded, the default) or PostgreSQL,
+//! chosen at start-up by the URL.
+//!
+//! Both backends are driven by the same SQL text through [`with_pool!`]: the
+//! statement is compiled once per backend, so each gets its native types
+//! (`DATE`, `TIMESTAMPTZ` on PostgreSQL) and a type error on either is a
+//! compile error. DDL differs, so each service keeps one migrations folder per
+//! backend.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::problem::ApiError;
+
+/// A connection pool to the service's own database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// A service's migrations, one set per backend.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// Runs the same expression against whichever pool `db` holds:
+/// `with_pool!(&self.db, pool => sqlx::query("…").execute(pool).await)`.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL must start with sqlite: or postgres:// (got scheme `{0}`)")]
+    UnsupportedScheme(String),
+    #[error("DATABASE_URL is not valid")]
+    InvalidUrl(#[source] sqlx::Error),
+    #[error("could not connect to the database within {0:?}")]
+    Unreachable(Duration, #[source] sqlx::Error),
+    #[error("migrations failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// How long a request waits for a pooled connection before it is answered 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long start-up waits for the database to come up (e.g. in docker compose).
+const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+impl Db {
+    /// Connects (retrying for a while, as a database may still be starting)
+    /// and runs the migrations.
+    pub async fn connect(url: &str, migrations: &Migrations) -> Result<Self, DbError> {
+        let db = Self::pool(url)?;
+        let started = tokio::time::Instant::now();
+        loop {
+            match db.ping().await {
+                Ok(()) => break,
+                Err(err) if started.elapsed() >= STARTUP_DEADLINE => {
+                    return Err(DbError::Unreachable(STARTUP_DEADLINE, err));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "database not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        match &db {
+            Db::Sqlite(pool) => migrations.sqlite.run(pool).await?,
+            Db::Postgres(pool) => migrations.postgres.run(pool).await?,
+        }
+        Ok(db)
+    }
+
+    /// A lazily connecting pool for `url`.
+    fn pool(url: &str) -> Result<Self, DbError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(DbError::InvalidUrl)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                Ok(Db::Sqlite(pool))
+            }
+            "postgres" | "postgresql" => {
+                let options = PgConnectOptions::from_str(url).map_err(DbError::InvalidUrl)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                Ok(Db::Postgres(pool))
+            }
+            other => Err(DbError::UnsupportedScheme(other.to_owned())),
+        }
+    }
+
+    /// One round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// True when `err` is a violation of the unique constraint or index `name`.
+/// SQLite does not report constraint names, so there the column list that
+/// it reports (`table.column`) is matched instead.
+pub fn is_unique_violation(err: &sqlx::Error, name: &str, sqlite_columns: &str) -> bool {
+    let sqlx::Error::Database(db_err) = err else {
+        return false;
+    };
+    db_err.is_unique_violation()
+        && (db_err.constraint() == Some(name) || db_err.message().contains(sqlite_columns))
+}
+
+/// The default mapping of a database error: an outage is a 503 that the
+/// caller may retry; anything else is a bug, logged as a 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => ApiError::Unavailable {
+                detail: "The database is not reachable at the moment.".into(),
+                retry_after_secs: 2,
+            },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// `url` with any password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr@t@db:5432/clients"),
+            "postgres://app:***@db:5432/clients"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("sqlite:///data/c.db"), "sqlite:///data/c.db");
+    }
+
+    #[test]
+    fn unknown_schemes_are_refused() {
+        assert!(matches!(
+            Db::pool("mysql://x"),
+            Err(DbError::UnsupportedScheme(s)) if s == "mysql"
+        ));
+    }
+}

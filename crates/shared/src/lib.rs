@@ -1,0 +1,13 @@
+//! What every service of the system needs, so that each service holds only
+//! its own domain, storage and routes.
+
+pub mod config;
+pub mod db;
+pub mod extract;
+pub mod problem;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+pub mod validate;
+
+pub use problem::{ApiError, FieldError};

@@ -1,0 +1,224 @@
+//! Errors as `application/problem+json` (RFC 9457).
+//!
+//! Every handler returns `Result<_, ApiError>`. The variants name what went
+//! wrong in the caller's terms; [`ApiError::status`] maps each to its HTTP
+//! status in one place. Details of a 5xx are logged with their whole cause
+//! chain and never sent to the caller.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request body or query, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a caller can be told went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// A dependency (the other service, the database) cannot answer now.
+    #[error("service unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    /// A bug or an unexpected failure: logged, never described to the caller.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A 422 with one invalid field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest(d)
+            | Self::NotFound(d)
+            | Self::Conflict(d)
+            | Self::UnsupportedMediaType(d) => d.clone(),
+            Self::Unavailable { detail, .. } => detail.clone(),
+            Self::MethodNotAllowed => "This path does not support this method.".into(),
+            Self::PayloadTooLarge => "The request body is larger than 1 MiB.".into(),
+            Self::Validation(errors) => match errors.as_slice() {
+                [one] => format!("{}: {}", one.field, one.message),
+                _ => format!("{} fields are invalid.", errors.len()),
+            },
+            Self::Internal(_) => "An unexpected error occurred; it has been logged.".into(),
+        }
+    }
+}
+
+/// The RFC 9457 body. `type` is `about:blank` (the status says it all) except
+/// for validation errors, which also carry `errors`.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+/// Formats an error with every `source()` below it, for the logs.
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(err) => {
+                tracing::error!(error = %cause_chain(err.as_ref()), "request failed")
+            }
+            Self::Unavailable { detail, .. } => tracing::warn!(%detail, "dependency unavailable"),
+            _ => {}
+        }
+        let mut problem = Problem::new(status, self.detail());
+        let retry_after = match self {
+            Self::Validation(errors) => {
+                problem.kind = "/problems/validation";
+                problem.errors = Some(errors);
+                None
+            }
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
+            _ => None,
+        };
+        let mut response = problem.into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn validation_error_lists_each_field() {
+        let err = ApiError::Validation(vec![
+            FieldError::new("name", "must not be empty"),
+            FieldError::new("card_number", "is required"),
+        ]);
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = body_of(response).await;
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["title"], "Unprocessable Entity");
+        assert_eq!(body["errors"][1]["field"], "card_number");
+    }
+
+    #[tokio::test]
+    async fn unavailable_sets_retry_after_and_internal_hides_details() {
+        let response = ApiError::Unavailable {
+            detail: "client_service timed out".into(),
+            retry_after_secs: 3,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+
+        let response = ApiError::internal("password=hunter2 leaked").into_response();
+        let body = body_of(response).await;
+        assert_eq!(body["status"], 500);
+        assert!(!body.to_string().contains("hunter2"));
+    }
+}

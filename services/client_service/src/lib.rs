@@ -1,0 +1,29 @@
+//! client_service: clients, each with a name and a membership card.
+//!
+//! `main.rs` only reads the configuration and calls [`App::build`]; tests
+//! build the same `App` on port 0.
+
+pub mod config;
+pub mod domain;
+pub mod orders;
+pub mod routes;
+pub mod store;
+
+use shared::{db::Db, server::Started};
+
+use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
+
+/// The service, bound to its port and connected to its database.
+pub type App = Started;
+
+/// Connects the database (running migrations), builds the client for
+/// order_service and binds the listener.
+pub async fn build(config: &Config) -> Result<App, shared::server::StartError> {
+    let url = config.common.database_url("client_service")?;
+    let db = Db::connect(&url, &store::MIGRATIONS).await?;
+    let state = AppState {
+        clients: ClientStore::new(db.clone()),
+        orders: OrderService::new(&config.order_service())?,
+    };
+    Started::bind(config.listen_addr, routes::router(state), db, &url).await
+}

@@ -1,0 +1,42 @@
+//! The calls client_service makes to order_service, before it deletes a client.
+
+use shared::{
+    config::DependencyConfig,
+    upstream::{BuildError, Upstream, UpstreamError},
+};
+
+/// A typed client for order_service, built once and cloned into handlers.
+#[derive(Clone, Debug)]
+pub struct OrderService {
+    upstream: Upstream,
+}
+
+impl OrderService {
+    pub fn new(config: &DependencyConfig) -> Result<Self, BuildError> {
+        Ok(Self {
+            upstream: Upstream::new("order_service", config)?,
+        })
+    }
+
+    /// Whether the client has at least one order.
+    pub async fn has_orders(&self, client_id: i64) -> Result<bool, UpstreamError> {
+        let path = format!("/order/?client_id={client_id}&limit=1");
+        match self
+            .upstream
+            .get_json::<Vec<serde_json::Value>>(&path)
+            .await?
+        {
+            Some(orders) => Ok(!orders.is_empty()),
+            None => Err(self.upstream.unexpected_not_found()),
+        }
+    }
+
+    /// Deletes every order of the client.
+    pub async fn delete_orders_of(&self, client_id: i64) -> Result<(), UpstreamError> {
+        let path = format!("/order/?client_id={client_id}");
+        match self.upstream.delete(&path).await? {
+            true => Ok(()),
+            false => Err(self.upstream.unexpected_not_found()),
+        }
+    }
+}
