@@ -1,7 +1,7 @@
 //! client_service: clients, each with a name and a membership card.
 //!
-//! `main.rs` only reads the configuration and calls [`App::build`]; tests
-//! build the same `App` on port 0.
+//! `main.rs` only reads the configuration and calls [`build`]; tests build
+//! the same service on port 0.
 
 pub mod config;
 pub mod domain;
@@ -13,12 +13,9 @@ use shared::{db::Db, server::Started};
 
 use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
 
-/// The service, bound to its port and connected to its database.
-pub type App = Started;
-
 /// Connects the database (running migrations), builds the client for
 /// order_service and binds the listener.
-pub async fn build(config: &Config) -> Result<App, shared::server::StartError> {
+pub async fn build(config: &Config) -> Result<Started, shared::server::StartError> {
     let url = config.common.database_url("client_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {

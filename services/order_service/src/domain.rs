@@ -1,0 +1,333 @@
+//! The order, parsed from JSON into types that can only hold valid values.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use shared::{
+    ApiError,
+    validate::{self, Fields},
+};
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub client_id: i64,
+    pub item: String,
+    pub quantity: i32,
+    #[sqlx(rename = "price_cents", try_from = "i64")]
+    pub price: Price,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The client's current details, as client_service returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    pub id: i64,
+    pub name: String,
+    pub card_number: String,
+    pub card_issued_on: NaiveDate,
+}
+
+/// An order as the API returns it: with its client's current details, or
+/// `null` when client_service cannot answer (or no longer has the client).
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: i64,
+    pub client_id: i64,
+    pub item: String,
+    pub quantity: i32,
+    pub price: Price,
+    pub status: OrderStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub client: Option<ClientSummary>,
+}
+
+impl OrderView {
+    pub fn new(order: Order, client: Option<ClientSummary>) -> Self {
+        Self {
+            id: order.id,
+            client_id: order.client_id,
+            item: order.item,
+            quantity: order.quantity,
+            price: order.price,
+            status: order.status,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            client,
+        }
+    }
+}
+
+/// The writable fields of an order: the body of POST and PUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub client_id: i64,
+    pub item: String,
+    pub quantity: i32,
+    pub price: Price,
+    pub status: OrderStatus,
+}
+
+const FIELDS: &[&str] = &["client_id", "item", "quantity", "price", "status"];
+const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "client"];
+
+pub const MAX_ITEM_CHARS: usize = 200;
+pub const MAX_QUANTITY: i64 = 1_000_000;
+
+impl NewOrder {
+    /// POST: `quantity` defaults to 1 and `status` to `new`.
+    pub fn parse_create(body: &Value) -> Result<Self, ApiError> {
+        Self::parse(body, false)
+    }
+
+    /// PUT replaces the whole order: every field is required.
+    pub fn parse_replace(body: &Value) -> Result<Self, ApiError> {
+        Self::parse(body, true)
+    }
+
+    fn parse(body: &Value, all_required: bool) -> Result<Self, ApiError> {
+        let mut fields = Fields::of(body, FIELDS, READ_ONLY)?;
+        let client_id = fields.required("client_id", parse_client_id);
+        let item = fields.required("item", parse_item);
+        let (quantity, status) = if all_required {
+            (
+                fields.required("quantity", parse_quantity),
+                fields.required("status", OrderStatus::parse),
+            )
+        } else {
+            (
+                fields.optional("quantity", 1, parse_quantity),
+                fields.optional("status", OrderStatus::New, OrderStatus::parse),
+            )
+        };
+        let price = fields.required("price", Price::parse);
+        fields.finish(|| {
+            Some(Self {
+                client_id: client_id?,
+                item: item?,
+                quantity: quantity?,
+                price: price?,
+                status: status?,
+            })
+        })
+    }
+}
+
+fn parse_client_id(value: &Value) -> Result<i64, String> {
+    validate::integer_in(value, 1, i64::MAX)
+}
+
+fn parse_item(value: &Value) -> Result<String, String> {
+    validate::text(value, MAX_ITEM_CHARS)
+}
+
+fn parse_quantity(value: &Value) -> Result<i32, String> {
+    validate::integer_in(value, 1, MAX_QUANTITY)
+        .and_then(|n| i32::try_from(n).map_err(|e| e.to_string()))
+}
+
+/// A non-negative amount with at most two fractional digits, held as a
+/// whole number of cents: never a float, in memory or in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Price {
+    cents: i64,
+}
+
+impl Price {
+    /// The largest accepted price, 1 000 000 000.00.
+    pub const MAX_CENTS: i64 = 100_000_000_000;
+
+    pub fn from_cents(cents: i64) -> Result<Self, String> {
+        if (0..=Self::MAX_CENTS).contains(&cents) {
+            Ok(Self { cents })
+        } else {
+            Err(format!(
+                "must be from 0.00 to {}",
+                Self {
+                    cents: Self::MAX_CENTS
+                }
+            ))
+        }
+    }
+
+    pub fn cents(self) -> i64 {
+        self.cents
+    }
+
+    /// From a JSON string (`"12.50"`) or number (`12.5`).
+    pub fn parse(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) => Self::parse_decimal(text),
+            // Without serde_json's arbitrary precision a number arrives as an
+            // f64; its shortest round-trip text is what the client wrote for
+            // every price within range (at most 15 significant digits).
+            Value::Number(number) => Self::parse_decimal(&number.to_string()),
+            other => Err(format!(
+                "must be a decimal number or a string like \"12.50\", not {}",
+                validate::kind(other)
+            )),
+        }
+    }
+
+    fn parse_decimal(text: &str) -> Result<Self, String> {
+        let invalid = || {
+            format!("`{text}` is not a non-negative amount with at most 2 decimals, like \"12.50\"")
+        };
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 12 || !digits(whole) || !digits(fraction) {
+            return Err(invalid());
+        }
+        if text.contains('.') && fraction.is_empty() || fraction.len() > 2 {
+            return Err(invalid());
+        }
+        let whole: i64 = whole.parse().map_err(|_| invalid())?;
+        let fraction: i64 = format!("{fraction:0<2}").parse().map_err(|_| invalid())?;
+        let cents = whole
+            .checked_mul(100)
+            .and_then(|c| c.checked_add(fraction))
+            .ok_or_else(invalid)?;
+        Self::from_cents(cents)
+    }
+}
+
+impl TryFrom<i64> for Price {
+    type Error = String;
+    fn try_from(cents: i64) -> Result<Self, String> {
+        Self::from_cents(cents)
+    }
+}
+
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:02}", self.cents / 100, self.cents % 100)
+    }
+}
+
+/// Prices are returned as strings with two decimals: `"12.50"`.
+impl Serialize for Price {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    New,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 5] = [
+        Self::New,
+        Self::Paid,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Paid => "paid",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &Value) -> Result<Self, String> {
+        let text = validate::string(value)?;
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| {
+                format!("must be one of new, paid, shipped, delivered, cancelled (got `{text}`)")
+            })
+    }
+}
+
+impl TryFrom<String> for OrderStatus {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&Value::String(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn price(v: Value) -> Result<String, String> {
+        Price::parse(&v).map(|p| p.to_string())
+    }
+
+    #[test]
+    fn prices_are_exact_with_two_decimals() {
+        assert_eq!(price(json!("12.5")).unwrap(), "12.50");
+        assert_eq!(price(json!("12.50")).unwrap(), "12.50");
+        assert_eq!(price(json!("0")).unwrap(), "0.00");
+        assert_eq!(price(json!(12.5)).unwrap(), "12.50");
+        assert_eq!(price(json!(0.1)).unwrap(), "0.10");
+        assert_eq!(price(json!(19.99)).unwrap(), "19.99");
+        assert_eq!(price(json!(7)).unwrap(), "7.00");
+        assert_eq!(price(json!("1000000000.00")).unwrap(), "1000000000.00");
+        for bad in [
+            json!("12.345"),
+            json!(12.345),
+            json!("-1"),
+            json!(-1),
+            json!("1e3"),
+            json!("12."),
+            json!(".5"),
+            json!(" 12"),
+            json!("12,50"),
+            json!("abc"),
+            json!(""),
+            json!("1000000000.01"),
+            json!(true),
+            json!(null),
+        ] {
+            assert!(price(bad.clone()).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn defaults_apply_on_create_but_replace_needs_every_field() {
+        let body = json!({"client_id": 1, "item": "Tea", "price": "3.20"});
+        let order = NewOrder::parse_create(&body).unwrap();
+        assert_eq!((order.quantity, order.status), (1, OrderStatus::New));
+        let Err(ApiError::Validation(errors)) = NewOrder::parse_replace(&body) else {
+            panic!("expected 422");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["quantity", "status"]);
+    }
+
+    #[test]
+    fn every_field_is_checked() {
+        let body = json!({"client_id": 0, "item": " ", "quantity": 1_000_001, "price": -1, "status": "lost"});
+        let Err(ApiError::Validation(errors)) = NewOrder::parse_create(&body) else {
+            panic!("expected 422");
+        };
+        assert_eq!(errors.len(), 5);
+        assert!(OrderStatus::parse(&json!("Paid")).is_err());
+        assert_eq!(
+            OrderStatus::parse(&json!("paid")).unwrap(),
+            OrderStatus::Paid
+        );
+    }
+}

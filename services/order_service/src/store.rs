@@ -1,0 +1,113 @@
+//! Orders in the service's own database (SQLite or PostgreSQL).
+
+use chrono::{SubsecRound, Utc};
+use shared::{
+    ApiError,
+    db::{Db, Migrations},
+    extract::Page,
+    with_pool,
+};
+
+use crate::domain::{NewOrder, Order, OrderStatus};
+
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &sqlx::migrate!("./migrations/sqlite"),
+    postgres: &sqlx::migrate!("./migrations/postgres"),
+};
+
+const COLUMNS: &str = "id, client_id, item, quantity, price_cents, status, created_at, updated_at";
+
+#[derive(Clone, Debug)]
+pub struct OrderStore {
+    db: Db,
+}
+
+/// A filter on the list of orders.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderFilter {
+    pub client_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+}
+
+impl OrderStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub async fn insert(&self, new: &NewOrder) -> Result<Order, ApiError> {
+        let now = Utc::now().trunc_subsecs(6);
+        let sql = format!(
+            "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+        );
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(new.client_id)
+            .bind(&new.item)
+            .bind(new.quantity)
+            .bind(new.price.cents())
+            .bind(new.status.as_str())
+            .bind(now)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
+        Ok(with_pool!(&self.db, pool => {
+            let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM orders WHERE id > "));
+            query.push_bind(page.after);
+            if let Some(client_id) = filter.client_id {
+                query.push(" AND client_id = ").push_bind(client_id);
+            }
+            if let Some(status) = filter.status {
+                query.push(" AND status = ").push_bind(status.as_str());
+            }
+            query.push(" ORDER BY id LIMIT ").push_bind(page.limit);
+            query.build_query_as().fetch_all(pool).await
+        })?)
+    }
+
+    /// Replaces every writable field; `None` when there is no such order.
+    pub async fn update(&self, id: i64, new: &NewOrder) -> Result<Option<Order>, ApiError> {
+        let now = Utc::now().trunc_subsecs(6);
+        let sql = format!(
+            "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
+             status = $5, updated_at = $6 WHERE id = $7 RETURNING {COLUMNS}"
+        );
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(new.client_id)
+            .bind(&new.item)
+            .bind(new.quantity)
+            .bind(new.price.cents())
+            .bind(new.status.as_str())
+            .bind(now)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// `false` when there was no such order.
+    pub async fn delete(&self, id: i64) -> Result<bool, ApiError> {
+        let deleted = with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    /// Deletes every order of a client; returns how many there were.
+    pub async fn delete_by_client(&self, client_id: i64) -> Result<u64, ApiError> {
+        Ok(
+            with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE client_id = $1")
+            .bind(client_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?,
+        )
+    }
+}
