@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests and benchmarks: its own folder,
+# its own port on 127.0.0.1, trust authentication, fsync off. initdb refuses
+# to run as root, so as root it runs as the `postgres` user.
+#
+#   scripts/pg-cluster.sh start DIR PORT   start it; prints the admin URL
+#   scripts/pg-cluster.sh stop DIR         stop it and remove DIR
+set -euo pipefail
+
+find_bindir() {
+    local dir
+    for dir in /usr/lib/postgresql/*/bin; do
+        [[ -x "$dir/initdb" ]] && { echo "$dir"; return; }
+    done
+    return 1
+}
+
+as_owner() {
+    if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "${1:-}" in
+start)
+    dir="${2:?usage: pg-cluster.sh start DIR PORT}"
+    port="${3:?usage: pg-cluster.sh start DIR PORT}"
+    if ! bindir="$(find_bindir)"; then
+        if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+            echo "PostgreSQL server not found: installing it with apt-get" >&2
+            apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+            bindir="$(find_bindir)"
+        else
+            echo "PostgreSQL server not found: install it (Debian: apt-get install postgresql)" >&2
+            exit 1
+        fi
+    fi
+    mkdir -p "$dir"
+    [[ $EUID -eq 0 ]] && chown postgres: "$dir"
+    as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >&2 \
+        || { cat "$dir/server.log" >&2; exit 1; }
+    echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+stop)
+    dir="${2:?usage: pg-cluster.sh stop DIR}"
+    if [[ -d "$dir/data" ]] && bindir="$(find_bindir)"; then
+        as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: pg-cluster.sh start DIR PORT | stop DIR" >&2
+    exit 2
+    ;;
+esac
