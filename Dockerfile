@@ -1,0 +1,104 @@
+# syntax=docker/dockerfile:1
+#
+# Container images of the two Rust services, built from one Dockerfile.
+#
+#   build           compiles BOTH binaries once (stage shared by the targets)
+#   runtime         what the final images have in common: Debian slim, a
+#                   non-root user, the defaults for running in a container
+#   client_service  runtime + the client_service binary (listens on 8000)
+#   order_service   runtime + the order_service binary  (listens on 8001)
+#
+# Build one of them by naming its target (compose.yaml does this for you):
+#   docker build --target client_service -t client_service:local .
+#   docker build --target order_service  -t order_service:local  .
+# Both targets start from the same `build` stage, so BuildKit compiles the
+# workspace once and the second image is assembled from its cache.
+# (Without --target, `docker build .` builds the last stage: order_service.)
+#
+# BuildKit is required (the default builder of Docker Engine 23 and later,
+# and of `docker compose`) for the `RUN --mount=type=cache` lines below.
+
+# The Rust toolchain that compiles the services. The builder and the runtime
+# are the same Debian release (bookworm), so the binaries link against the
+# very glibc version they will find at run time.
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+# ---------------------------------------------------------------- build ----
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+WORKDIR /app
+
+# The whole workspace (minus what .dockerignore leaves out): cargo needs the
+# manifests of every member, tests/e2e included, to load the workspace.
+COPY . .
+
+# Compile both binaries in one cargo invocation.
+# --locked        use exactly the versions in Cargo.lock (fail if stale)
+# cache mounts    the crates.io download cache and the target directory are
+#                 kept by BuildKit between builds, so a code change rebuilds
+#                 only our crates, not the few hundred dependencies. Cache mounts
+#                 are NOT part of the image, which is why the binaries are
+#                 copied out of target/ into /out in the same RUN.
+# sharing=locked  two builds at once (compose may build both targets in
+#                 parallel) wait for each other instead of sharing target/.
+# The database migrations are embedded in the binaries at compile time
+# (sqlx::migrate!), so the binaries are all the runtime images need.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/app/target,sharing=locked \
+    cargo build --release --locked --bin client_service --bin order_service \
+    && mkdir -p /out \
+    && cp target/release/client_service target/release/order_service /out/
+
+# -------------------------------------------------------------- runtime ----
+# Shared by both final images. No packages are installed: the binaries need
+# only glibc (which the image has). Nothing here speaks TLS (the services
+# talk plain HTTP to each other and to PostgreSQL inside the compose
+# network), so ca-certificates is not needed either. (Should a TLS feature
+# of reqwest or sqlx ever be enabled, add ca-certificates here.)
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+
+# A fixed, non-root uid/gid: files on volumes get a predictable owner and
+# orchestrators can check "runAsNonRoot".
+ARG APP_UID=10001
+ARG APP_GID=10001
+
+# The user that runs the service, and DATA_DIR owned by it. /data is used
+# only when DATABASE_URL is unset (a SQLite file per service); with
+# PostgreSQL, as in compose.yaml, nothing in the container is written.
+RUN groupadd --system --gid "${APP_GID}" app \
+    && useradd --system --uid "${APP_UID}" --gid app \
+       --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /data \
+    && chown app:app /data
+
+# Defaults for running in a container; compose.yaml (or `docker run -e`)
+# can override each one.
+#   LOG_FORMAT=json  one JSON object per log line, for log collectors
+#   DATA_DIR=/data   where the SQLite file goes when DATABASE_URL is unset
+#   RUST_LOG         (unset: the services' own default level applies)
+ENV LOG_FORMAT=json \
+    DATA_DIR=/data
+
+WORKDIR /data
+# Numeric, so that the runtime (and e.g. Kubernetes' runAsNonRoot) can tell
+# the user is not root without looking inside the image's /etc/passwd.
+USER ${APP_UID}:${APP_GID}
+
+# ------------------------------------------------------- client_service ----
+FROM runtime AS client_service
+COPY --from=build /out/client_service /usr/local/bin/client_service
+# 0.0.0.0: inside a container, 127.0.0.1 (the binary's own default) would be
+# unreachable from the other containers.
+ENV LISTEN_ADDR=0.0.0.0:8000
+EXPOSE 8000
+# Exec form: the binary is PID 1 and receives docker's SIGTERM directly; it
+# handles SIGTERM itself (graceful shutdown), so no init process is needed.
+CMD ["/usr/local/bin/client_service"]
+
+# -------------------------------------------------------- order_service ----
+FROM runtime AS order_service
+COPY --from=build /out/order_service /usr/local/bin/order_service
+ENV LISTEN_ADDR=0.0.0.0:8001
+EXPOSE 8001
+CMD ["/usr/local/bin/order_service"]

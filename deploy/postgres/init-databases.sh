@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Creates one database per service, each owned by its own role:
+#
+#   database  owner (login role)  password from
+#   clients   client_service      CLIENT_DB_PASSWORD
+#   orders    order_service       ORDER_DB_PASSWORD
+#
+# and revokes CONNECT (and TEMPORARY) on both databases from PUBLIC, so each
+# service's role can connect only to its own database (the owner keeps its
+# privileges; the superuser can always connect).
+#
+# compose.yaml mounts this file into /docker-entrypoint-initdb.d/. The
+# postgres image's entrypoint runs the scripts there ONCE, when it
+# initializes an empty data directory (the first start with a fresh `pgdata`
+# volume). Changing a password later therefore needs ALTER ROLE, or
+# `docker compose down -v` to start from scratch (which deletes all data).
+# No `set -u`: should this file ever lose its executable bit, the entrypoint
+# SOURCES it instead of running it, and `-u` would then leak into the
+# entrypoint's own script. The variables are checked explicitly below.
+set -eo pipefail
+
+# Fail loudly rather than create a role without a password.
+: "${CLIENT_DB_PASSWORD:?CLIENT_DB_PASSWORD must be set for the postgres container}"
+: "${ORDER_DB_PASSWORD:?ORDER_DB_PASSWORD must be set for the postgres container}"
+
+# The passwords are passed as psql variables and written as :'name', which
+# psql replaces by a correctly quoted SQL literal: a password containing a
+# quote cannot break (or inject into) the SQL. The heredoc delimiter is
+# quoted ('EOSQL') so that the shell does not expand anything inside it.
+# ON_ERROR_STOP makes psql exit non-zero at the first failing statement, and
+# the entrypoint then aborts the initialization.
+psql --no-psqlrc --set ON_ERROR_STOP=1 \
+    --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-postgres}" \
+    --set client_password="${CLIENT_DB_PASSWORD}" \
+    --set order_password="${ORDER_DB_PASSWORD}" <<-'EOSQL'
+	CREATE ROLE client_service LOGIN PASSWORD :'client_password';
+	CREATE DATABASE clients OWNER client_service;
+	REVOKE CONNECT, TEMPORARY ON DATABASE clients FROM PUBLIC;
+
+	CREATE ROLE order_service LOGIN PASSWORD :'order_password';
+	CREATE DATABASE orders OWNER order_service;
+	REVOKE CONNECT, TEMPORARY ON DATABASE orders FROM PUBLIC;
+EOSQL
+
+echo "init-databases.sh: created databases clients (owner client_service) and orders (owner order_service)"
