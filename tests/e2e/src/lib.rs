@@ -43,12 +43,17 @@ fn nginx_binary() -> PathBuf {
     }
 }
 
-/// A free port on 127.0.0.1 (bound and released; the service binds it next).
+/// A free port on 127.0.0.1 for a service to bind next. It is drawn at
+/// random below the kernel's ephemeral range (32768 and up), so that the
+/// outgoing connections of parallel tests cannot take it in the meantime.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    for _ in 0..1000 {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between 20000 and 32000")
 }
 
 /// Which database the services run on.
@@ -253,7 +258,7 @@ impl Stack {
     }
 
     /// Waits until both services and the gateway answer their health checks.
-    pub async fn wait_ready(&self) {
+    pub async fn wait_ready(&mut self) {
         for url in [
             format!("{}/readyz", self.client_service.url()),
             format!("{}/readyz", self.order_service.url()),
@@ -263,9 +268,14 @@ impl Stack {
         }
     }
 
-    async fn wait_for(&self, url: &str) {
+    async fn wait_for(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            for service in [&mut self.client_service, &mut self.order_service] {
+                if let Some(Ok(Some(status))) = service.child.as_mut().map(Child::try_wait) {
+                    panic!("{} exited ({status}):\n{}", service.name, service.log());
+                }
+            }
             let probe = self
                 .http
                 .get(url)
@@ -445,13 +455,29 @@ fn kill(service: &mut Service) {
     }
 }
 
+/// SIGTERM, then up to 5 s for the process to exit, then SIGKILL.
+fn terminate(mut child: Child) {
+    // SAFETY: kill(2) on a child process id that we own and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         kill(&mut self.client_service);
         kill(&mut self.order_service);
-        if let Some(mut nginx) = self.nginx.take() {
-            let _ = nginx.kill();
-            let _ = nginx.wait();
+        if let Some(nginx) = self.nginx.take() {
+            // SIGTERM, not SIGKILL: nginx's master stops its workers, which
+            // a killed master would leave behind.
+            terminate(nginx);
         }
     }
 }

@@ -1,0 +1,32 @@
+# The commands of this project. Each is a script under scripts/, so it can
+# also be read (and run) on its own.
+
+.PHONY: run test bench lint fmt check-deploy clean
+
+## run: the whole system without Docker (SQLite, local nginx), in the foreground
+run:
+	scripts/run.sh
+
+## test: every test (installs nginx, starts a throwaway PostgreSQL)
+test:
+	scripts/test.sh
+
+## bench: requests per second through the gateway, beside nginx's own `return 200`
+bench:
+	scripts/bench.sh
+
+## lint: formatting and clippy, as CI runs them
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## check-deploy: compose file, Dockerfiles and gateway template, without Docker
+check-deploy:
+	scripts/check-deploy.sh
+
+clean:
+	cargo clean
+	rm -rf .run

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make test: every test, on a fresh machine. Installs what is missing (nginx;
+# docker-compose and hadolint for the deployment checks), starts a throwaway
+# PostgreSQL cluster, and runs:
+#   1. formatting and clippy (warnings are errors)
+#   2. unit and in-process tests, and the end-to-end tests on SQLite
+#   3. the end-to-end tests again on PostgreSQL
+#   4. the offline checks of the Docker deployment
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "prerequisites"
+scripts/ensure-nginx.sh
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup.rs" >&2; exit 1; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build the binaries the end-to-end tests start"
+cargo build --workspace --bins --locked
+
+step "unit, in-process and end-to-end tests (SQLite)"
+E2E_BACKEND=sqlite cargo test --workspace --locked
+
+step "end-to-end tests (PostgreSQL)"
+pg_dir="$(mktemp -d /tmp/rest-microservices-pg.XXXXXX)"
+trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+pg_url="$(scripts/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
+E2E_BACKEND=postgres E2E_PG_URL="$pg_url" cargo test -p e2e --locked
+
+step "deployment files (compose, Dockerfiles, gateway template)"
+scripts/check-deploy.sh
+
+step "all tests passed"

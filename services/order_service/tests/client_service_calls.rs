@@ -1,0 +1,211 @@
+//! order_service in-process, against a stand-in client_service that counts
+//! the calls it gets: one batched call per list, and a 503 (with nothing
+//! stored) when client_service hangs or fails.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query},
+    http::StatusCode,
+    routing::get,
+};
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// How many calls the stand-in got, by kind.
+#[derive(Default)]
+struct Calls {
+    one: AtomicUsize,
+    batch: AtomicUsize,
+}
+
+fn client(id: i64) -> Value {
+    json!({"id": id, "name": format!("Client {id}"), "card_number": format!("C-{id}"),
+           "card_issued_on": "2020-01-01", "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"})
+}
+
+/// A client_service that knows clients 1 to 10.
+async fn stand_in() -> (SocketAddr, Arc<Calls>) {
+    let calls = Arc::new(Calls::default());
+    let (one, batch) = (calls.clone(), calls.clone());
+    let app = Router::new()
+        .route(
+            "/client/{id}",
+            get(move |Path(id): Path<i64>| async move {
+                one.one.fetch_add(1, Ordering::SeqCst);
+                match id {
+                    1..=10 => Ok(Json(client(id))),
+                    _ => Err(StatusCode::NOT_FOUND),
+                }
+            }),
+        )
+        .route(
+            "/client/",
+            get(
+                move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    batch.batch.fetch_add(1, Ordering::SeqCst);
+                    let ids = q.get("ids").map(String::as_str).unwrap_or_default();
+                    let found: Vec<Value> = ids
+                        .split(',')
+                        .filter_map(|s| s.parse::<i64>().ok())
+                        .filter(|id| (1..=10).contains(id))
+                        .map(client)
+                        .collect();
+                    Json(found)
+                },
+            ),
+        );
+    (serve(app).await, calls)
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// order_service on a free port, its data in a temp folder.
+struct OrderService {
+    base: String,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+async fn order_service(client_service: SocketAddr, timeout_ms: u64) -> OrderService {
+    let data = tempfile::tempdir().unwrap();
+    let config = order_service::config::Config::try_parse_from([
+        "order_service",
+        "--listen-addr=127.0.0.1:0",
+        &format!("--client-service-url=http://{client_service}"),
+        &format!("--client-service-timeout={timeout_ms}"),
+        &format!("--data-dir={}", data.path().display()),
+        "--database-url",
+        &format!("sqlite://{}/orders.db", data.path().display()),
+    ])
+    .unwrap();
+    let started = order_service::build(&config).await.unwrap();
+    let base = format!("http://{}", started.local_addr());
+    tokio::spawn(started.run());
+    OrderService {
+        base,
+        http: reqwest::Client::new(),
+        _data: data,
+    }
+}
+
+impl OrderService {
+    async fn post(&self, body: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .post(format!("{}/order/", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        (
+            status,
+            response.json().await.unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_list_of_orders_fetches_its_clients_in_one_batched_call() {
+    let (addr, calls) = stand_in().await;
+    let service = order_service(addr, 2000).await;
+    for n in 0..9 {
+        let (status, body, _) = service
+            .post(json!({"client_id": n % 3 + 1, "item": format!("item {n}"), "price": "1.00"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert_eq!(
+        calls.one.load(Ordering::SeqCst),
+        9,
+        "each create checks its client"
+    );
+    assert_eq!(calls.batch.load(Ordering::SeqCst), 0);
+
+    let orders = service.get("/order/").await;
+    assert_eq!(orders.as_array().unwrap().len(), 9);
+    for order in orders.as_array().unwrap() {
+        assert_eq!(order["client"]["id"], order["client_id"]);
+        assert_eq!(
+            order["client"]["name"],
+            format!("Client {}", order["client_id"])
+        );
+    }
+    assert_eq!(
+        calls.batch.load(Ordering::SeqCst),
+        1,
+        "one batched call for the list"
+    );
+    assert_eq!(calls.one.load(Ordering::SeqCst), 9, "no call per order");
+
+    // An empty page asks client_service nothing.
+    service.get("/order/?client_id=999").await;
+    assert_eq!(calls.batch.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_hung_client_service_gives_503_within_the_timeout_and_stores_nothing() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let service = order_service(addr, 300).await;
+
+    let started = Instant::now();
+    let (status, body, headers) = service
+        .post(json!({"client_id": 1, "item": "x", "price": "1"}))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(service.get("/order/").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_client_service_answering_5xx_gives_503_and_stores_nothing() {
+    let app = Router::new().fallback(|| async { StatusCode::INTERNAL_SERVER_ERROR });
+    let addr = serve(app).await;
+    let service = order_service(addr, 1000).await;
+    let (status, _, headers) = service
+        .post(json!({"client_id": 1, "item": "x", "price": "1"}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(service.get("/order/").await, json!([]));
+}
