@@ -103,6 +103,11 @@ async fn client_service_frozen() {
     assert_create_refused(&stack, client, timeout + Duration::from_millis(1500)).await;
     assert!(started.elapsed() >= timeout - Duration::from_millis(100));
     assert_reads_without_client(&stack, &order).await;
+    // Called through the gateway, the hung service is the gateway's own 504
+    // after its read timeout (10 s), in problem+json.
+    let hung = stack.get(&format!("/client/{client}")).await;
+    hung.assert_problem(StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(hung.header("retry-after"), "2");
 
     stack.thaw_client_service();
     let again = stack.create_order(client, "after").await;
