@@ -20,6 +20,19 @@ pub struct CommonConfig {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_grace)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_grace(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(secs @ 0..=300) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "`{value}` must be a whole number of seconds, 0 to 300"
+        )),
+    }
 }
 
 impl CommonConfig {
@@ -34,12 +47,70 @@ impl CommonConfig {
     }
 }
 
-/// Settings of the calls to another service.
-#[derive(Clone, Debug)]
+/// Settings of the calls to another service, read from variables named
+/// after it: `CLIENT_SERVICE_URL`, `CLIENT_SERVICE_TIMEOUT_MS`, …
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DependencyConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8000`.
     pub url: String,
+    /// Total time for one attempt.
     pub timeout: Duration,
+    /// Time to open a connection.
     pub connect_timeout: Duration,
+    /// Extra attempts for a read that was refused or answered 5xx (0 to 2).
+    pub retries: u32,
+    /// Calls in flight at most; past that, a call fails at once.
+    pub max_concurrent: usize,
+    /// Failures in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before it lets calls through again.
+    pub breaker_open: Duration,
+}
+
+impl DependencyConfig {
+    /// Reads `{PREFIX}_URL`, `{PREFIX}_TIMEOUT_MS`, `{PREFIX}_CONNECT_TIMEOUT_MS`,
+    /// `{PREFIX}_RETRIES`, `{PREFIX}_MAX_CONCURRENT`, `{PREFIX}_BREAKER_FAILURES`
+    /// and `{PREFIX}_BREAKER_OPEN_MS` through `lookup` (the environment, in
+    /// production). An invalid value is an error that names the variable.
+    pub fn from_lookup(
+        prefix: &str,
+        default_url: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let read = |suffix: &str, default: &str, parse: &dyn Fn(&str) -> Result<(), String>| {
+            let name = format!("{prefix}_{suffix}");
+            let value = lookup(&name).unwrap_or_else(|| default.to_owned());
+            parse(&value)
+                .map(|()| value)
+                .map_err(|why| format!("{name}: {why}"))
+        };
+        let url = read("URL", default_url, &|v| parse_service_url(v).map(drop))?;
+        let ms = |suffix, default| {
+            read(suffix, default, &|v| parse_millis(v).map(drop)).and_then(|v| parse_millis(&v))
+        };
+        let number = |suffix, default, max: u64| {
+            read(suffix, default, &|v| match v.parse::<u64>() {
+                Ok(n) if n <= max => Ok(()),
+                _ => Err(format!("`{v}` must be a whole number from 0 to {max}")),
+            })
+            .map(|v| v.parse::<u64>().unwrap_or_default())
+        };
+        let config = Self {
+            url: parse_service_url(&url)?,
+            timeout: ms("TIMEOUT_MS", "2000")?,
+            connect_timeout: ms("CONNECT_TIMEOUT_MS", "500")?,
+            retries: number("RETRIES", "2", 2)? as u32,
+            max_concurrent: number("MAX_CONCURRENT", "64", 10_000)?.max(1) as usize,
+            breaker_failures: number("BREAKER_FAILURES", "5", 1000)?.max(1) as u32,
+            breaker_open: ms("BREAKER_OPEN_MS", "5000")?,
+        };
+        Ok(config)
+    }
+
+    /// As [`from_lookup`](Self::from_lookup), from the environment.
+    pub fn from_env(prefix: &str, default_url: &str) -> Result<Self, String> {
+        Self::from_lookup(prefix, default_url, |name| std::env::var(name).ok())
+    }
 }
 
 /// Parses a `host:port` listen address.
@@ -88,5 +159,21 @@ mod tests {
         assert_eq!(parse_millis("2000").unwrap(), Duration::from_secs(2));
         assert!(parse_millis("0").is_err());
         assert!(parse_millis("2s").is_err());
+    }
+
+    #[test]
+    fn dependency_settings_have_defaults_and_name_the_bad_variable() {
+        let config = DependencyConfig::from_lookup("X", "http://x:1", |_| None).unwrap();
+        assert_eq!(config.timeout, Duration::from_secs(2));
+        assert_eq!(config.retries, 2);
+        let bad = |name: &'static str, value: &'static str| {
+            DependencyConfig::from_lookup("X", "http://x:1", move |n| {
+                (n == name).then(|| value.to_owned())
+            })
+            .unwrap_err()
+        };
+        assert!(bad("X_RETRIES", "3").starts_with("X_RETRIES:"));
+        assert!(bad("X_TIMEOUT_MS", "soon").starts_with("X_TIMEOUT_MS:"));
+        assert!(bad("X_URL", "x:1").starts_with("X_URL:"));
     }
 }

@@ -142,19 +142,36 @@ pub fn is_unique_violation(err: &sqlx::Error, name: &str, sqlite_columns: &str) 
         && (db_err.constraint() == Some(name) || db_err.message().contains(sqlite_columns))
 }
 
+/// Whether `err` means the database is unreachable or going away (so the
+/// request may succeed later) rather than a bug.
+pub fn is_outage(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08…), shutting down or starting
+        // up (57P01-57P03), too many connections (53300); SQLite: busy (5).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5")
+        }),
+        _ => false,
+    }
+}
+
 /// The default mapping of a database error: an outage is a 503 that the
 /// caller may retry; anything else is a bug, logged as a 500.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => ApiError::Unavailable {
+        if is_outage(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::Unavailable {
                 detail: "The database is not reachable at the moment.".into(),
                 retry_after_secs: 2,
-            },
-            other => ApiError::internal(other),
+            }
+        } else {
+            ApiError::internal(err)
         }
     }
 }

@@ -17,9 +17,19 @@ use tower_http::{
 };
 use tracing::Level;
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{
+    future::IntoFuture,
+    net::SocketAddr,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::{
+    config::CommonConfig,
     db::{Db, DbError, redact_url},
     problem::{ApiError, Problem, cause_chain},
     upstream::BuildError,
@@ -42,6 +52,8 @@ pub enum StartError {
     },
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// A service ready to serve: bound to its port, connected to its database.
@@ -49,6 +61,22 @@ pub struct Started {
     listener: tokio::net::TcpListener,
     app: Router,
     db: Db,
+    draining: Draining,
+    grace: Duration,
+}
+
+/// Set once the service has been told to stop: `/readyz` then says not ready.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl Started {
@@ -59,6 +87,7 @@ impl Started {
         routes: Router,
         db: Db,
         database_url: &str,
+        config: &CommonConfig,
     ) -> Result<Self, StartError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -70,10 +99,13 @@ impl Started {
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
+        let draining = Draining::default();
         Ok(Self {
             listener,
-            app: app(routes, db.clone()),
+            app: app(routes, db.clone(), draining.clone()),
             db,
+            draining,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -83,9 +115,29 @@ impl Started {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then closes the database pool.
+    /// Serves until Ctrl-C or SIGTERM; then reports not ready, stops
+    /// accepting connections, lets the requests in flight finish (for at most
+    /// the grace period), closes the database pool and returns.
     pub async fn run(self) -> Result<(), StartError> {
-        let served = serve(self.listener, self.app).await;
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let draining = self.draining.clone();
+        let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            draining.start();
+            let _ = stop_tx.send(true);
+        });
+        let grace = self.grace;
+        let deadline = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = server.into_future() => served,
+            () = deadline => {
+                tracing::warn!(?grace, "grace period over: requests still in flight are dropped");
+                Ok(())
+            }
+        };
         self.db.close().await;
         tracing::info!("stopped");
         served.map_err(StartError::Serve)
@@ -111,11 +163,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps a service's routes with the health endpoints and the shared layers.
-pub fn app(routes: Router, db: Db) -> Router {
+pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
     let health = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(db);
+        .with_state((db, draining));
     routes
         .merge(health)
         .fallback(not_found)
@@ -146,8 +198,17 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", method = %request.method(), route, uri = %request.uri(), request_id)
 }
 
-/// Liveness is the process answering; readiness is its database answering.
-async fn readyz(State(db): State<Db>) -> Response {
+/// Liveness is the process answering; readiness is its own database
+/// answering (never the other service: that would turn one outage into two),
+/// and not shutting down.
+async fn readyz(State((db, draining)): State<(Db, Draining)>) -> Response {
+    if draining.is_draining() {
+        return ApiError::Unavailable {
+            detail: "The service is shutting down.".into(),
+            retry_after_secs: 1,
+        }
+        .into_response();
+    }
     match db.ping().await {
         Ok(()) => "ready".into_response(),
         Err(err) => ApiError::Unavailable {
@@ -180,14 +241,6 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let problem = Problem::new(status, detail).into_response();
     parts.headers.extend(problem.headers().clone());
     Response::from_parts(parts, problem.into_body())
-}
-
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then lets the requests
-/// in flight finish.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,28 +1,49 @@
 //! Synchronous calls to another service: one pooled keep-alive HTTP client per
-//! process, built once with its timeouts and cloned into handlers.
+//! process, built once and cloned into handlers, with the standard
+//! resilience around every call:
 //!
-//! Every way the other service can fail to answer (refused, hung past the
-//! timeout, 5xx, an answer that is not what its API promises) becomes
-//! [`UpstreamError`], which the caller turns into a 503 with `Retry-After`.
+//! 1. **circuit breaker** ([`failsafe`]): after `breaker_failures` failures in
+//!    a row it opens, and for `breaker_open` every call fails at once with the
+//!    time left as `Retry-After`; then calls go through again (half-open), and
+//!    the first success closes it, the first failure opens it again;
+//! 2. **bulkhead** (a [`tokio::sync::Semaphore`]): at most `max_concurrent`
+//!    calls in flight; past that a call fails at once instead of queueing;
+//! 3. **timeouts** (reqwest): to connect, and for the whole call;
+//! 4. **retries**, for reads only (GET is safe to repeat): at most `retries`
+//!    more attempts after a refused connection or a 5xx (not after a timeout:
+//!    a hung service would only make the caller wait twice), with exponential
+//!    backoff and jitter, and only while the retry budget ([`TpsBudget`]: at
+//!    most 20 % of recent calls, plus a small floor) allows, so retries can
+//!    never multiply the load on a service that is down.
+//!
+//! Every way the other service can fail to answer becomes [`UpstreamError`],
+//! which the caller turns into a 503 with `Retry-After`.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
+use failsafe::{
+    StateMachine,
+    backoff::{self, Constant},
+    failure_policy::{self, ConsecutiveFailures},
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use tower::retry::{
+    backoff::{Backoff, ExponentialBackoffMaker, MakeBackoff},
+    budget::{Budget, TpsBudget},
+};
 
 use crate::{config::DependencyConfig, problem::ApiError};
 
 /// The HTTP client could not be built (e.g. no TLS backend).
 pub type BuildError = reqwest::Error;
-
-/// A typed base for calls to one other service.
-#[derive(Clone, Debug)]
-pub struct Upstream {
-    name: &'static str,
-    base_url: String,
-    timeouts: Timeouts,
-    http: reqwest::Client,
-}
 
 /// Why a call to another service gave no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -49,44 +70,149 @@ pub enum UpstreamError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("{service} is failing: its circuit breaker is open")]
+    CircuitOpen {
+        service: &'static str,
+        retry_after: Duration,
+    },
+    #[error("too many calls to {service} are in flight")]
+    Saturated { service: &'static str },
 }
 
 /// How long a caller is asked to wait before retrying after a failed call.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
-impl From<UpstreamError> for ApiError {
-    fn from(err: UpstreamError) -> Self {
-        ApiError::Unavailable {
-            detail: format!("{err}; nothing was changed, please retry."),
-            retry_after_secs: RETRY_AFTER_SECS,
+impl UpstreamError {
+    /// Whether another attempt may succeed: the service was not reached or
+    /// answered 5xx. A timeout is not retried (the caller would wait twice).
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => status.is_server_error(),
+            _ => false,
         }
     }
 }
 
-/// Timeouts of the calls to one service.
-#[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub total: Duration,
+impl From<UpstreamError> for ApiError {
+    fn from(err: UpstreamError) -> Self {
+        let retry_after_secs = match &err {
+            UpstreamError::CircuitOpen { retry_after, .. } => {
+                retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)
+            }
+            _ => RETRY_AFTER_SECS,
+        };
+        ApiError::Unavailable {
+            detail: format!("{err}; nothing was changed, please retry."),
+            retry_after_secs: retry_after_secs.max(1),
+        }
+    }
+}
+
+/// The circuit breaker's state, as logged and exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+/// Logs every change of the breaker's state and remembers when it opened,
+/// for `Retry-After`. Shared between the breaker and the [`Upstream`].
+#[derive(Clone, Debug)]
+struct BreakerEvents(Arc<BreakerEventsInner>);
+
+#[derive(Debug)]
+struct BreakerEventsInner {
+    service: &'static str,
+    state: AtomicU8,
+    opened_at: Mutex<Option<Instant>>,
+}
+
+impl BreakerEvents {
+    fn set(&self, state: BreakerState) {
+        let before = self.0.state.swap(state as u8, Ordering::SeqCst);
+        if before != state as u8 {
+            tracing::warn!(service = self.0.service, state = ?state, "circuit breaker changed state");
+        }
+    }
+}
+
+impl failsafe::Instrument for BreakerEvents {
+    fn on_call_rejected(&self) {}
+
+    fn on_open(&self) {
+        if let Ok(mut opened_at) = self.0.opened_at.lock() {
+            *opened_at = Some(Instant::now());
+        }
+        self.set(BreakerState::Open);
+    }
+
+    fn on_half_open(&self) {
+        self.set(BreakerState::HalfOpen);
+    }
+
+    fn on_closed(&self) {
+        self.set(BreakerState::Closed);
+    }
+}
+
+type Breaker = StateMachine<ConsecutiveFailures<Constant>, BreakerEvents>;
+
+/// A typed base for calls to one other service.
+#[derive(Clone)]
+pub struct Upstream {
+    name: &'static str,
+    base_url: String,
+    config: Arc<DependencyConfig>,
+    http: reqwest::Client,
+    breaker: Breaker,
+    events: BreakerEvents,
+    bulkhead: Arc<Semaphore>,
+    budget: Arc<TpsBudget>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("breaker", &self.breaker_state())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
     pub fn new(name: &'static str, config: &DependencyConfig) -> Result<Self, BuildError> {
-        let timeouts = Timeouts {
-            connect: config.connect_timeout,
-            total: config.timeout,
-        };
         let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
+        let events = BreakerEvents(Arc::new(BreakerEventsInner {
+            service: name,
+            state: AtomicU8::new(BreakerState::Closed as u8),
+            opened_at: Mutex::new(None),
+        }));
+        let policy = failure_policy::consecutive_failures(
+            config.breaker_failures,
+            backoff::constant(config.breaker_open),
+        );
+        let breaker = failsafe::Config::new()
+            .failure_policy(policy)
+            .instrument(events.clone())
+            .build();
         Ok(Self {
             name,
             base_url: config.url.trim_end_matches('/').to_owned(),
-            timeouts,
+            config: Arc::new(config.clone()),
             http,
+            breaker,
+            events,
+            bulkhead: Arc::new(Semaphore::new(config.max_concurrent)),
+            // Retries may add 20 % to the calls of the last 10 s, plus 5 a second.
+            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2)),
         })
     }
 
@@ -94,12 +220,20 @@ impl Upstream {
         self.name
     }
 
-    /// `GET path`: the decoded body, or `None` on 404.
+    pub fn breaker_state(&self) -> BreakerState {
+        match self.events.0.state.load(Ordering::SeqCst) {
+            1 => BreakerState::Open,
+            2 => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        }
+    }
+
+    /// `GET path`, retried where safe: the decoded body, or `None` on 404.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         path_and_query: &str,
     ) -> Result<Option<T>, UpstreamError> {
-        let Some(response) = self.send(Method::GET, path_and_query).await? else {
+        let Some(response) = self.call(Method::GET, path_and_query).await? else {
             return Ok(None);
         };
         response
@@ -109,12 +243,63 @@ impl Upstream {
             .map_err(|source| self.classify(source))
     }
 
-    /// `DELETE path`: `Ok(true)` when done, `Ok(false)` on 404.
+    /// `DELETE path` (not retried): `Ok(true)` when done, `Ok(false)` on 404.
     pub async fn delete(&self, path_and_query: &str) -> Result<bool, UpstreamError> {
-        Ok(self.send(Method::DELETE, path_and_query).await?.is_some())
+        Ok(self.call(Method::DELETE, path_and_query).await?.is_some())
     }
 
-    async fn send(
+    /// One logical call: breaker, bulkhead, then attempts.
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+    ) -> Result<Option<reqwest::Response>, UpstreamError> {
+        if !self.breaker.is_call_permitted() {
+            return Err(UpstreamError::CircuitOpen {
+                service: self.name,
+                retry_after: self.open_time_left(),
+            });
+        }
+        let Ok(_permit) = self.bulkhead.try_acquire() else {
+            return Err(UpstreamError::Saturated { service: self.name });
+        };
+        self.budget.deposit();
+        let retries = if method == Method::GET {
+            self.config.retries
+        } else {
+            0
+        };
+        let mut backoff = ExponentialBackoffMaker::new(
+            Duration::from_millis(25),
+            Duration::from_millis(250),
+            1.0,
+            tower::util::rng::HasherRng::default(),
+        )
+        .map(|mut maker| maker.make_backoff())
+        .ok();
+        let mut attempt = 0;
+        loop {
+            let result = self.attempt(method.clone(), path_and_query).await;
+            match &result {
+                Ok(_) => self.breaker.on_success(),
+                Err(_) => self.breaker.on_error(),
+            }
+            let err = match result {
+                Err(err) if err.is_retryable() && attempt < retries => err,
+                other => return other,
+            };
+            if !self.breaker.is_call_permitted() || !self.budget.withdraw() {
+                return Err(err);
+            }
+            attempt += 1;
+            tracing::debug!(service = self.name, attempt, error = %err, "retrying");
+            if let Some(backoff) = backoff.as_mut() {
+                backoff.next_backoff().await;
+            }
+        }
+    }
+
+    async fn attempt(
         &self,
         method: Method,
         path_and_query: &str,
@@ -136,6 +321,13 @@ impl Upstream {
         }
     }
 
+    fn open_time_left(&self) -> Duration {
+        let opened_at = self.events.0.opened_at.lock().ok().and_then(|at| *at);
+        opened_at.map_or(self.config.breaker_open, |at| {
+            self.config.breaker_open.saturating_sub(at.elapsed())
+        })
+    }
+
     /// A 404 where the other service's API promises an answer: it is not
     /// the service it should be (or is misrouted).
     pub fn unexpected_not_found(&self) -> UpstreamError {
@@ -149,7 +341,7 @@ impl Upstream {
         if source.is_timeout() {
             UpstreamError::Timeout {
                 service: self.name,
-                timeout: self.timeout(),
+                timeout: self.config.timeout,
             }
         } else if source.is_decode() || source.is_body() {
             UpstreamError::Body {
@@ -162,9 +354,5 @@ impl Upstream {
                 source,
             }
         }
-    }
-
-    fn timeout(&self) -> Duration {
-        self.timeouts.total
     }
 }

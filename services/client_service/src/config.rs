@@ -1,41 +1,29 @@
 //! client_service's settings, from environment variables (see the README).
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
-use shared::config::{
-    CommonConfig, DependencyConfig, parse_listen_addr, parse_millis, parse_service_url,
-};
+use shared::config::{CommonConfig, DependencyConfig, parse_listen_addr};
 
 /// client_service: clients and their membership cards.
 #[derive(clap::Parser, Clone, Debug)]
-#[command(name = "client_service", version)]
+#[command(
+    name = "client_service",
+    version,
+    after_help = "Calls to order_service (asked before a client is deleted) are set by ORDER_SERVICE_URL, \
+        ORDER_SERVICE_TIMEOUT_MS, ORDER_SERVICE_CONNECT_TIMEOUT_MS, ORDER_SERVICE_RETRIES, \
+        ORDER_SERVICE_MAX_CONCURRENT, ORDER_SERVICE_BREAKER_FAILURES and \
+        ORDER_SERVICE_BREAKER_OPEN_MS: see the README."
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
 
-    /// Base URL of order_service, asked before a client is deleted.
-    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://127.0.0.1:8001", value_parser = parse_service_url)]
-    pub order_service_url: String,
-
-    /// Total time allowed for one call to order_service, in milliseconds.
-    #[arg(long, env = "ORDER_SERVICE_TIMEOUT_MS", default_value = "2000", value_parser = parse_millis)]
-    pub order_service_timeout: Duration,
-
-    /// Time allowed to open a connection to order_service, in milliseconds.
-    #[arg(long, env = "ORDER_SERVICE_CONNECT_TIMEOUT_MS", default_value = "500", value_parser = parse_millis)]
-    pub order_service_connect_timeout: Duration,
-
     #[command(flatten)]
     pub common: CommonConfig,
 }
 
-impl Config {
-    pub fn order_service(&self) -> DependencyConfig {
-        DependencyConfig {
-            url: self.order_service_url.clone(),
-            timeout: self.order_service_timeout,
-            connect_timeout: self.order_service_connect_timeout,
-        }
-    }
+/// The calls to order_service, from the ORDER_SERVICE_* variables.
+pub fn order_service_from_env() -> Result<DependencyConfig, String> {
+    DependencyConfig::from_env("ORDER_SERVICE", "http://127.0.0.1:8001")
 }

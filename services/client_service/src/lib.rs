@@ -9,18 +9,28 @@ pub mod orders;
 pub mod routes;
 pub mod store;
 
-use shared::{db::Db, server::Started};
+use shared::{config::DependencyConfig, db::Db, server::Started};
 
 use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
 
 /// Connects the database (running migrations), builds the client for
 /// order_service and binds the listener.
-pub async fn build(config: &Config) -> Result<Started, shared::server::StartError> {
+pub async fn build(
+    config: &Config,
+    order_service: &DependencyConfig,
+) -> Result<Started, shared::server::StartError> {
     let url = config.common.database_url("client_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
         clients: ClientStore::new(db.clone()),
-        orders: OrderService::new(&config.order_service())?,
+        orders: OrderService::new(order_service)?,
     };
-    Started::bind(config.listen_addr, routes::router(state), db, &url).await
+    Started::bind(
+        config.listen_addr,
+        routes::router(state),
+        db,
+        &url,
+        &config.common,
+    )
+    .await
 }

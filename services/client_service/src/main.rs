@@ -1,9 +1,19 @@
 use clap::Parser;
-use client_service::config::Config;
+use client_service::config::{Config, order_service_from_env};
+use shared::server::StartError;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     shared::telemetry::init(config.common.log_format);
-    shared::server::exit_code(async { client_service::build(&config).await?.run().await }.await)
+    shared::server::exit_code(
+        async {
+            let order_service = order_service_from_env().map_err(StartError::Config)?;
+            client_service::build(&config, &order_service)
+                .await?
+                .run()
+                .await
+        }
+        .await,
+    )
 }

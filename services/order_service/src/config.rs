@@ -1,41 +1,29 @@
 //! order_service's settings, from environment variables (see the README).
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
-use shared::config::{
-    CommonConfig, DependencyConfig, parse_listen_addr, parse_millis, parse_service_url,
-};
+use shared::config::{CommonConfig, DependencyConfig, parse_listen_addr};
 
 /// order_service: orders, each of one client of client_service.
 #[derive(clap::Parser, Clone, Debug)]
-#[command(name = "order_service", version)]
+#[command(
+    name = "order_service",
+    version,
+    after_help = "Calls to client_service (asked whether a client exists and for its details) are set by CLIENT_SERVICE_URL, \
+        CLIENT_SERVICE_TIMEOUT_MS, CLIENT_SERVICE_CONNECT_TIMEOUT_MS, CLIENT_SERVICE_RETRIES, \
+        CLIENT_SERVICE_MAX_CONCURRENT, CLIENT_SERVICE_BREAKER_FAILURES and \
+        CLIENT_SERVICE_BREAKER_OPEN_MS: see the README."
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8001", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
 
-    /// Base URL of client_service, asked whether a client exists and for its details.
-    #[arg(long, env = "CLIENT_SERVICE_URL", default_value = "http://127.0.0.1:8000", value_parser = parse_service_url)]
-    pub client_service_url: String,
-
-    /// Total time allowed for one call to client_service, in milliseconds.
-    #[arg(long, env = "CLIENT_SERVICE_TIMEOUT_MS", default_value = "2000", value_parser = parse_millis)]
-    pub client_service_timeout: Duration,
-
-    /// Time allowed to open a connection to client_service, in milliseconds.
-    #[arg(long, env = "CLIENT_SERVICE_CONNECT_TIMEOUT_MS", default_value = "500", value_parser = parse_millis)]
-    pub client_service_connect_timeout: Duration,
-
     #[command(flatten)]
     pub common: CommonConfig,
 }
 
-impl Config {
-    pub fn client_service(&self) -> DependencyConfig {
-        DependencyConfig {
-            url: self.client_service_url.clone(),
-            timeout: self.client_service_timeout,
-            connect_timeout: self.client_service_connect_timeout,
-        }
-    }
+/// The calls to client_service, from the CLIENT_SERVICE_* variables.
+pub fn client_service_from_env() -> Result<DependencyConfig, String> {
+    DependencyConfig::from_env("CLIENT_SERVICE", "http://127.0.0.1:8000")
 }

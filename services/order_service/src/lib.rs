@@ -9,18 +9,28 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
-use shared::{db::Db, server::Started};
+use shared::{config::DependencyConfig, db::Db, server::Started};
 
 use crate::{clients::ClientService, config::Config, routes::AppState, store::OrderStore};
 
 /// Connects the database (running migrations), builds the client for
 /// client_service and binds the listener.
-pub async fn build(config: &Config) -> Result<Started, shared::server::StartError> {
+pub async fn build(
+    config: &Config,
+    client_service: &DependencyConfig,
+) -> Result<Started, shared::server::StartError> {
     let url = config.common.database_url("order_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
         orders: OrderStore::new(db.clone()),
-        clients: ClientService::new(&config.client_service())?,
+        clients: ClientService::new(client_service)?,
     };
-    Started::bind(config.listen_addr, routes::router(state), db, &url).await
+    Started::bind(
+        config.listen_addr,
+        routes::router(state),
+        db,
+        &url,
+        &config.common,
+    )
+    .await
 }

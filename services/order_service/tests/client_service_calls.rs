@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -18,13 +18,39 @@ use axum::{
     routing::get,
 };
 use clap::Parser;
+use futures::future::join_all;
 use serde_json::{Value, json};
+use shared::config::DependencyConfig;
 
-/// How many calls the stand-in got, by kind.
+/// How many calls the stand-in got, by kind, and how it behaves.
 #[derive(Default)]
 struct Calls {
     one: AtomicUsize,
     batch: AtomicUsize,
+    /// Answer this many calls with 503 before answering normally.
+    fail_next: AtomicUsize,
+    /// Answer every call with 500 while set.
+    broken: AtomicBool,
+    /// Wait this long before answering.
+    delay_ms: AtomicU64,
+}
+
+impl Calls {
+    /// The status to answer with instead of a client, if any.
+    async fn misbehave(&self) -> Option<StatusCode> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if self.broken.load(Ordering::SeqCst) {
+            return Some(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let failing = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        failing.then_some(StatusCode::SERVICE_UNAVAILABLE)
+    }
 }
 
 fn client(id: i64) -> Value {
@@ -41,6 +67,9 @@ async fn stand_in() -> (SocketAddr, Arc<Calls>) {
             "/client/{id}",
             get(move |Path(id): Path<i64>| async move {
                 one.one.fetch_add(1, Ordering::SeqCst);
+                if let Some(status) = one.misbehave().await {
+                    return Err(status);
+                }
                 match id {
                     1..=10 => Ok(Json(client(id))),
                     _ => Err(StatusCode::NOT_FOUND),
@@ -81,18 +110,30 @@ struct OrderService {
 }
 
 async fn order_service(client_service: SocketAddr, timeout_ms: u64) -> OrderService {
+    order_service_with(client_service, |d| {
+        d.timeout = Duration::from_millis(timeout_ms)
+    })
+    .await
+}
+
+/// order_service with its calls to client_service set by `tweak`.
+async fn order_service_with(
+    client_service: SocketAddr,
+    tweak: impl FnOnce(&mut DependencyConfig),
+) -> OrderService {
     let data = tempfile::tempdir().unwrap();
     let config = order_service::config::Config::try_parse_from([
         "order_service",
         "--listen-addr=127.0.0.1:0",
-        &format!("--client-service-url=http://{client_service}"),
-        &format!("--client-service-timeout={timeout_ms}"),
         &format!("--data-dir={}", data.path().display()),
-        "--database-url",
-        &format!("sqlite://{}/orders.db", data.path().display()),
     ])
     .unwrap();
-    let started = order_service::build(&config).await.unwrap();
+    let mut dependency = DependencyConfig {
+        url: format!("http://{client_service}"),
+        ..DependencyConfig::from_lookup("TEST", "http://unused", |_| None).unwrap()
+    };
+    tweak(&mut dependency);
+    let started = order_service::build(&config, &dependency).await.unwrap();
     let base = format!("http://{}", started.local_addr());
     tokio::spawn(started.run());
     OrderService {
@@ -208,4 +249,93 @@ async fn a_client_service_answering_5xx_gives_503_and_stores_nothing() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(headers.contains_key("retry-after"));
     assert_eq!(service.get("/order/").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_read_refused_with_5xx_is_retried() {
+    let (addr, calls) = stand_in().await;
+    let service = order_service(addr, 2000).await;
+    calls.fail_next.store(2, Ordering::SeqCst);
+    let (status, body, _) = service
+        .post(json!({"client_id": 1, "item": "x", "price": "1"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        calls.one.load(Ordering::SeqCst),
+        3,
+        "two retries, then success"
+    );
+    assert_eq!(service.get("/order/").await.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_circuit_breaker_opens_fails_fast_and_closes_again() {
+    let (addr, calls) = stand_in().await;
+    let service = order_service_with(addr, |d| {
+        d.retries = 0;
+        d.breaker_failures = 3;
+        d.breaker_open = Duration::from_millis(700);
+    })
+    .await;
+    let create = || service.post(json!({"client_id": 1, "item": "x", "price": "1"}));
+
+    calls.broken.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(create().await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(calls.one.load(Ordering::SeqCst), 3);
+
+    // Open: refused at once, without a call, with the time left to wait.
+    let (status, body, headers) = create().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["detail"].as_str().unwrap().contains("circuit breaker"),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(calls.one.load(Ordering::SeqCst), 3, "no call while open");
+
+    // Half-open after the wait: a failing probe opens it again...
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(create().await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(calls.one.load(Ordering::SeqCst), 4);
+    assert_eq!(create().await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(calls.one.load(Ordering::SeqCst), 4);
+
+    // ...and a successful one closes it.
+    calls.broken.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        assert_eq!(create().await.0, StatusCode::CREATED);
+    }
+    assert_eq!(calls.one.load(Ordering::SeqCst), 7);
+    assert_eq!(service.get("/order/").await.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_bulkhead_refuses_calls_past_its_limit_at_once() {
+    let (addr, calls) = stand_in().await;
+    calls.delay_ms.store(600, Ordering::SeqCst);
+    let service = order_service_with(addr, |d| d.max_concurrent = 2).await;
+
+    let started = Instant::now();
+    let replies =
+        join_all((0..6).map(|_| service.post(json!({"client_id": 1, "item": "x", "price": "1"}))))
+            .await;
+    let created = replies
+        .iter()
+        .filter(|r| r.0 == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = replies
+        .iter()
+        .filter(|r| r.0 == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!((created, refused.len()), (2, 4), "{replies:?}");
+    assert!(refused.iter().all(|r| r.2.contains_key("retry-after")));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        calls.one.load(Ordering::SeqCst),
+        2,
+        "the refused calls were never sent"
+    );
 }
