@@ -24,6 +24,39 @@ pub enum Db {
     Postgres(sqlx::PgPool),
 }
 
+/// A transaction on the service's database.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs the same expression on whichever connection a [`Tx`] holds:
+/// `with_tx!(tx, conn => sqlx::query("…").execute(conn).await)`.
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
 /// A service's migrations, one set per backend.
 pub struct Migrations {
     pub sqlite: &'static Migrator,
@@ -52,6 +85,8 @@ pub enum DbError {
     Unreachable(Duration, #[source] sqlx::Error),
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot lock the database file for migrations")]
+    Lock(#[source] std::io::Error),
 }
 
 /// How long a request waits for a pooled connection before it is answered 503.
@@ -78,7 +113,13 @@ impl Db {
             }
         }
         match &db {
-            Db::Sqlite(pool) => migrations.sqlite.run(pool).await?,
+            Db::Sqlite(pool) => {
+                // Several instances may share one SQLite file and start at
+                // once; sqlx locks migrations only on PostgreSQL (an advisory
+                // lock), so here a lock file next to the database does it.
+                let _lock = lock_file(pool.connect_options().get_filename()).await?;
+                migrations.sqlite.run(pool).await?;
+            }
             Db::Postgres(pool) => migrations.postgres.run(pool).await?,
         }
         Ok(db)
@@ -114,6 +155,14 @@ impl Db {
         }
     }
 
+    /// Starts a transaction; it rolls back when dropped without `commit`.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// One round trip, for readiness.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
@@ -129,6 +178,21 @@ impl Db {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+/// An exclusive lock on `<database>.migrate.lock`, held until dropped.
+async fn lock_file(database: &std::path::Path) -> Result<std::fs::File, DbError> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".migrate.lock");
+    let path = std::path::PathBuf::from(name);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|err| DbError::Lock(std::io::Error::other(err)))?
+    .map_err(DbError::Lock)
 }
 
 /// True when `err` is a violation of the unique constraint or index `name`.

@@ -9,7 +9,7 @@ pub mod orders;
 pub mod routes;
 pub mod store;
 
-use shared::{config::DependencyConfig, db::Db, server::Started};
+use shared::{config::DependencyConfig, db::Db, idempotency::IdempotencyKeys, server::Started};
 
 use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
 
@@ -23,6 +23,7 @@ pub async fn build(
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
         clients: ClientStore::new(db.clone()),
+        keys: IdempotencyKeys::new(db.clone()),
         orders: OrderService::new(order_service)?,
     };
     Started::bind(

@@ -3,8 +3,8 @@
 use axum::{
     Router,
     extract::State,
-    http::{StatusCode, header},
-    response::IntoResponse,
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use serde_json::Value;
 use shared::{
     ApiError,
     extract::{Id, Json, Page, Query},
+    idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
 };
 
 use crate::{
@@ -20,11 +21,13 @@ use crate::{
     store::{ClientFilter, ClientStore},
 };
 
-/// What every handler gets: the store and the client for order_service.
+/// What every handler gets: the store, the client for order_service and the
+/// idempotency keys.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub clients: ClientStore,
     pub orders: OrderService,
+    pub keys: IdempotencyKeys,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -76,18 +79,33 @@ async fn list(
     Ok(Json(state.clients.list(page, &filter).await?))
 }
 
+/// With an `Idempotency-Key`, a retry of a create that succeeded gets the
+/// same answer and creates nothing.
 async fn create(
     State(state): State<AppState>,
+    key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let new = NewClient::parse(&body)?;
-    let client = state.clients.insert(&new).await?;
-    let location = format!("/client/{}", client.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(client),
-    ))
+    let claim = match state
+        .keys
+        .claim(key, &fingerprint("POST", "/client/", &body))
+        .await?
+    {
+        Claimed::Replay(response) => return Ok(response),
+        Claimed::Fresh(claim) => claim,
+    };
+    let outcome = async {
+        let mut tx = state.clients.begin().await?;
+        let client = state.clients.insert(&mut tx, &new).await?;
+        let created = Created::new(format!("/client/{}", client.id), &client)?;
+        claim.complete(&mut tx, &created).await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        Ok(created.into_response())
+    }
+    .await;
+    claim.release_unless(outcome.is_ok()).await;
+    outcome
 }
 
 async fn show(State(state): State<AppState>, Id(id): Id) -> Result<Json<Client>, ApiError> {

@@ -3,9 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations, is_unique_violation},
+    db::{Db, Migrations, Tx, is_unique_violation},
     extract::Page,
-    with_pool,
+    with_pool, with_tx,
 };
 
 use crate::domain::{Client, NewClient};
@@ -34,18 +34,23 @@ impl ClientStore {
         Self { db }
     }
 
-    pub async fn insert(&self, new: &NewClient) -> Result<Client, ApiError> {
+    /// Starts a transaction, for a create that also stores its response.
+    pub async fn begin(&self) -> Result<Tx, ApiError> {
+        Ok(self.db.begin().await?)
+    }
+
+    pub async fn insert(&self, tx: &mut Tx, new: &NewClient) -> Result<Client, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO clients (name, card_number, card_issued_on, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING {COLUMNS}"
         );
-        with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        with_tx!(tx, conn => sqlx::query_as(&sql)
             .bind(new.name.as_str())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)
         .map_err(|err| card_conflict(err, new))
     }

@@ -9,7 +9,7 @@ pub mod domain;
 pub mod routes;
 pub mod store;
 
-use shared::{config::DependencyConfig, db::Db, server::Started};
+use shared::{config::DependencyConfig, db::Db, idempotency::IdempotencyKeys, server::Started};
 
 use crate::{clients::ClientService, config::Config, routes::AppState, store::OrderStore};
 
@@ -23,6 +23,7 @@ pub async fn build(
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
         orders: OrderStore::new(db.clone()),
+        keys: IdempotencyKeys::new(db.clone()),
         clients: ClientService::new(client_service)?,
     };
     Started::bind(

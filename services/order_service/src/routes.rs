@@ -3,8 +3,8 @@
 use axum::{
     Router,
     extract::State,
-    http::{StatusCode, header},
-    response::IntoResponse,
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use serde_json::Value;
 use shared::{
     ApiError,
     extract::{Id, Json, Page, Query},
+    idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
 };
 
 use crate::{
@@ -20,11 +21,13 @@ use crate::{
     store::{OrderFilter, OrderStore},
 };
 
-/// What every handler gets: the store and the client for client_service.
+/// What every handler gets: the store, the client for client_service and the
+/// idempotency keys.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub orders: OrderStore,
     pub clients: ClientService,
+    pub keys: IdempotencyKeys,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -57,19 +60,35 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
     }
 }
 
+/// With an `Idempotency-Key`, a retry of a create that succeeded gets the
+/// same answer and creates nothing.
 async fn create(
     State(state): State<AppState>,
+    key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let new = NewOrder::parse_create(&body)?;
-    let client = existing_client(&state, new.client_id).await?;
-    let order = state.orders.insert(&new).await?;
-    let location = format!("/order/{}", order.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(OrderView::new(order, Some(client))),
-    ))
+    let claim = match state
+        .keys
+        .claim(key, &fingerprint("POST", "/order/", &body))
+        .await?
+    {
+        Claimed::Replay(response) => return Ok(response),
+        Claimed::Fresh(claim) => claim,
+    };
+    let outcome = async {
+        let client = existing_client(&state, new.client_id).await?;
+        let mut tx = state.orders.begin().await?;
+        let order = state.orders.insert(&mut tx, &new).await?;
+        let location = format!("/order/{}", order.id);
+        let created = Created::new(location, &OrderView::new(order, Some(client)))?;
+        claim.complete(&mut tx, &created).await?;
+        tx.commit().await.map_err(ApiError::from)?;
+        Ok(created.into_response())
+    }
+    .await;
+    claim.release_unless(outcome.is_ok()).await;
+    outcome
 }
 
 #[derive(Debug, Deserialize)]

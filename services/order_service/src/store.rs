@@ -3,9 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations},
+    db::{Db, Migrations, Tx},
     extract::Page,
-    with_pool,
+    with_pool, with_tx,
 };
 
 use crate::domain::{NewOrder, Order, OrderStatus};
@@ -34,20 +34,25 @@ impl OrderStore {
         Self { db }
     }
 
-    pub async fn insert(&self, new: &NewOrder) -> Result<Order, ApiError> {
+    /// Starts a transaction, for a create that also stores its response.
+    pub async fn begin(&self) -> Result<Tx, ApiError> {
+        Ok(self.db.begin().await?)
+    }
+
+    pub async fn insert(&self, tx: &mut Tx, new: &NewOrder) -> Result<Order, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
         );
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        Ok(with_tx!(tx, conn => sqlx::query_as(&sql)
             .bind(new.client_id)
             .bind(&new.item)
             .bind(new.quantity)
             .bind(new.price.cents())
             .bind(new.status.as_str())
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await)?)
     }
 

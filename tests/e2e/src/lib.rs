@@ -12,13 +12,23 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 pub use serde_json::json;
+
+/// How long nginx keeps an instance out after it failed (`fail_timeout` in
+/// gateway/render.sh): a rolling restart waits this long between instances.
+pub const GATEWAY_FAIL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
@@ -131,8 +141,8 @@ impl Service {
 /// The whole system behind its gateway.
 pub struct Stack {
     pub gateway: String,
-    pub client_service: Service,
-    pub order_service: Service,
+    pub client_services: Vec<Service>,
+    pub order_services: Vec<Service>,
     nginx: Option<Child>,
     nginx_dir: PathBuf,
     pub http: reqwest::Client,
@@ -144,14 +154,34 @@ pub struct Stack {
 pub struct Options {
     /// order_service's timeout for calls to client_service.
     pub client_timeout_ms: u64,
+    /// Instances of each service behind the gateway.
+    pub replicas: usize,
+    /// Extra environment for every order_service instance.
+    pub order_env: Vec<(String, String)>,
+    /// The client_service URL order_service instances use, when not the
+    /// instance of the same index (e.g. a delaying proxy).
+    pub client_service_url: Option<String>,
+    /// Database URLs instead of the ones the backend makes.
+    pub databases: Option<(String, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             client_timeout_ms: 1000,
+            replicas: 1,
+            order_env: Vec::new(),
+            client_service_url: None,
+            databases: None,
         }
     }
+}
+
+/// Which service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Client,
+    Order,
 }
 
 impl Stack {
@@ -161,42 +191,60 @@ impl Stack {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (client_db, order_db) = databases(&Backend::from_env(), dir.path()).await;
-        let (client_port, order_port, gateway_port) = (free_port(), free_port(), free_port());
-        let common = |db: String| {
-            vec![
-                ("DATABASE_URL".to_owned(), db),
-                ("LOG_FORMAT".to_owned(), "json".to_owned()),
-            ]
+        let (client_db, order_db) = match options.databases.clone() {
+            Some(urls) => urls,
+            None => databases(&Backend::from_env(), dir.path()).await,
         };
-        let mut client_env = common(client_db);
-        client_env.push((
-            "ORDER_SERVICE_URL".into(),
-            format!("http://127.0.0.1:{order_port}"),
-        ));
-        let mut order_env = common(order_db);
-        order_env.extend([
-            (
-                "CLIENT_SERVICE_URL".into(),
-                format!("http://127.0.0.1:{client_port}"),
-            ),
-            (
+        let replicas = options.replicas.max(1);
+        let client_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+        let order_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+        let gateway_port = free_port();
+        let mut client_services = Vec::new();
+        let mut order_services = Vec::new();
+        for i in 0..replicas {
+            let env = |db: &str, peer: &str, url: String| {
+                vec![
+                    ("DATABASE_URL".to_owned(), db.to_owned()),
+                    ("LOG_FORMAT".to_owned(), "json".to_owned()),
+                    ("SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned()),
+                    (format!("{peer}_URL"), url),
+                ]
+            };
+            client_services.push(Service {
+                name: "client_service",
+                port: client_ports[i],
+                env: env(
+                    &client_db,
+                    "ORDER_SERVICE",
+                    format!("http://127.0.0.1:{}", order_ports[i]),
+                ),
+                log: dir.path().join(format!("client.{i}.log")),
+                child: None,
+                frozen: false,
+            });
+            let client_url = options
+                .client_service_url
+                .clone()
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}", client_ports[i]));
+            let mut order_env = env(&order_db, "CLIENT_SERVICE", client_url);
+            order_env.push((
                 "CLIENT_SERVICE_TIMEOUT_MS".into(),
                 options.client_timeout_ms.to_string(),
-            ),
-        ]);
-        let service = |name, port, env, log: &str| Service {
-            name,
-            port,
-            env,
-            log: dir.path().join(log),
-            child: None,
-            frozen: false,
-        };
+            ));
+            order_env.extend(options.order_env.iter().cloned());
+            order_services.push(Service {
+                name: "order_service",
+                port: order_ports[i],
+                env: order_env,
+                log: dir.path().join(format!("order.{i}.log")),
+                child: None,
+                frozen: false,
+            });
+        }
         let mut stack = Stack {
             gateway: format!("http://127.0.0.1:{gateway_port}"),
-            client_service: service("client_service", client_port, client_env, "client.log"),
-            order_service: service("order_service", order_port, order_env, "order.log"),
+            client_services,
+            order_services,
             nginx: None,
             nginx_dir: dir.path().join("gateway"),
             http: reqwest::Client::builder()
@@ -206,40 +254,73 @@ impl Stack {
             _dir: dir,
         };
         stack.render_gateway(gateway_port);
-        stack.client_service.spawn();
-        stack.order_service.spawn();
+        for service in stack
+            .client_services
+            .iter_mut()
+            .chain(stack.order_services.iter_mut())
+        {
+            service.spawn();
+        }
         stack.start_nginx();
         stack.wait_ready().await;
         stack
     }
 
-    /// Renders the shipped template exactly as `gateway/render.sh` does.
+    /// Renders the shipped template with `gateway/render.sh`, as `make run` does.
     fn render_gateway(&self, gateway_port: u16) {
-        let root = workspace_root().join("gateway");
-        let run_dir = self.nginx_dir.display().to_string();
-        let vars = [
-            ("GATEWAY_RUN_DIR", run_dir.clone()),
-            ("GATEWAY_LISTEN", format!("127.0.0.1:{gateway_port}")),
-            (
-                "GATEWAY_CLIENT_SERVERS",
-                format!("server 127.0.0.1:{};", self.client_service.port),
-            ),
-            (
-                "GATEWAY_ORDER_SERVERS",
-                format!("server 127.0.0.1:{};", self.order_service.port),
-            ),
-        ];
-        std::fs::create_dir_all(self.nginx_dir.join("tmp")).expect("gateway dir");
-        for (template, out) in [
-            ("templates/gateway.conf.template", "gateway.conf"),
-            ("local/nginx.conf.template", "nginx.conf"),
-        ] {
-            let mut text = std::fs::read_to_string(root.join(template)).expect("template");
-            for (name, value) in &vars {
-                text = text.replace(&format!("${{{name}}}"), value);
-            }
-            std::fs::write(self.nginx_dir.join(out), text).expect("rendered gateway");
+        let addrs = |services: &[Service]| {
+            services
+                .iter()
+                .map(|s| format!("127.0.0.1:{}", s.port))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let status = Command::new(workspace_root().join("gateway/render.sh"))
+            .env("GATEWAY_RUN_DIR", &self.nginx_dir)
+            .env("GATEWAY_LISTEN", format!("127.0.0.1:{gateway_port}"))
+            .env("CLIENT_SERVICE_ADDRS", addrs(&self.client_services))
+            .env("ORDER_SERVICE_ADDRS", addrs(&self.order_services))
+            .status()
+            .expect("cannot run gateway/render.sh");
+        assert!(status.success(), "gateway/render.sh failed");
+    }
+
+    /// The first client_service instance.
+    pub fn client_service(&self) -> &Service {
+        &self.client_services[0]
+    }
+
+    /// The first order_service instance.
+    pub fn order_service(&self) -> &Service {
+        &self.order_services[0]
+    }
+
+    fn services_mut(&mut self, kind: Kind) -> &mut Vec<Service> {
+        match kind {
+            Kind::Client => &mut self.client_services,
+            Kind::Order => &mut self.order_services,
         }
+    }
+
+    /// Kills one instance (SIGKILL): its connections break at once.
+    pub fn kill_replica(&mut self, kind: Kind, i: usize) {
+        kill(&mut self.services_mut(kind)[i]);
+    }
+
+    /// Stops one instance gracefully (SIGTERM) and waits for it to exit.
+    pub fn stop_replica(&mut self, kind: Kind, i: usize) -> std::process::ExitStatus {
+        let service = &mut self.services_mut(kind)[i];
+        service.signal(libc::SIGTERM);
+        let mut child = service.child.take().expect("a running instance");
+        child.wait().expect("wait")
+    }
+
+    /// Starts one instance again (same port and database) and waits until ready.
+    pub async fn start_replica(&mut self, kind: Kind, i: usize) {
+        let service = &mut self.services_mut(kind)[i];
+        service.spawn();
+        let url = format!("{}/readyz", service.url());
+        self.wait_for(&url).await;
     }
 
     fn start_nginx(&mut self) {
@@ -257,13 +338,16 @@ impl Stack {
         self.nginx = Some(child);
     }
 
-    /// Waits until both services and the gateway answer their health checks.
+    /// Waits until every instance and the gateway answer their health checks.
     pub async fn wait_ready(&mut self) {
-        for url in [
-            format!("{}/readyz", self.client_service.url()),
-            format!("{}/readyz", self.order_service.url()),
-            format!("{}/healthz", self.gateway),
-        ] {
+        let mut urls: Vec<String> = self
+            .client_services
+            .iter()
+            .chain(&self.order_services)
+            .map(|s| format!("{}/readyz", s.url()))
+            .collect();
+        urls.push(format!("{}/healthz", self.gateway));
+        for url in urls {
             self.wait_for(&url).await;
         }
     }
@@ -271,7 +355,11 @@ impl Stack {
     async fn wait_for(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            for service in [&mut self.client_service, &mut self.order_service] {
+            for service in self
+                .client_services
+                .iter_mut()
+                .chain(self.order_services.iter_mut())
+            {
                 if let Some(Ok(Some(status))) = service.child.as_mut().map(Child::try_wait) {
                     panic!("{} exited ({status}):\n{}", service.name, service.log());
                 }
@@ -288,8 +376,8 @@ impl Stack {
             assert!(
                 Instant::now() < deadline,
                 "{url} not ready after 30 s: {probe:?}\nclient_service log:\n{}\norder_service log:\n{}",
-                self.client_service.log(),
-                self.order_service.log()
+                self.client_services[0].log(),
+                self.order_services[0].log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -387,45 +475,50 @@ impl Stack {
         }
     }
 
-    /// Kills client_service (SIGKILL): connections are refused.
+    /// Kills every client_service instance (SIGKILL): connections are refused.
     pub fn kill_client_service(&mut self) {
-        kill(&mut self.client_service);
+        self.client_services.iter_mut().for_each(kill);
     }
 
     pub fn kill_order_service(&mut self) {
-        kill(&mut self.order_service);
+        self.order_services.iter_mut().for_each(kill);
     }
 
-    /// Starts client_service again on the same port and database.
+    /// Starts client_service again on the same ports and database.
     pub async fn restart_client_service(&mut self) {
-        kill(&mut self.client_service);
-        self.client_service.spawn();
-        self.wait_for(&format!("{}/readyz", self.client_service.url()))
-            .await;
+        for i in 0..self.client_services.len() {
+            self.kill_replica(Kind::Client, i);
+            self.start_replica(Kind::Client, i).await;
+        }
     }
 
     pub async fn restart_order_service(&mut self) {
-        kill(&mut self.order_service);
-        self.order_service.spawn();
-        self.wait_for(&format!("{}/readyz", self.order_service.url()))
-            .await;
+        for i in 0..self.order_services.len() {
+            self.kill_replica(Kind::Order, i);
+            self.start_replica(Kind::Order, i).await;
+        }
     }
 
     /// Freezes client_service (SIGSTOP): connections open, nothing answers.
     pub fn freeze_client_service(&mut self) {
-        self.client_service.signal(libc::SIGSTOP);
-        self.client_service.frozen = true;
+        for service in &mut self.client_services {
+            service.signal(libc::SIGSTOP);
+            service.frozen = true;
+        }
     }
 
     pub fn thaw_client_service(&mut self) {
-        self.client_service.signal(libc::SIGCONT);
-        self.client_service.frozen = false;
+        for service in &mut self.client_services {
+            service.signal(libc::SIGCONT);
+            service.frozen = false;
+        }
     }
 
-    /// Stops both services gracefully (SIGTERM) and waits for them to exit.
+    /// Stops every instance gracefully (SIGTERM) and waits for them to exit.
     pub fn stop_services(&mut self) -> Vec<std::process::ExitStatus> {
-        [&mut self.client_service, &mut self.order_service]
-            .into_iter()
+        self.client_services
+            .iter_mut()
+            .chain(self.order_services.iter_mut())
             .filter_map(|service| {
                 service.signal(libc::SIGTERM);
                 service
@@ -436,10 +529,15 @@ impl Stack {
             .collect()
     }
 
-    /// Starts both services again on the same ports and databases.
+    /// Starts every instance again on the same ports and databases.
     pub async fn start_services(&mut self) {
-        self.client_service.spawn();
-        self.order_service.spawn();
+        for service in self
+            .client_services
+            .iter_mut()
+            .chain(self.order_services.iter_mut())
+        {
+            service.spawn();
+        }
         self.wait_ready().await;
     }
 }
@@ -472,8 +570,8 @@ fn terminate(mut child: Child) {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        kill(&mut self.client_service);
-        kill(&mut self.order_service);
+        self.client_services.iter_mut().for_each(kill);
+        self.order_services.iter_mut().for_each(kill);
         if let Some(nginx) = self.nginx.take() {
             // SIGTERM, not SIGKILL: nginx's master stops its workers, which
             // a killed master would leave behind.
@@ -524,7 +622,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Self {
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("response body");
@@ -570,5 +668,159 @@ impl Reply {
             .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
             .unwrap_or_default();
         assert!(fields.contains(&field), "`{field}` not in {}", self.text);
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 that delays every chunk of the answers it
+/// relays: "a little slow" or "slower than the timeout", switchable while
+/// it runs. The target is set once the proxied service has its port.
+pub struct DelayProxy {
+    pub port: u16,
+    target: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl DelayProxy {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy port");
+        let port = listener.local_addr().expect("proxy address").port();
+        let target = Arc::new(AtomicU16::new(0));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (t, d) = (target.clone(), delay_ms.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (t, d) = (t.load(Ordering::SeqCst), d.clone());
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", t)).await
+                    else {
+                        return;
+                    };
+                    let (mut in_read, mut in_write) = inbound.into_split();
+                    let (mut out_read, mut out_write) = outbound.into_split();
+                    let up = tokio::io::copy(&mut in_read, &mut out_write);
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = out_read.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            let delay = d.load(Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                            in_write.write_all(&buf[..n]).await?;
+                        }
+                    };
+                    let _ = tokio::join!(up, down);
+                });
+            }
+        });
+        Self {
+            port,
+            target,
+            delay_ms,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_target(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+}
+
+/// Steady read traffic through the gateway from a few concurrent loops,
+/// recording every answer that was not a 2xx.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Load {
+    /// `loops` concurrent loops, each cycling through `paths` with GET.
+    pub fn start(stack: &Stack, paths: Vec<String>, loops: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..loops)
+            .map(|n| {
+                let (stop, http, gateway) =
+                    (stop.clone(), stack.http.clone(), stack.gateway.clone());
+                let paths = paths.clone();
+                tokio::spawn(async move {
+                    let (mut sent, mut failures) = (0, Vec::new());
+                    let started = Instant::now();
+                    // Bounded: at most 2 minutes, whatever the test does.
+                    while !stop.load(Ordering::SeqCst)
+                        && started.elapsed() < Duration::from_secs(120)
+                    {
+                        let path = &paths[(sent + n) % paths.len()];
+                        sent += 1;
+                        match http.get(format!("{gateway}{path}")).send().await {
+                            Ok(r) if r.status().is_success() => {}
+                            Ok(r) => failures.push(format!("GET {path}: {}", r.status())),
+                            Err(e) => failures.push(format!("GET {path}: {e}")),
+                        }
+                    }
+                    (sent, failures)
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    /// Stops the loops; returns how many requests were sent, and the failures.
+    pub async fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut total = (0, Vec::new());
+        for task in self.tasks {
+            let (sent, failures) = task.await.expect("load task");
+            total.0 += sent;
+            total.1.extend(failures);
+        }
+        total
+    }
+}
+
+/// `POST url` with an `Idempotency-Key`, retried with the same key until it
+/// is answered 201 (for at most 30 s): what a careful client does. Returns
+/// the answer and the number of attempts.
+pub async fn create_with_retries(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> (Reply, usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let sent = http
+            .post(url)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await;
+        let last = match sent {
+            Ok(response) => {
+                let reply = Reply::from(response).await;
+                if reply.status == StatusCode::CREATED {
+                    return (reply, attempts);
+                }
+                format!("{}: {}", reply.status, reply.text)
+            }
+            Err(err) => err.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{url} with key {key} never succeeded: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -196,7 +196,7 @@ async fn oversized_bodies_are_413_at_the_gateway_and_at_the_service() {
     // The service enforces the same limit when called directly.
     let direct = stack
         .http
-        .post(format!("{}/client/", stack.client_service.url()))
+        .post(format!("{}/client/", stack.client_service().url()))
         .json(&big)
         .send()
         .await

@@ -12,6 +12,7 @@ const TIMEOUT_MS: u64 = 1000;
 async fn stack() -> Stack {
     Stack::start_with(Options {
         client_timeout_ms: TIMEOUT_MS,
+        ..Options::default()
     })
     .await
 }

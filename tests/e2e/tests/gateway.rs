@@ -12,7 +12,7 @@ async fn routes_by_prefix_and_passes_the_whole_path_and_query() {
     let through_gateway = stack.get(&path).await;
     let direct = stack
         .http
-        .get(format!("{}{path}", stack.client_service.url()))
+        .get(format!("{}{path}", stack.client_service().url()))
         .send()
         .await
         .unwrap()
@@ -40,7 +40,7 @@ async fn health_endpoints_are_the_gateways_own_and_the_services_are_not_routed()
             reply.text
         );
     }
-    for service in [&stack.client_service, &stack.order_service] {
+    for service in [stack.client_service(), stack.order_service()] {
         for path in ["/healthz", "/readyz"] {
             let direct = stack
                 .http

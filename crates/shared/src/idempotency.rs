@@ -1,0 +1,319 @@
+//! Safe retries of creates: the `Idempotency-Key` request header (IETF
+//! httpapi draft "The Idempotency-Key HTTP Header Field").
+//!
+//! The first request with a key *claims* it (a row without a response),
+//! then stores its response in the same transaction as the record it
+//! creates, so a key is answered for exactly when its record exists. A
+//! later request with the key and the same body gets that response again
+//! (marked `Idempotent-Replayed: true`) and creates nothing; with another
+//! body it gets 422; while the first is still running it gets 409. A request
+//! that fails releases its claim, so it can be retried with the same key.
+//! Keys live in the service's database: they survive restarts and are shared
+//! by replicas. They expire after 24 hours.
+
+use axum::{
+    extract::{FromRequestParts, OptionalFromRequestParts},
+    http::{HeaderName, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::{Db, Tx},
+    problem::ApiError,
+    with_pool, with_tx,
+};
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// How long a key is remembered.
+const KEY_TTL: TimeDelta = TimeDelta::hours(24);
+/// A claim older than this without a response belongs to a request that
+/// died (its process was killed): a retry may take it over.
+const CLAIM_LEASE: TimeDelta = TimeDelta::seconds(60);
+
+/// A well-formed `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(value: &HeaderValue) -> Result<Self, ApiError> {
+        let text = value.to_str().unwrap_or_default();
+        // Structured-field strings arrive quoted ("abc"); plain tokens too.
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
+        if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::BadRequest(
+                "`Idempotency-Key` must be 1 to 255 visible ASCII characters.".into(),
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, ApiError> {
+        parts
+            .headers
+            .get(IDEMPOTENCY_KEY)
+            .map(Self::parse)
+            .transpose()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        <Self as OptionalFromRequestParts<S>>::from_request_parts(parts, state)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest("`Idempotency-Key` is required.".into()))
+    }
+}
+
+/// What identifies "the same request": method, path and the JSON body with
+/// its keys in a fixed order (so formatting does not matter).
+pub fn fingerprint(method: &str, path: &str, body: &serde_json::Value) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_bytes());
+    hash.update(b" ");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    hash.update(body.to_string().as_bytes());
+    hex::encode(hash.finalize())
+}
+
+/// The keys of one service, in its database.
+#[derive(Clone, Debug)]
+pub struct IdempotencyKeys {
+    db: Db,
+}
+
+/// The outcome of claiming a key.
+pub enum Claimed {
+    /// Go ahead; store the response with [`Claim::complete`].
+    Fresh(Claim),
+    /// The request was done before: answer this.
+    Replay(Response),
+}
+
+/// The right to answer for a key (or nothing, when the request had none).
+#[derive(Debug)]
+pub struct Claim {
+    key: Option<String>,
+    keys: IdempotencyKeys,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    fingerprint: String,
+    status: Option<i32>,
+    location: Option<String>,
+    body: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// A `201 Created` with `Location` and a JSON body, as stored for replays.
+pub struct Created {
+    location: String,
+    body: String,
+}
+
+impl Created {
+    pub fn new(location: String, body: &impl Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_string(body).map_err(ApiError::internal)?;
+        Ok(Self { location, body })
+    }
+
+    fn response(status: StatusCode, location: Option<&str>, body: String) -> Response {
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}
+
+impl IntoResponse for Created {
+    fn into_response(self) -> Response {
+        Created::response(StatusCode::CREATED, Some(&self.location), self.body)
+    }
+}
+
+impl IdempotencyKeys {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Claims `key` for a request with this fingerprint; without a key
+    /// every request is fresh.
+    pub async fn claim(
+        &self,
+        key: Option<IdempotencyKey>,
+        fingerprint: &str,
+    ) -> Result<Claimed, ApiError> {
+        let Some(IdempotencyKey(key)) = key else {
+            return Ok(Claimed::Fresh(Claim {
+                key: None,
+                keys: self.clone(),
+            }));
+        };
+        let now = Utc::now().trunc_subsecs(6);
+        with_pool!(&self.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(now - KEY_TTL)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let inserted = with_pool!(&self.db, pool => sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING")
+            .bind(&key)
+            .bind(fingerprint)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let fresh = Claimed::Fresh(Claim {
+            key: Some(key.clone()),
+            keys: self.clone(),
+        });
+        if inserted == 1 {
+            return Ok(fresh);
+        }
+        let row: Option<KeyRow> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT fingerprint, status, location, body, created_at FROM idempotency_keys WHERE key = $1")
+            .bind(&key)
+            .fetch_optional(pool)
+            .await)?;
+        let Some(row) = row else {
+            // Released between our insert and our read: the caller may retry.
+            return Err(in_progress());
+        };
+        if row.fingerprint != fingerprint {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "this key was already used for a different request",
+            ));
+        }
+        match (row.status, row.body) {
+            (Some(status), Some(body)) => {
+                let status = u16::try_from(status)
+                    .ok()
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK);
+                let mut response = Created::response(status, row.location.as_deref(), body);
+                response
+                    .headers_mut()
+                    .insert(REPLAYED, HeaderValue::from_static("true"));
+                Ok(Claimed::Replay(response))
+            }
+            _ if row.created_at < now - CLAIM_LEASE => {
+                // The first request died without an answer: take its claim over.
+                let taken = with_pool!(&self.db, pool => sqlx::query(
+                    "UPDATE idempotency_keys SET created_at = $2 \
+                     WHERE key = $1 AND status IS NULL AND created_at = $3")
+                    .bind(&key)
+                    .bind(now)
+                    .bind(row.created_at)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                if taken == 1 {
+                    Ok(fresh)
+                } else {
+                    Err(in_progress())
+                }
+            }
+            _ => Err(in_progress()),
+        }
+    }
+}
+
+fn in_progress() -> ApiError {
+    ApiError::Conflict(
+        "A request with this Idempotency-Key is still being processed; retry later.".into(),
+    )
+}
+
+impl Claim {
+    /// Stores the response for the key, inside the transaction that creates
+    /// the record: both are committed, or neither.
+    pub async fn complete(&self, tx: &mut Tx, created: &Created) -> Result<(), ApiError> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        with_tx!(tx, conn => sqlx::query(
+            "UPDATE idempotency_keys SET status = $2, location = $3, body = $4 WHERE key = $1")
+            .bind(key)
+            .bind(i32::from(StatusCode::CREATED.as_u16()))
+            .bind(&created.location)
+            .bind(&created.body)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Releases the key unless the request succeeded, so that a failed
+    /// request can be retried with the same key.
+    pub async fn release_unless(self, succeeded: bool) {
+        let (false, Some(key)) = (succeeded, &self.key) else {
+            return;
+        };
+        let released = with_pool!(&self.keys.db, pool => sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
+            .bind(key)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()));
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_short_visible_ascii() {
+        let parse = |s: &str| IdempotencyKey::parse(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(parse("abc-123").unwrap(), IdempotencyKey("abc-123".into()));
+        assert_eq!(parse("\"abc\"").unwrap(), IdempotencyKey("abc".into()));
+        assert!(parse("").is_err());
+        assert!(parse("a b").is_err());
+        assert!(parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_but_not_values() {
+        let a = serde_json::json!({"a": 1, "b": [1, 2]});
+        let b: serde_json::Value = serde_json::from_str(r#"{ "b": [1,2], "a": 1 }"#).unwrap();
+        assert_eq!(
+            fingerprint("POST", "/x/", &a),
+            fingerprint("POST", "/x/", &b)
+        );
+        let c = serde_json::json!({"a": 2, "b": [1, 2]});
+        assert_ne!(
+            fingerprint("POST", "/x/", &a),
+            fingerprint("POST", "/x/", &c)
+        );
+        assert_ne!(
+            fingerprint("POST", "/x/", &a),
+            fingerprint("POST", "/y/", &a)
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Two instances of each service behind the gateway: losing one, stopping
+//! one, and restarting all of them one by one under steady traffic fails no
+//! idempotent request, and every create retried with its Idempotency-Key is
+//! stored exactly once.
+
+use std::time::Duration;
+
+use e2e::{Kind, Load, Options, Stack, create_with_retries, json};
+use futures::future::join_all;
+
+async fn two_of_each() -> (Stack, Vec<String>) {
+    let stack = Stack::start_with(Options {
+        replicas: 2,
+        ..Options::default()
+    })
+    .await;
+    let client = stack.create_client("Ada", "A-1").await;
+    let order = stack
+        .create_order(client["id"].as_i64().unwrap(), "tea")
+        .await;
+    let paths = vec![
+        format!("/client/{}", client["id"]),
+        format!("/order/{}", order["id"]),
+        "/client/?limit=10".to_owned(),
+        "/order/?limit=10".to_owned(),
+    ];
+    (stack, paths)
+}
+
+fn assert_no_failures(sent: usize, failures: &[String]) {
+    assert!(sent > 50, "only {sent} requests were sent");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:#?}",
+        failures.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_killed_and_one_stopped_fail_no_read() {
+    let (mut stack, paths) = two_of_each().await;
+    let load = Load::start(&stack, paths, 6);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    stack.kill_replica(Kind::Client, 0);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let status = stack.stop_replica(Kind::Order, 1);
+    assert!(status.success(), "a graceful stop exits 0, not {status}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    let (sent, failures) = load.stop().await;
+    assert_no_failures(sent, &failures);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_fails_no_read_and_loses_or_doubles_no_create() {
+    let (mut stack, paths) = two_of_each().await;
+    let client = stack.all_clients().await[0]["id"].as_i64().unwrap();
+    let load = Load::start(&stack, paths, 4);
+
+    // Creates all the while, each with its own key, retried until 201.
+    let (http, url) = (stack.http.clone(), stack.url("/order/"));
+    let writer = tokio::spawn(async move {
+        let mut keys = Vec::new();
+        for round in 0..20 {
+            let batch = join_all((0..4).map(|i| {
+                let key = format!("rolling-{round}-{i}");
+                let (http, url) = (&http, &url);
+                async move {
+                    let body = json!({"client_id": client, "item": key, "price": "1.00"});
+                    create_with_retries(http, url, &key, &body).await;
+                    key
+                }
+            }))
+            .await;
+            keys.extend(batch);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        keys
+    });
+
+    // Every instance, one after the other: stopped gracefully, started
+    // again, and, as a rollout does, given back to the gateway before the
+    // next one stops: nginx's passive health check takes a failed instance
+    // out for `fail_timeout`, so the next stop waits that long.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for kind in [Kind::Client, Kind::Order] {
+        for i in 0..2 {
+            let status = stack.stop_replica(kind, i);
+            assert!(status.success(), "a graceful stop exits 0, not {status}");
+            stack.start_replica(kind, i).await;
+            tokio::time::sleep(e2e::GATEWAY_FAIL_TIMEOUT + Duration::from_millis(500)).await;
+        }
+    }
+    let keys = writer.await.expect("writer");
+    let (sent, failures) = load.stop().await;
+    assert_no_failures(sent, &failures);
+
+    let mut stored: Vec<String> = stack
+        .all_orders()
+        .await
+        .iter()
+        .filter_map(|o| o["item"].as_str())
+        .filter(|item| item.starts_with("rolling-"))
+        .map(str::to_owned)
+        .collect();
+    stored.sort();
+    let mut expected = keys;
+    expected.sort();
+    assert_eq!(stored, expected, "every create is stored exactly once");
+}
