@@ -4,6 +4,8 @@
 # to run as root, so as root it runs as the `postgres` user.
 #
 #   scripts/pg-cluster.sh start DIR PORT   start it; prints the admin URL
+#   scripts/pg-cluster.sh pause DIR        stop the server, keep the data
+#   scripts/pg-cluster.sh resume DIR       start it again on the same port
 #   scripts/pg-cluster.sh stop DIR         stop it and remove DIR
 set -euo pipefail
 
@@ -17,6 +19,13 @@ find_bindir() {
 
 as_owner() {
     if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_start() {
+    local bindir="$1" dir="$2" port="$3"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >&2 \
+        || { cat "$dir/server.log" >&2; exit 1; }
 }
 
 case "${1:-}" in
@@ -37,10 +46,19 @@ start)
     [[ $EUID -eq 0 ]] && chown postgres: "$dir"
     as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >&2 \
-        || { cat "$dir/server.log" >&2; exit 1; }
+    echo "$port" >"$dir/port"
+    pg_start "$bindir" "$dir" "$port"
     echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+pause)
+    dir="${2:?usage: pg-cluster.sh pause DIR}"
+    bindir="$(find_bindir)"
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    dir="${2:?usage: pg-cluster.sh resume DIR}"
+    bindir="$(find_bindir)"
+    pg_start "$bindir" "$dir" "$(cat "$dir/port")"
     ;;
 stop)
     dir="${2:?usage: pg-cluster.sh stop DIR}"
@@ -50,7 +68,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: pg-cluster.sh start DIR PORT | stop DIR" >&2
+    echo "usage: pg-cluster.sh start DIR PORT | pause DIR | resume DIR | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -90,7 +90,7 @@ pub enum DbError {
 }
 
 /// How long a request waits for a pooled connection before it is answered 503.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long start-up waits for the database to come up (e.g. in docker compose).
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 
