@@ -100,7 +100,7 @@ impl DependencyConfig {
             timeout: ms("TIMEOUT_MS", "2000")?,
             connect_timeout: ms("CONNECT_TIMEOUT_MS", "500")?,
             retries: number("RETRIES", "2", 2)? as u32,
-            max_concurrent: number("MAX_CONCURRENT", "64", 10_000)?.max(1) as usize,
+            max_concurrent: number("MAX_CONCURRENT", "256", 10_000)?.max(1) as usize,
             breaker_failures: number("BREAKER_FAILURES", "5", 1000)?.max(1) as u32,
             breaker_open: ms("BREAKER_OPEN_MS", "5000")?,
         };

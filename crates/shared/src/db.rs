@@ -57,6 +57,16 @@ impl Tx {
     }
 }
 
+/// The outcome of a conditional write (`… WHERE id = $1 AND version = $2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written<T> {
+    Done(T),
+    /// There is no such resource.
+    Missing,
+    /// The resource is at another version than the one expected.
+    Stale,
+}
+
 /// A service's migrations, one set per backend.
 pub struct Migrations {
     pub sqlite: &'static Migrator,

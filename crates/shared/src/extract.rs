@@ -24,11 +24,95 @@ where
 {
     type Rejection = ApiError;
 
+    /// Only `application/json` (POST and PUT); anything else is a 415.
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_media_type(&req, &["application/json"])?;
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A JSON Merge Patch (RFC 7396) body: `application/merge-patch+json` (or
+/// plain `application/json`), which must be a JSON object.
+#[derive(Debug, Clone)]
+pub struct MergePatch(pub serde_json::Map<String, serde_json::Value>);
+
+impl<S: Send + Sync> FromRequest<S> for MergePatch {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_media_type(&req, &["application/merge-patch+json", "application/json"])?;
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(serde_json::Value::Object(patch))) => Ok(Self(patch)),
+            Ok(_) => Err(ApiError::invalid(
+                "body",
+                "a merge patch must be a JSON object",
+            )),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl MergePatch {
+    /// Applies the patch to `target` (RFC 7396): a member set to `null` is
+    /// removed, an object is merged member by member, anything else replaces.
+    pub fn apply_to(&self, target: &mut serde_json::Map<String, serde_json::Value>) {
+        for (key, value) in &self.0 {
+            merge(target, key, value);
+        }
+    }
+}
+
+fn merge(
+    target: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    patch: &serde_json::Value,
+) {
+    use serde_json::Value;
+    match patch {
+        Value::Null => {
+            target.remove(key);
+        }
+        Value::Object(members) => {
+            let slot = target
+                .entry(key)
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !slot.is_object() {
+                *slot = Value::Object(Default::default());
+            }
+            if let Value::Object(inner) = slot {
+                for (k, v) in members {
+                    merge(inner, k, v);
+                }
+            }
+        }
+        other => {
+            target.insert(key.to_owned(), other.clone());
+        }
+    }
+}
+
+/// A 415 unless the request's `Content-Type` is one of `allowed`.
+fn require_media_type(req: &Request, allowed: &[&str]) -> Result<(), ApiError> {
+    let essence = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match essence {
+        Some(essence) if allowed.contains(&essence.as_str()) => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "The request body must be sent with `Content-Type: {}`.",
+            allowed.join("` or `")
+        ))),
     }
 }
 
@@ -106,6 +190,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let patch = MergePatch(
+            json!({"a": "z", "c": {"f": null}, "n": [1]})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        patch.apply_to(&mut target);
+        assert_eq!(
+            serde_json::Value::Object(target),
+            json!({"a": "z", "c": {"d": "e"}, "n": [1]})
+        );
+
+        let mut target = json!({"a": "b"}).as_object().cloned().unwrap();
+        MergePatch(json!({"a": null}).as_object().cloned().unwrap()).apply_to(&mut target);
+        assert!(target.is_empty());
+    }
+}
+
 /// Keyset pagination: at most `limit` items with an id greater than `after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -133,5 +246,58 @@ impl Page {
             )));
         }
         Ok(Self { limit, after })
+    }
+
+    /// How many rows to read: one more than the page, to know whether
+    /// there is a next page without a second query.
+    pub fn rows_to_fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// The page out of the rows read (see [`rows_to_fetch`](Self::rows_to_fetch)),
+    /// with a `Link: <…>; rel="next"` to the next page when there is one.
+    /// `path` and `filters` rebuild the same query for the next page.
+    pub fn finish<T>(
+        &self,
+        mut rows: Vec<T>,
+        id_of: impl Fn(&T) -> i64,
+        path: &str,
+        filters: &[(&str, String)],
+    ) -> Listed<T> {
+        let more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        let next = match (more, rows.last()) {
+            (true, Some(last)) => {
+                let mut query: Vec<(&str, String)> = filters.to_vec();
+                query.push(("limit", self.limit.to_string()));
+                query.push(("after", id_of(last).to_string()));
+                serde_urlencoded::to_string(&query)
+                    .ok()
+                    .map(|q| format!("<{path}?{q}>; rel=\"next\""))
+            }
+            _ => None,
+        };
+        Listed { items: rows, next }
+    }
+}
+
+/// One page of a list: a JSON array, and a `Link` to the next page.
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T: Serialize> IntoResponse for Listed<T> {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.items).into_response();
+        if let Some(link) = self
+            .next
+            .and_then(|l| axum::http::HeaderValue::from_str(&l).ok())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, link);
+        }
+        response
     }
 }

@@ -142,6 +142,8 @@ impl Created {
         if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
             headers.insert(header::LOCATION, location);
         }
+        // Every resource is created at version 1 (see `conditional`).
+        headers.insert(header::ETAG, crate::conditional::etag(1));
         response
     }
 }

@@ -1,6 +1,7 @@
 //! What every service of the system needs, so that each service holds only
 //! its own domain, storage and routes.
 
+pub mod conditional;
 pub mod config;
 pub mod db;
 pub mod extract;

@@ -42,6 +42,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -75,6 +77,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -88,6 +91,7 @@ impl ApiError {
             Self::BadRequest(d)
             | Self::NotFound(d)
             | Self::Conflict(d)
+            | Self::PreconditionFailed(d)
             | Self::UnsupportedMediaType(d) => d.clone(),
             Self::Unavailable { detail, .. } => detail.clone(),
             Self::MethodNotAllowed => "This path does not support this method.".into(),

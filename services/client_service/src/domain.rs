@@ -17,6 +17,23 @@ pub struct Client {
     pub card_issued_on: NaiveDate,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every update; sent as the `ETag`, not in the body.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl Client {
+    /// The writable fields as JSON, for applying a merge patch.
+    pub fn writable_fields(&self) -> serde_json::Map<String, Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("name".into(), self.name.clone().into());
+        fields.insert("card_number".into(), self.card_number.clone().into());
+        fields.insert(
+            "card_issued_on".into(),
+            self.card_issued_on.to_string().into(),
+        );
+        fields
+    }
 }
 
 /// The writable fields of a client: the body of POST and PUT.
@@ -60,6 +77,11 @@ impl ClientName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The name in lower case, for case-insensitive search (any script).
+    pub fn folded(&self) -> String {
+        self.0.to_lowercase()
     }
 }
 

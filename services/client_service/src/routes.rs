@@ -11,12 +11,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     ApiError,
-    extract::{Id, Json, Page, Query},
+    conditional::{Preconditions, Tagged, changed_since, not_modified},
+    db::Written,
+    extract::{Id, Json, Listed, MergePatch, Page, Query},
     idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
 };
 
 use crate::{
-    domain::{Client, NewClient},
+    domain::{Client, ClientName, NewClient},
     orders::OrderService,
     store::{ClientFilter, ClientStore},
 };
@@ -33,12 +35,18 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/client/", get(list).post(create))
-        .route("/client/{id}", get(show).put(replace).delete(remove))
+        .route(
+            "/client/{id}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
         .with_state(state)
 }
 
 /// The most ids one batch lookup may name.
 const MAX_IDS: usize = 1000;
+
+/// How often a PATCH without `If-Match` is applied again after losing a race.
+const MAX_PATCH_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +55,8 @@ struct ListParams {
     after: Option<i64>,
     /// A batch lookup: `ids=1,2,3`.
     ids: Option<String>,
+    /// Names that start with this, ignoring case.
+    name: Option<String>,
 }
 
 fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
@@ -68,15 +78,34 @@ fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
     Ok(ids)
 }
 
+/// A page of clients, ordered by id, with a `Link` to the next page.
 async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Vec<Client>>, ApiError> {
+) -> Result<Listed<Client>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
+    if params
+        .name
+        .as_deref()
+        .is_some_and(|n| n.chars().count() > ClientName::MAX_CHARS)
+    {
+        return Err(ApiError::BadRequest(
+            "`name` is longer than any name.".into(),
+        ));
+    }
     let filter = ClientFilter {
         ids: params.ids.as_deref().map(parse_ids).transpose()?,
+        name_prefix: params.name.clone(),
     };
-    Ok(Json(state.clients.list(page, &filter).await?))
+    let rows = state.clients.list(page, &filter).await?;
+    let mut kept: Vec<(&str, String)> = Vec::new();
+    if let Some(ids) = params.ids {
+        kept.push(("ids", ids));
+    }
+    if let Some(name) = params.name {
+        kept.push(("name", name));
+    }
+    Ok(page.finish(rows, |c| c.id, "/client/", &kept))
 }
 
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
@@ -108,27 +137,65 @@ async fn create(
     outcome
 }
 
-async fn show(State(state): State<AppState>, Id(id): Id) -> Result<Json<Client>, ApiError> {
-    state
-        .clients
-        .get(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
+/// One client, with its `ETag`; 304 when `If-None-Match` names it.
+async fn show(
+    State(state): State<AppState>,
+    Id(id): Id,
+    preconditions: Preconditions,
+) -> Result<Response, ApiError> {
+    let client = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
+    if preconditions.not_modified(client.version) {
+        return Ok(not_modified(client.version));
+    }
+    Ok(Tagged::ok(client.version, client).into_response())
 }
 
+/// Replaces every writable field; with `If-Match`, only if unchanged.
 async fn replace(
     State(state): State<AppState>,
     Id(id): Id,
+    preconditions: Preconditions,
     Json(body): Json<Value>,
-) -> Result<Json<Client>, ApiError> {
+) -> Result<Tagged<Client>, ApiError> {
     let new = NewClient::parse(&body)?;
-    state
-        .clients
-        .update(id, &new)
-        .await?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
+    let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
+    let expected = preconditions.expected_version(current.version)?;
+    match state.clients.update(id, &new, expected).await? {
+        Written::Done(client) => Ok(Tagged::ok(client.version, client)),
+        Written::Stale => Err(changed_since()),
+        Written::Missing => Err(not_found(id)),
+    }
+}
+
+/// JSON Merge Patch: only the fields given change, with the rules of PUT.
+/// Without `If-Match` a concurrent write is not lost either: the patch is
+/// applied again to the newer version.
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    preconditions: Preconditions,
+    patch: MergePatch,
+) -> Result<Tagged<Client>, ApiError> {
+    for _ in 0..MAX_PATCH_ATTEMPTS {
+        let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
+        preconditions.expected_version(current.version)?;
+        let mut fields = current.writable_fields();
+        patch.apply_to(&mut fields);
+        let new = NewClient::parse(&Value::Object(fields))?;
+        match state
+            .clients
+            .update(id, &new, Some(current.version))
+            .await?
+        {
+            Written::Done(client) => return Ok(Tagged::ok(client.version, client)),
+            Written::Missing => return Err(not_found(id)),
+            Written::Stale if preconditions.has_if_match() => return Err(changed_since()),
+            Written::Stale => continue,
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "Client {id} is being changed by others; retry the patch."
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,11 +210,11 @@ struct DeleteParams {
 async fn remove(
     State(state): State<AppState>,
     Id(id): Id,
+    preconditions: Preconditions,
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    if state.clients.get(id).await?.is_none() {
-        return Err(not_found(id));
-    }
+    let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
+    let expected = preconditions.expected_version(current.version)?;
     if params.cascade {
         state.orders.delete_orders_of(id).await?;
     } else if state.orders.has_orders(id).await? {
@@ -155,9 +222,10 @@ async fn remove(
             "Client {id} still has orders: delete them first, or use `?cascade=true`."
         )));
     }
-    match state.clients.delete(id).await? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(not_found(id)),
+    match state.clients.delete(id, expected).await? {
+        Written::Done(()) => Ok(StatusCode::NO_CONTENT),
+        Written::Stale => Err(changed_since()),
+        Written::Missing => Err(not_found(id)),
     }
 }
 

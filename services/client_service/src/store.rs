@@ -3,7 +3,7 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations, Tx, is_unique_violation},
+    db::{Db, Migrations, Tx, Written, is_unique_violation},
     extract::Page,
     with_pool, with_tx,
 };
@@ -15,7 +15,7 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres"),
 };
 
-const COLUMNS: &str = "id, name, card_number, card_issued_on, created_at, updated_at";
+const COLUMNS: &str = "id, name, card_number, card_issued_on, created_at, updated_at, version";
 
 #[derive(Clone, Debug)]
 pub struct ClientStore {
@@ -27,6 +27,21 @@ pub struct ClientStore {
 pub struct ClientFilter {
     /// Only these ids (a batch lookup).
     pub ids: Option<Vec<i64>>,
+    /// Only names that start with this, ignoring case.
+    pub name_prefix: Option<String>,
+}
+
+/// `text` as a LIKE pattern that matches what starts with it.
+fn starts_with_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl ClientStore {
@@ -42,11 +57,12 @@ impl ClientStore {
     pub async fn insert(&self, tx: &mut Tx, new: &NewClient) -> Result<Client, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
-            "INSERT INTO clients (name, card_number, card_issued_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING {COLUMNS}"
+            "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
         );
         with_tx!(tx, conn => sqlx::query_as(&sql)
             .bind(new.name.as_str())
+            .bind(new.name.folded())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now)
@@ -72,37 +88,63 @@ impl ClientStore {
                 }
                 query.push(")");
             }
-            query.push(" ORDER BY id LIMIT ").push_bind(page.limit);
+            if let Some(prefix) = &filter.name_prefix {
+                query.push(" AND name_folded LIKE ")
+                    .push_bind(starts_with_pattern(&prefix.to_lowercase()))
+                    .push(" ESCAPE '\\'");
+            }
+            query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
             query.build_query_as().fetch_all(pool).await
         })?)
     }
 
-    /// Replaces every writable field; `None` when there is no such client.
-    pub async fn update(&self, id: i64, new: &NewClient) -> Result<Option<Client>, ApiError> {
+    /// Replaces every writable field, if the client is at `expected`
+    /// version (when given).
+    pub async fn update(
+        &self,
+        id: i64,
+        new: &NewClient,
+        expected: Option<i64>,
+    ) -> Result<Written<Client>, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
-            "UPDATE clients SET name = $1, card_number = $2, card_issued_on = $3, updated_at = $4 \
-             WHERE id = $5 RETURNING {COLUMNS}"
+            "UPDATE clients SET name = $1, name_folded = $2, card_number = $3, card_issued_on = $4, \
+             updated_at = $5, version = version + 1 \
+             WHERE id = $6 AND ($7 IS NULL OR version = $7) RETURNING {COLUMNS}"
         );
-        with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        let updated: Option<Client> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
             .bind(new.name.as_str())
+            .bind(new.name.folded())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now)
             .bind(id)
+            .bind(expected)
             .fetch_optional(pool)
             .await)
-        .map_err(|err| card_conflict(err, new))
+        .map_err(|err| card_conflict(err, new))?;
+        self.written(id, updated).await
     }
 
-    /// `false` when there was no such client.
-    pub async fn delete(&self, id: i64) -> Result<bool, ApiError> {
-        let done = with_pool!(&self.db, pool => sqlx::query("DELETE FROM clients WHERE id = $1")
+    /// Deletes the client, if it is at `expected` version (when given).
+    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
+        let deleted = with_pool!(&self.db, pool => sqlx::query(
+            "DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)")
             .bind(id)
+            .bind(expected)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        Ok(done > 0)
+        self.written(id, (deleted > 0).then_some(())).await
+    }
+
+    /// `Done`, or why a conditional write wrote nothing.
+    async fn written<T>(&self, id: i64, outcome: Option<T>) -> Result<Written<T>, ApiError> {
+        Ok(match outcome {
+            Some(value) => Written::Done(value),
+            None if self.get(id).await?.is_some() => Written::Stale,
+            None => Written::Missing,
+        })
     }
 }
 

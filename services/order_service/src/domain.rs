@@ -23,6 +23,21 @@ pub struct Order {
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every update; sent as the `ETag`.
+    pub version: i64,
+}
+
+impl Order {
+    /// The writable fields as JSON, for applying a merge patch.
+    pub fn writable_fields(&self) -> serde_json::Map<String, Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("client_id".into(), self.client_id.into());
+        fields.insert("item".into(), self.item.clone().into());
+        fields.insert("quantity".into(), self.quantity.into());
+        fields.insert("price".into(), self.price.to_string().into());
+        fields.insert("status".into(), self.status.as_str().into());
+        fields
+    }
 }
 
 /// The client's current details, as client_service returns them.

@@ -11,13 +11,15 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     ApiError,
-    extract::{Id, Json, Page, Query},
+    conditional::{Preconditions, Tagged, changed_since, not_modified},
+    db::Written,
+    extract::{Id, Json, Listed, MergePatch, Page, Query},
     idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
 };
 
 use crate::{
     clients::ClientService,
-    domain::{ClientSummary, NewOrder, Order, OrderStatus, OrderView},
+    domain::{ClientSummary, NewOrder, OrderStatus, OrderView},
     store::{OrderFilter, OrderStore},
 };
 
@@ -33,9 +35,15 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/order/", get(list).post(create).delete(remove_by_client))
-        .route("/order/{id}", get(show).put(replace).delete(remove))
+        .route(
+            "/order/{id}",
+            get(show).put(replace).patch(patch).delete(remove),
+        )
         .with_state(state)
 }
+
+/// How often a PATCH without `If-Match` is applied again after losing a race.
+const MAX_PATCH_ATTEMPTS: usize = 3;
 
 /// The client of an order that is being written: it must exist. When
 /// client_service cannot answer, the write is refused with a 503 and
@@ -100,18 +108,27 @@ struct ListParams {
     after: Option<i64>,
 }
 
-/// Orders with their clients, fetched in one batched call.
+/// A page of orders with their clients, fetched in one batched call, and a
+/// `Link` to the next page.
 async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Vec<OrderView>>, ApiError> {
+) -> Result<Listed<OrderView>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     let filter = OrderFilter {
         client_id: params.client_id,
         status: params.status,
     };
-    let orders = state.orders.list(page, filter).await?;
-    let ids: Vec<i64> = orders.iter().map(|o| o.client_id).collect();
+    let rows = state.orders.list(page, filter).await?;
+    let mut kept: Vec<(&str, String)> = Vec::new();
+    if let Some(client_id) = params.client_id {
+        kept.push(("client_id", client_id.to_string()));
+    }
+    if let Some(status) = params.status {
+        kept.push(("status", status.as_str().to_owned()));
+    }
+    let listed = page.finish(rows, |o| o.id, "/order/", &kept);
+    let ids: Vec<i64> = listed.items.iter().map(|o| o.client_id).collect();
     let clients = match ids.is_empty() {
         true => Default::default(),
         false => state.clients.get_many(&ids).await.unwrap_or_else(|err| {
@@ -119,50 +136,101 @@ async fn list(
             Default::default()
         }),
     };
-    let views = orders
+    let items = listed
+        .items
         .into_iter()
         .map(|order| {
             let client = clients.get(&order.client_id).cloned();
             OrderView::new(order, client)
         })
         .collect();
-    Ok(Json(views))
+    Ok(Listed {
+        items,
+        next: listed.next,
+    })
 }
 
-async fn show(State(state): State<AppState>, Id(id): Id) -> Result<Json<OrderView>, ApiError> {
+/// One order with its client's current details and its `ETag`; 304 when
+/// `If-None-Match` names it (without asking client_service).
+async fn show(
+    State(state): State<AppState>,
+    Id(id): Id,
+    preconditions: Preconditions,
+) -> Result<Response, ApiError> {
     let order = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
-    Ok(Json(with_client(&state, order).await))
-}
-
-async fn with_client(state: &AppState, order: Order) -> OrderView {
-    let client = current_client(state, order.client_id).await;
-    OrderView::new(order, client)
+    if preconditions.not_modified(order.version) {
+        return Ok(not_modified(order.version));
+    }
+    let client = current_client(&state, order.client_id).await;
+    Ok(Tagged::ok(order.version, OrderView::new(order, client)).into_response())
 }
 
 /// Replaces the whole order; its client is checked again. A failed PUT
-/// changes nothing.
+/// changes nothing; with `If-Match`, only if unchanged.
 async fn replace(
     State(state): State<AppState>,
     Id(id): Id,
+    preconditions: Preconditions,
     Json(body): Json<Value>,
-) -> Result<Json<OrderView>, ApiError> {
+) -> Result<Tagged<OrderView>, ApiError> {
     let new = NewOrder::parse_replace(&body)?;
-    if state.orders.get(id).await?.is_none() {
-        return Err(not_found(id));
-    }
+    let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
+    let expected = preconditions.expected_version(current.version)?;
     let client = existing_client(&state, new.client_id).await?;
-    let order = state
-        .orders
-        .update(id, &new)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(Json(OrderView::new(order, Some(client))))
+    match state.orders.update(id, &new, expected).await? {
+        Written::Done(order) => Ok(Tagged::ok(
+            order.version,
+            OrderView::new(order, Some(client)),
+        )),
+        Written::Stale => Err(changed_since()),
+        Written::Missing => Err(not_found(id)),
+    }
 }
 
-async fn remove(State(state): State<AppState>, Id(id): Id) -> Result<StatusCode, ApiError> {
-    match state.orders.delete(id).await? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(not_found(id)),
+/// JSON Merge Patch: only the fields given change, with the rules of PUT;
+/// the client is checked again when `client_id` changes.
+async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    preconditions: Preconditions,
+    patch: MergePatch,
+) -> Result<Tagged<OrderView>, ApiError> {
+    for _ in 0..MAX_PATCH_ATTEMPTS {
+        let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
+        preconditions.expected_version(current.version)?;
+        let mut fields = current.writable_fields();
+        patch.apply_to(&mut fields);
+        let new = NewOrder::parse_replace(&Value::Object(fields))?;
+        let client = if new.client_id != current.client_id {
+            Some(existing_client(&state, new.client_id).await?)
+        } else {
+            current_client(&state, new.client_id).await
+        };
+        match state.orders.update(id, &new, Some(current.version)).await? {
+            Written::Done(order) => {
+                return Ok(Tagged::ok(order.version, OrderView::new(order, client)));
+            }
+            Written::Missing => return Err(not_found(id)),
+            Written::Stale if preconditions.has_if_match() => return Err(changed_since()),
+            Written::Stale => continue,
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "Order {id} is being changed by others; retry the patch."
+    )))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Id(id): Id,
+    preconditions: Preconditions,
+) -> Result<StatusCode, ApiError> {
+    let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
+    let expected = preconditions.expected_version(current.version)?;
+    match state.orders.delete(id, expected).await? {
+        Written::Done(()) => Ok(StatusCode::NO_CONTENT),
+        Written::Stale => Err(changed_since()),
+        Written::Missing => Err(not_found(id)),
     }
 }
 

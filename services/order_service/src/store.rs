@@ -3,7 +3,7 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations, Tx},
+    db::{Db, Migrations, Tx, Written},
     extract::Page,
     with_pool, with_tx,
 };
@@ -15,7 +15,8 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres"),
 };
 
-const COLUMNS: &str = "id, client_id, item, quantity, price_cents, status, created_at, updated_at";
+const COLUMNS: &str =
+    "id, client_id, item, quantity, price_cents, status, created_at, updated_at, version";
 
 #[derive(Clone, Debug)]
 pub struct OrderStore {
@@ -71,19 +72,26 @@ impl OrderStore {
             if let Some(status) = filter.status {
                 query.push(" AND status = ").push_bind(status.as_str());
             }
-            query.push(" ORDER BY id LIMIT ").push_bind(page.limit);
+            query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
             query.build_query_as().fetch_all(pool).await
         })?)
     }
 
-    /// Replaces every writable field; `None` when there is no such order.
-    pub async fn update(&self, id: i64, new: &NewOrder) -> Result<Option<Order>, ApiError> {
+    /// Replaces every writable field, if the order is at `expected`
+    /// version (when given).
+    pub async fn update(
+        &self,
+        id: i64,
+        new: &NewOrder,
+        expected: Option<i64>,
+    ) -> Result<Written<Order>, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
-             status = $5, updated_at = $6 WHERE id = $7 RETURNING {COLUMNS}"
+             status = $5, updated_at = $6, version = version + 1 \
+             WHERE id = $7 AND ($8 IS NULL OR version = $8) RETURNING {COLUMNS}"
         );
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        let updated: Option<Order> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
             .bind(new.client_id)
             .bind(&new.item)
             .bind(new.quantity)
@@ -91,18 +99,31 @@ impl OrderStore {
             .bind(new.status.as_str())
             .bind(now)
             .bind(id)
+            .bind(expected)
             .fetch_optional(pool)
-            .await)?)
+            .await)?;
+        self.written(id, updated).await
     }
 
-    /// `false` when there was no such order.
-    pub async fn delete(&self, id: i64) -> Result<bool, ApiError> {
-        let deleted = with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE id = $1")
+    /// Deletes the order, if it is at `expected` version (when given).
+    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
+        let deleted = with_pool!(&self.db, pool => sqlx::query(
+            "DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)")
             .bind(id)
+            .bind(expected)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
-        Ok(deleted > 0)
+        self.written(id, (deleted > 0).then_some(())).await
+    }
+
+    /// `Done`, or why a conditional write wrote nothing.
+    async fn written<T>(&self, id: i64, outcome: Option<T>) -> Result<Written<T>, ApiError> {
+        Ok(match outcome {
+            Some(value) => Written::Done(value),
+            None if self.get(id).await?.is_some() => Written::Stale,
+            None => Written::Missing,
+        })
     }
 
     /// Deletes every order of a client; returns how many there were.

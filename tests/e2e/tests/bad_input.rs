@@ -175,10 +175,15 @@ async fn unknown_ids_and_paths_are_404_problems() {
     ] {
         stack.get(path).await.assert_problem(StatusCode::NOT_FOUND);
     }
-    stack
-        .send(Method::PATCH, "/client/1", None)
-        .await
-        .assert_problem(StatusCode::METHOD_NOT_ALLOWED);
+    for (method, path, allow) in [
+        (Method::POST, "/client/1", "GET,HEAD,PUT,PATCH,DELETE"),
+        (Method::PUT, "/client/", "GET,HEAD,POST"),
+        (Method::PATCH, "/order/", "GET,HEAD,POST,DELETE"),
+    ] {
+        let reply = stack.send(method, path, None).await;
+        reply.assert_problem(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(reply.header("allow"), allow);
+    }
 }
 
 #[tokio::test]
