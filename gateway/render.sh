@@ -47,11 +47,11 @@ die() {
 }
 
 # The parameters of every upstream server line (see "Passive health checks" in
-# templates/gateway.conf.template): after 2 failed attempts within 5 s an
-# instance gets no requests for 5 s, then one request tries it again.
+# templates/gateway.conf.template): after 2 failed attempts within 2 s an
+# instance gets no requests for 2 s, then one request tries it again.
 # KEEP IN SYNC with the GATEWAY_*_SERVERS defaults in gateway/Dockerfile
 # (scripts/check-deploy.sh fails when the two differ).
-server_params="max_fails=2 fail_timeout=5s"
+server_params="max_fails=2 fail_timeout=2s"
 
 command -v envsubst >/dev/null 2>&1 \
     || die "envsubst is missing (Debian/Ubuntu: apt-get install gettext-base)"
@@ -59,11 +59,13 @@ command -v envsubst >/dev/null 2>&1 \
 # ---- required inputs -------------------------------------------------------
 for name in CLIENT_SERVICE_ADDRS ORDER_SERVICE_ADDRS; do
     if [[ -z "${!name:-}" ]]; then
+        example="127.0.0.1:8000 127.0.0.1:8002"
+        [[ "$name" == CLIENT_* ]] || example="127.0.0.1:8001 127.0.0.1:8003"
         # The variables of the former interface get a pointed hint.
         old="GATEWAY_${name%%_SERVICE_ADDRS}_SERVERS"
         hint=""
-        [[ -n "${!old:-}" ]] && hint=" ($old is no longer read: give the addresses, and render.sh writes the server lines)"
-        die "set $name to the service's instances as space-separated host:port, e.g. $name='127.0.0.1:8000 127.0.0.1:8002'$hint"
+        [[ -z "${!old:-}" ]] || hint=" ($old is no longer read: give the addresses, and render.sh writes the server lines)"
+        die "set $name to the service's instances as space-separated host:port, e.g. $name='$example'$hint"
     fi
 done
 [[ -n "${GATEWAY_RUN_DIR:-}" ]] || die "set GATEWAY_RUN_DIR (the folder to render into)"

@@ -8,6 +8,8 @@
 # client and one order, then runs, each for BENCH_SECONDS (default 5) with
 # BENCH_CONNECTIONS (default 64) connections:
 #   nginx return 200 | GET /client/{id} | GET /order/{id} | POST /order/
+# REPLICAS (default 1) instances of each service run behind the gateway, as
+# in `make run` (scripts/stack.sh): REPLICAS=2 make bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +76,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"client_id":$client_id,"item":"Bench","quantity":2,"price":"9.99"}'
 LUA
 
-printf '\nwrk -t%s -c%s -d%ss, %s, %s cores\n\n' "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}" "$(nproc)"
+printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n\n' \
+    "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}" "${REPLICAS:-1}" "$(nproc)"
 printf '%-24s %12s %10s %10s %10s %10s %9s\n' "target" "req/s" "p50" "p90" "p99" "errors" "vs nginx"
 baseline_rps=""
 run() {

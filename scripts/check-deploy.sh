@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
+# Many '...' strings below hold a literal `$` on purpose (nginx variables,
+# envsubst patterns, Python code): shellcheck's hint about that is off.
+# shellcheck disable=SC2016
+#
 # Validates the Docker deployment WITHOUT a Docker engine (CI calls it from
 # `make test`):
 #
 #   1. compose.yaml  is valid for docker-compose: with the developer's .env
 #                    (if any), with .env.example, and with no .env at all
 #                    (the development defaults alone must be enough);
+#                    both Rust services run 2 replicas in a way that
+#                    docker-compose 1.29 accepts too, with a stop grace
+#                    period; the gateway publishes port 8080 only;
 #                    also with `docker compose` (v2) when it is installed
 #   2. Dockerfiles   Dockerfile and gateway/Dockerfile pass hadolint
-#   3. gateway       the nginx template, rendered the way the nginx image's
-#                    entrypoint renders it, passes `nginx -t`
+#   3. gateway       the nginx template passes `nginx -t` rendered both ways:
+#                    as the nginx image's entrypoint renders it (with every
+#                    default of gateway/Dockerfile), and by gateway/render.sh
+#                    (as `make run` and the tests render it); the upstream
+#                    server parameters of the two renderings agree
 #   4. init script   deploy/postgres/init-databases.sh parses (bash -n) and
 #                    is executable
 #
@@ -144,6 +154,61 @@ else
     fail "unexpected services in $compose_file: $services"
 fi
 
+# Replicas, grace period and published ports, in the resolved file. Checked
+# with the Python that runs docker-compose 1.29 (it ships PyYAML), and with
+# 1.29's own Project.get_service_scale, which is what `up` uses: it accepts
+# `deploy.replicas` or `scale` but refuses both, a conflict `config -q` does
+# not report.
+compose_python="$(sed -n '1s/^#! *//p' "$(command -v docker-compose)" | awk '{print $1}')"
+if [[ "$compose_python" == *python* ]] && "$compose_python" -c 'import yaml' 2>/dev/null; then
+    if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
+        | "$compose_python" -c '
+import sys, yaml
+services = yaml.safe_load(sys.stdin)["services"]
+problems = []
+for name in ("client_service", "order_service"):
+    svc = services[name]
+    if (svc.get("deploy") or {}).get("replicas") != 2:
+        problems.append(name + ": deploy.replicas is not 2")
+    if "scale" in svc:
+        problems.append(name + ": sets `scale` (use deploy.replicas only)")
+    if "ports" in svc or "container_name" in svc:
+        problems.append(name + ": published ports or a container_name prevent replicas")
+    if svc.get("stop_grace_period") in (None, ""):
+        problems.append(name + ": no stop_grace_period")
+    try:
+        from compose.project import Project
+    except ImportError:
+        continue
+    try:
+        scale = Project.get_service_scale(None, dict(svc, name=name))
+    except Exception as error:  # compose.config.errors.ConfigurationError
+        problems.append("%s: docker-compose 1.29 would refuse to start it: %s" % (name, error))
+        continue
+    if scale != 2:
+        problems.append(name + ": docker-compose 1.29 would start %s container(s)" % scale)
+# Container ports the gateway publishes (long form {target: 8080, ...} or
+# short form "HOST:CONTAINER"): 8080 only, never the stub_status port.
+targets = []
+for port in services["gateway"].get("ports", []):
+    if isinstance(port, dict):
+        targets.append(int(port["target"]))
+    else:
+        targets.append(int(str(port).rsplit(":", 1)[-1].split("/")[0]))
+if targets != [8080]:
+    problems.append("gateway: publishes container ports %s, expected only 8080" % targets)
+for p in problems:
+    print("    " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+'; then
+        ok "client_service and order_service: deploy.replicas 2 (docker-compose 1.29 agrees), no scale, stop_grace_period set; gateway publishes 8080 only"
+    else
+        fail "replicas / stop_grace_period / published ports in $compose_file (see above)"
+    fi
+else
+    echo "    (no Python with PyYAML behind docker-compose: replicas check skipped)"
+fi
+
 # Compose v2 (a plugin of the docker CLI) when available: it reads the same
 # file, but its validation is not identical.
 if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
@@ -169,69 +234,152 @@ for dockerfile in "${dockerfiles[@]}"; do
 done
 
 # ----------------------------------------------------------- gateway ------
-step "Gateway: $gateway_template rendered as in the nginx image, then nginx -t"
-if command -v nginx >/dev/null; then
-    # The same filter the image uses (read from gateway/Dockerfile, so that
-    # this check follows the image).
-    filter="$(sed -n 's/^ENV NGINX_ENVSUBST_FILTER=\([^[:space:]]*\).*/\1/p' gateway/Dockerfile)"
-    if [[ -z "$filter" ]]; then
-        fail "gateway/Dockerfile does not set NGINX_ENVSUBST_FILTER"
-        filter='^GATEWAY_'
+# The one template is rendered two ways, and both must pass `nginx -t`:
+#   a. as the nginx image renders it, with gateway/Dockerfile's defaults;
+#   b. by gateway/render.sh, as `make run`, `make bench` and the tests do.
+# Then the failover parameters of the two renderings must agree.
+step "Gateway: $gateway_template, rendered as in the image and by gateway/render.sh, then nginx -t"
+
+# dockerfile_env NAME: the default value that gateway/Dockerfile gives NAME
+# in an ENV instruction (`ENV NAME=value` or a continuation line
+# `    NAME="value" \`); empty when it gives none.
+dockerfile_env() {
+    sed -n -E 's/^(ENV)?[[:space:]]+'"$1"'=("([^"]*)"|([^[:space:]"\\]*)).*$/\3\4/p' gateway/Dockerfile | tail -n 1
+}
+
+# server_params FILE GROUP: the parameters after the address on every
+# `server` line of upstream GROUP in a rendered FILE, one line each.
+server_params() {
+    awk -v group="$2" '
+        $1 == "upstream" && $2 == group { inside = 1; next }
+        inside && $1 == "}" { inside = 0 }
+        inside && $1 == "server" { $1 = ""; $2 = ""; sub(/^ +/, ""); print }
+    ' "$1"
+}
+
+# main_conf DIR: a minimal main configuration, like the image's: the
+# rendered conf.d/*.conf is included in the http context; everything nginx
+# writes stays in DIR.
+main_conf() {
+    local dir="$1"
+    mkdir -p "$dir/tmp" "$dir/conf.d"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events {}
+http {
+    client_body_temp_path $dir/tmp/client_body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server_tokens off;
+    include $dir/conf.d/*.conf;
+}
+EOF
+}
+
+# nginx_test DIR CONF: `nginx -t` on a rendered configuration; -e keeps
+# nginx's own startup error log out of /var/log. nginx -t reads and checks
+# everything (and resolves host names) but binds no port, so the image's
+# ports 8080 and 8081 may well be in use on this machine.
+nginx_test() {
+    nginx -t -q -e "$1/error.log" -p "$1" -c "$2"
+}
+
+# The GATEWAY_ variables that the template uses.
+mapfile -t template_vars < <(grep -o '\${GATEWAY_[A-Z_]*}' "$gateway_template" | tr -d '${}' | sort -u)
+echo "    template variables: ${template_vars[*]}"
+
+# ---- a. as in the image: the Dockerfile's defaults, its envsubst filter
+filter="$(dockerfile_env NGINX_ENVSUBST_FILTER)"
+if [[ -z "$filter" ]]; then
+    fail "gateway/Dockerfile does not set NGINX_ENVSUBST_FILTER"
+    filter='^GATEWAY_'
+fi
+image_env=()
+for var in "${template_vars[@]}"; do
+    value="$(dockerfile_env "$var")"
+    if [[ -z "$value" ]]; then
+        # The image's entrypoint would leave ${VAR} in the file, and nginx
+        # would refuse to start.
+        fail "gateway/Dockerfile gives no default to $var, which the template uses"
+        continue
     fi
+    if [[ "$var" == *_SERVERS ]]; then
+        # The compose names (client_service, ...) do not resolve outside
+        # Docker, and nginx -t resolves upstream host names: the same
+        # lines, with 127.0.0.1 for the host.
+        value="$(sed -E 's/server [A-Za-z_][A-Za-z0-9_.-]*:/server 127.0.0.1:/g' <<<"$value")"
+    fi
+    image_env+=("$var=$value")
+done
+
+if command -v nginx >/dev/null; then
+    image_dir="$tmp/image"
+    main_conf "$image_dir"
     # What /docker-entrypoint.d/20-envsubst-on-templates.sh does: list the
     # names of the environment variables that match the filter, and let
-    # envsubst replace only those. The upstream servers are 127.0.0.1 here:
-    # the compose names (client_service, ...) do not resolve outside Docker,
-    # and nginx -t resolves upstream host names.
-    mkdir -p "$tmp/nginx/conf.d" "$tmp/nginx/tmp"
-    if ! env -i PATH="$PATH" \
-        GATEWAY_LISTEN=127.0.0.1:8080 \
-        GATEWAY_CLIENT_SERVERS='server 127.0.0.1:8000;' \
-        GATEWAY_ORDER_SERVERS='server 127.0.0.1:8001;' \
-        NGINX_ENVSUBST_FILTER="$filter" \
+    # envsubst replace only those.
+    if ! env -i PATH="$PATH" "${image_env[@]}" NGINX_ENVSUBST_FILTER="$filter" \
         sh -c 'defined_envs=$(printf "\${%s} " $(awk "END { for (name in ENVIRON) { print ( name ~ /${NGINX_ENVSUBST_FILTER}/ ) ? name : \"\" } }" </dev/null)); envsubst "$defined_envs"' \
-        <"$gateway_template" >"$tmp/nginx/conf.d/gateway.conf"; then
+        <"$gateway_template" >"$image_dir/conf.d/gateway.conf"; then
         fail "rendering $gateway_template with envsubst"
     fi
 
     # Every GATEWAY_ variable replaced, every nginx variable left alone.
-    if grep -q '\${\?GATEWAY_' "$tmp/nginx/conf.d/gateway.conf"; then
-        fail "rendered gateway.conf still contains a GATEWAY_ variable"
+    if grep -q '\${\?GATEWAY_' "$image_dir/conf.d/gateway.conf"; then
+        fail "image rendering: gateway.conf still contains a GATEWAY_ variable"
     else
-        ok "all GATEWAY_* variables substituted"
+        ok "image rendering: all GATEWAY_* variables substituted (${template_vars[*]})"
     fi
-    if grep -q 'proxy_set_header Host \$host;' "$tmp/nginx/conf.d/gateway.conf"; then
-        ok "nginx variables (\$host, ...) left for nginx"
+    if grep -q 'proxy_set_header Host \$host;' "$image_dir/conf.d/gateway.conf" \
+        && grep -q 'default  *\$request_id;' "$image_dir/conf.d/gateway.conf"; then
+        ok "image rendering: nginx variables (\$host, \$request_id, ...) left for nginx"
     else
-        fail "rendered gateway.conf lost nginx's own \$host variable"
+        fail "image rendering: gateway.conf lost nginx's own variables (\$host, \$request_id)"
+    fi
+    if nginx_test "$image_dir" "$image_dir/nginx.conf"; then
+        ok "image rendering: nginx -t ($(nginx -v 2>&1 | sed 's/^nginx version: //'))"
+    else
+        fail "image rendering: nginx -t on the rendered gateway configuration"
     fi
 
-    # A minimal main configuration, like the image's: the rendered file is
-    # included in the http context; everything nginx writes stays in $tmp.
-    cat >"$tmp/nginx/nginx.conf" <<EOF
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log;
-events {}
-http {
-    client_body_temp_path $tmp/nginx/tmp/client_body;
-    proxy_temp_path $tmp/nginx/tmp/proxy;
-    fastcgi_temp_path $tmp/nginx/tmp/fastcgi;
-    uwsgi_temp_path $tmp/nginx/tmp/uwsgi;
-    scgi_temp_path $tmp/nginx/tmp/scgi;
-    access_log off;
-    server_tokens off;
-    include $tmp/nginx/conf.d/*.conf;
-}
-EOF
-    # -e: nginx's own startup error log, also kept out of /var/log.
-    if nginx -t -q -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf"; then
-        ok "nginx -t ($(nginx -v 2>&1 | sed 's/^nginx version: //'))"
+    # ---- b. by render.sh, with its own main configuration
+    # (local/nginx.conf.template) and its own defaults for the optional inputs
+    local_dir="$tmp/local"
+    if env -u GATEWAY_ACCESS_LOG -u GATEWAY_STATUS_LISTEN \
+        GATEWAY_RUN_DIR="$local_dir" GATEWAY_LISTEN=127.0.0.1:8080 \
+        CLIENT_SERVICE_ADDRS="127.0.0.1:8000 127.0.0.1:8002" \
+        ORDER_SERVICE_ADDRS="127.0.0.1:8001 127.0.0.1:8003" \
+        gateway/render.sh; then
+        ok "gateway/render.sh with two instances of each service"
+        if grep -q '\${\?GATEWAY_' "$local_dir/gateway.conf" "$local_dir/nginx.conf"; then
+            fail "render.sh rendering: a GATEWAY_ variable was left in the rendered files"
+        fi
+        if nginx_test "$local_dir" "$local_dir/nginx.conf"; then
+            ok "render.sh rendering: nginx -t"
+        else
+            fail "render.sh rendering: nginx -t"
+        fi
+
+        # ---- the failover parameters agree (Dockerfile vs render.sh)
+        for group in client_service order_service; do
+            image_params="$(server_params "$image_dir/conf.d/gateway.conf" "$group" | sort -u)"
+            local_params="$(server_params "$local_dir/gateway.conf" "$group" | sort -u)"
+            if [[ -n "$image_params" && "$image_params" == "$local_params" ]]; then
+                ok "upstream $group: the same server parameters in both renderings ($image_params)"
+            else
+                fail "upstream $group: server parameters differ: gateway/Dockerfile '$image_params'," \
+                    "gateway/render.sh '$local_params' (they must agree)"
+            fi
+        done
     else
-        fail "nginx -t on the rendered gateway configuration"
+        fail "gateway/render.sh failed"
     fi
 else
-    echo "    WARNING: nginx is not installed: nginx -t check skipped" >&2
+    echo "    WARNING: nginx is not installed: nginx -t checks skipped" >&2
 fi
 
 # ------------------------------------------------------- init script ------

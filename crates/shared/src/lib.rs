@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod telemetry;

@@ -9,7 +9,9 @@ use shared::{
 };
 
 /// A client as stored and as returned by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "name": "Ada Lovelace", "card_number": "AL-1815",
+    "card_issued_on": "2020-02-29", "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z"}))]
 pub struct Client {
     pub id: i64,
     pub name: String,

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod openapi;
 pub mod orders;
 pub mod routes;
 pub mod store;

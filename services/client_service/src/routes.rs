@@ -15,8 +15,11 @@ use shared::{
     db::Written,
     extract::{Id, Json, Listed, MergePatch, Page, Query},
     idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
+    problem::Problem,
 };
+use utoipa::IntoParams;
 
+use crate::openapi::{ClientInput, ClientPatch};
 use crate::{
     domain::{Client, ClientName, NewClient},
     orders::OrderService,
@@ -48,14 +51,24 @@ const MAX_IDS: usize = 1000;
 /// How often a PATCH without `If-Match` is applied again after losing a race.
 const MAX_PATCH_ATTEMPTS: usize = 3;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size: 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Only clients with a greater id (the last id of the previous page).
+    #[param(minimum = 0)]
     after: Option<i64>,
-    /// A batch lookup: `ids=1,2,3`.
+    /// A batch lookup: at most 1000 ids, separated by commas.
+    #[param(
+        pattern = r"^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18}){0,999}$",
+        example = "1,2,3"
+    )]
     ids: Option<String>,
-    /// Names that start with this, ignoring case.
+    /// Only names that start with this text, ignoring case.
+    #[param(max_length = 200)]
     name: Option<String>,
 }
 
@@ -79,7 +92,15 @@ fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
 }
 
 /// A page of clients, ordered by id, with a `Link` to the next page.
-async fn list(
+#[utoipa::path(get, path = "/client/", tag = "clients", operation_id = "list_clients",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of clients, ordered by id; `Link: <…>; rel=\"next\"` when there are more.", body = [Client],
+            headers(("Link" = String, description = "The next page, when there is one"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<Client>, ApiError> {
@@ -110,7 +131,16 @@ async fn list(
 
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
-async fn create(
+#[utoipa::path(post, path = "/client/", tag = "clients", operation_id = "create_client",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe: the same key and body answer the first response again")),
+    request_body(content = ClientInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The client was created.", body = Client,
+            headers(("Location" = String, description = "/client/{id}"), ("ETag" = String, description = "The version of the client"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
@@ -138,7 +168,15 @@ async fn create(
 }
 
 /// One client, with its `ETag`; 304 when `If-None-Match` names it.
-async fn show(
+#[utoipa::path(get, path = "/client/{id}", tag = "clients", operation_id = "get_client",
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the client is still at this ETag")),
+    responses(
+        (status = 200, description = "The client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
+        (status = 304, description = "The client is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the client"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn show(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -151,7 +189,15 @@ async fn show(
 }
 
 /// Replaces every writable field; with `If-Match`, only if unchanged.
-async fn replace(
+#[utoipa::path(put, path = "/client/{id}", tag = "clients", operation_id = "replace_client",
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    request_body(content = ClientInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replace(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -170,7 +216,15 @@ async fn replace(
 /// JSON Merge Patch: only the fields given change, with the rules of PUT.
 /// Without `If-Match` a concurrent write is not lost either: the patch is
 /// applied again to the newer version.
-async fn patch(
+#[utoipa::path(patch, path = "/client/{id}", tag = "clients", operation_id = "patch_client",
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    request_body(content = ClientPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -198,16 +252,27 @@ async fn patch(
     )))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeleteParams {
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    /// Delete the client's orders first (through order_service).
     #[serde(default)]
     cascade: bool,
 }
 
 /// A client with orders is deleted only with `?cascade=true`, which deletes
 /// its orders first (through order_service), then the client.
-async fn remove(
+#[utoipa::path(delete, path = "/client/{id}", tag = "clients", operation_id = "delete_client",
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), DeleteParams, ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    responses(
+        (status = 204, description = "The client was deleted."),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The client still has orders (use `?cascade=true`).", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "A dependency cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn remove(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,

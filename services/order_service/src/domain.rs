@@ -41,7 +41,7 @@ impl Order {
 }
 
 /// The client's current details, as client_service returns them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientSummary {
     pub id: i64,
     pub name: String,
@@ -51,16 +51,22 @@ pub struct ClientSummary {
 
 /// An order as the API returns it: with its client's current details, or
 /// `null` when client_service cannot answer (or no longer has the client).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "client_id": 1, "item": "Analytical Engine", "quantity": 1, "price": "12.50",
+    "status": "new", "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z",
+    "client": {"id": 1, "name": "Ada Lovelace", "card_number": "AL-1815", "card_issued_on": "2020-02-29"}}))]
 pub struct OrderView {
     pub id: i64,
     pub client_id: i64,
     pub item: String,
     pub quantity: i32,
+    /// Two decimals, e.g. "12.50".
+    #[schema(value_type = String, pattern = r"^[0-9]{1,10}\.[0-9]{2}$")]
     pub price: Price,
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The client's current details; null when client_service cannot answer.
     pub client: Option<ClientSummary>,
 }
 
@@ -234,7 +240,7 @@ impl Serialize for Price {
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     New,

@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod config;
 pub mod domain;
+pub mod openapi;
 pub mod routes;
 pub mod store;
 

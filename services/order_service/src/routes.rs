@@ -15,8 +15,11 @@ use shared::{
     db::Written,
     extract::{Id, Json, Listed, MergePatch, Page, Query},
     idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
+    problem::Problem,
 };
+use utoipa::IntoParams;
 
+use crate::openapi::{OrderInput, OrderPatch};
 use crate::{
     clients::ClientService,
     domain::{ClientSummary, NewOrder, OrderStatus, OrderView},
@@ -70,7 +73,16 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
 
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
-async fn create(
+#[utoipa::path(post, path = "/order/", tag = "orders", operation_id = "create_order",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe: the same key and body answer the first response again")),
+    request_body(content = OrderInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The order was created; `client` holds its client's details.", body = OrderView,
+            headers(("Location" = String, description = "/order/{id}"), ("ETag" = String, description = "The version of the order"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
@@ -99,18 +111,34 @@ async fn create(
     outcome
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only the orders of this client.
     client_id: Option<i64>,
+    /// Only orders in this status.
+    #[param(inline)]
     status: Option<OrderStatus>,
+    /// Page size: 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// Only orders with a greater id (the last id of the previous page).
+    #[param(minimum = 0)]
     after: Option<i64>,
 }
 
 /// A page of orders with their clients, fetched in one batched call, and a
 /// `Link` to the next page.
-async fn list(
+#[utoipa::path(get, path = "/order/", tag = "orders", operation_id = "list_orders",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of orders, ordered by id; `Link: <…>; rel=\"next\"` when there are more.", body = [OrderView],
+            headers(("Link" = String, description = "The next page, when there is one"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<OrderView>, ApiError> {
@@ -152,7 +180,15 @@ async fn list(
 
 /// One order with its client's current details and its `ETag`; 304 when
 /// `If-None-Match` names it (without asking client_service).
-async fn show(
+#[utoipa::path(get, path = "/order/{id}", tag = "orders", operation_id = "get_order",
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the order is still at this ETag")),
+    responses(
+        (status = 200, description = "The order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
+        (status = 304, description = "The order is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the order"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn show(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -167,7 +203,15 @@ async fn show(
 
 /// Replaces the whole order; its client is checked again. A failed PUT
 /// changes nothing; with `If-Match`, only if unchanged.
-async fn replace(
+#[utoipa::path(put, path = "/order/{id}", tag = "orders", operation_id = "replace_order",
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
+    request_body(content = OrderInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn replace(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -189,7 +233,15 @@ async fn replace(
 
 /// JSON Merge Patch: only the fields given change, with the rules of PUT;
 /// the client is checked again when `client_id` changes.
-async fn patch(
+#[utoipa::path(patch, path = "/order/{id}", tag = "orders", operation_id = "patch_order",
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
+    request_body(content = OrderPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn patch(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -220,7 +272,15 @@ async fn patch(
     )))
 }
 
-async fn remove(
+/// Deletes one order; with `If-Match`, only if unchanged.
+#[utoipa::path(delete, path = "/order/{id}", tag = "orders", operation_id = "delete_order",
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
+    responses(
+        (status = 204, description = "The order was deleted."),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn remove(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -234,15 +294,24 @@ async fn remove(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeleteParams {
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    /// Whose orders to delete (required).
     client_id: Option<i64>,
 }
 
 /// `DELETE /order/?client_id=N`: every order of one client (client_service
 /// calls this when it deletes a client with `?cascade=true`).
-async fn remove_by_client(
+#[utoipa::path(delete, path = "/order/", tag = "orders", operation_id = "delete_orders_of_client",
+    params(DeleteParams),
+    responses(
+        (status = 204, description = "Every order of the client was deleted (there may have been none)."),
+        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub async fn remove_by_client(
     State(state): State<AppState>,
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {

@@ -28,7 +28,7 @@ pub use serde_json::json;
 
 /// How long nginx keeps an instance out after it failed (`fail_timeout` in
 /// gateway/render.sh): a rolling restart waits this long between instances.
-pub const GATEWAY_FAIL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const GATEWAY_FAIL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
@@ -764,7 +764,11 @@ impl Load {
                         sent += 1;
                         match http.get(format!("{gateway}{path}")).send().await {
                             Ok(r) if r.status().is_success() => {}
-                            Ok(r) => failures.push(format!("GET {path}: {}", r.status())),
+                            Ok(r) => failures.push(format!(
+                                "GET {path}: {} after {:?}",
+                                r.status(),
+                                started.elapsed()
+                            )),
                             Err(e) => failures.push(format!("GET {path}: {e}")),
                         }
                     }
