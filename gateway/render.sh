@@ -27,6 +27,8 @@
 #   optional
 #     GATEWAY_ACCESS_LOG     where the JSON access log goes
 #                            (default: $GATEWAY_RUN_DIR/access.log)
+#     GATEWAY_DOCS_DIR       the built docs page served at /docs/
+#                            (default: gateway/docs/dist, made by docs/build.sh)
 #     GATEWAY_STATUS_LISTEN  `listen` of the internal stub_status server, e.g.
 #                            127.0.0.1:8081 (default: the Unix socket
 #                            unix:$GATEWAY_RUN_DIR/status.sock, which needs no
@@ -91,6 +93,8 @@ safe_value "$GATEWAY_RUN_DIR" \
 safe_words "$GATEWAY_LISTEN" || die "GATEWAY_LISTEN=$GATEWAY_LISTEN is not a valid listen address"
 
 # ---- optional inputs and their defaults -------------------------------------
+GATEWAY_DOCS_DIR="${GATEWAY_DOCS_DIR:-$here/docs/dist}"
+safe_value "$GATEWAY_DOCS_DIR" || die "GATEWAY_DOCS_DIR=$GATEWAY_DOCS_DIR: give a folder path"
 GATEWAY_ACCESS_LOG="${GATEWAY_ACCESS_LOG:-$GATEWAY_RUN_DIR/access.log}"
 safe_value "$GATEWAY_ACCESS_LOG" \
     || die "GATEWAY_ACCESS_LOG=$GATEWAY_ACCESS_LOG: give a file path (or /dev/stdout)"
@@ -145,9 +149,9 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 # envsubst replaces ONLY the variables listed here: nginx's own variables
 # ($host, $request_id, ...) look the same and must reach nginx untouched.
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
-    GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN
+    GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

@@ -349,7 +349,7 @@ if command -v nginx >/dev/null; then
     # ---- b. by render.sh, with its own main configuration
     # (local/nginx.conf.template) and its own defaults for the optional inputs
     local_dir="$tmp/local"
-    if env -u GATEWAY_ACCESS_LOG -u GATEWAY_STATUS_LISTEN \
+    if env -u GATEWAY_ACCESS_LOG -u GATEWAY_STATUS_LISTEN -u GATEWAY_DOCS_DIR \
         GATEWAY_RUN_DIR="$local_dir" GATEWAY_LISTEN=127.0.0.1:8080 \
         CLIENT_SERVICE_ADDRS="127.0.0.1:8000 127.0.0.1:8002" \
         ORDER_SERVICE_ADDRS="127.0.0.1:8001 127.0.0.1:8003" \

@@ -147,6 +147,8 @@ stack_start() {
     stack_check_config || return 1
     replicas="$(stack_replicas)"
     mkdir -p "$run_dir" "$DATA_DIR"
+    # The docs page served at /docs/ (npm ci once; a no-op when up to date).
+    "$(dirname "${BASH_SOURCE[0]}")/../gateway/docs/build.sh" || return 1
 
     # Instance 0 of each service first, alone. At start a service runs its
     # database migrations; sqlx itself locks them on PostgreSQL only (an

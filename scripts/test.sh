@@ -19,8 +19,9 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "build the binaries the end-to-end tests start"
+step "build the binaries the end-to-end tests start, and the gateway's docs page"
 cargo build --workspace --bins --locked
+gateway/docs/build.sh
 
 step "unit, in-process and end-to-end tests (SQLite)"
 E2E_BACKEND=sqlite cargo test --workspace --locked

@@ -27,9 +27,10 @@ pub async fn build(
         keys: IdempotencyKeys::new(db.clone()),
         orders: OrderService::new(order_service)?,
     };
+    let document = shared::openapi::route("/client/openapi.json", &openapi::document());
     Started::bind(
         config.listen_addr,
-        routes::router(state),
+        routes::router(state).merge(document),
         db,
         &url,
         &config.common,

@@ -72,3 +72,65 @@ async fn a_path_without_the_trailing_slash_is_redirected_and_others_are_404() {
         stack.get(path).await.assert_problem(StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn the_served_openapi_documents_are_the_committed_ones() {
+    let stack = Stack::start().await;
+    for (path, file) in [
+        (
+            "/client/openapi.json",
+            "services/client_service/openapi.json",
+        ),
+        ("/order/openapi.json", "services/order_service/openapi.json"),
+    ] {
+        let served = stack.get(path).await;
+        assert_eq!(served.status, StatusCode::OK);
+        let committed: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(e2e::workspace_root().join(file)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            served.body, committed,
+            "{path} differs from {file}: run `UPDATE_OPENAPI=1 cargo test`"
+        );
+        assert_eq!(served.body["openapi"], "3.1.0");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_shows_both_services_from_local_files_only() {
+    let stack = Stack::start().await;
+    let page = stack.get("/docs/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "build it with gateway/docs/build.sh (make test does)"
+    );
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.text.contains("swagger-ui"));
+    let initializer = stack.get("/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.header("content-type"), "application/javascript");
+    for url in [
+        "/client/openapi.json",
+        "/order/openapi.json",
+        "validatorUrl: null",
+    ] {
+        assert!(initializer.text.contains(url), "{url} missing");
+    }
+    // Every file the page loads is served here, and none is fetched elsewhere.
+    for asset in [
+        "swagger-ui.css",
+        "index.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ] {
+        let reply = stack.get(&format!("/docs/{asset}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{asset}");
+    }
+    for text in [&page.text, &initializer.text] {
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "an absolute URL in {text}"
+        );
+    }
+}
