@@ -4,8 +4,9 @@
 # PostgreSQL cluster, and runs:
 #   1. formatting and clippy (warnings are errors)
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
-#   3. the end-to-end tests again on PostgreSQL
-#   4. the offline checks of the Docker deployment
+#   3. schemathesis against both OpenAPI documents, through the gateway
+#   4. the end-to-end tests again on PostgreSQL
+#   5. the offline checks of the Docker deployment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,9 @@ gateway/docs/build.sh
 
 step "unit, in-process and end-to-end tests (SQLite)"
 E2E_BACKEND=sqlite cargo test --workspace --locked
+
+step "the API against its OpenAPI documents: schemathesis, through the gateway"
+scripts/schemathesis.sh
 
 step "end-to-end tests (PostgreSQL)"
 pg_dir="$(mktemp -d /tmp/rest-microservices-pg.XXXXXX)"

@@ -41,20 +41,10 @@ impl Tags {
             if text == "*" {
                 return Ok(Some(Tags::Any));
             }
-            for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (weak, quoted) = match part.strip_prefix("W/") {
-                    Some(rest) => (true, rest),
-                    None => (false, part),
-                };
-                let opaque = quoted
-                    .strip_prefix('"')
-                    .and_then(|q| q.strip_suffix('"'))
-                    .filter(|q| !q.contains('"'))
-                    .ok_or_else(|| malformed(&name))?;
-                tags.push((weak, opaque.to_owned()));
-            }
+            tags.extend(parse_list(text).ok_or_else(|| malformed(&name))?);
         }
-        Ok(Some(Tags::List(tags)))
+        // An empty field is no condition (as if it had not been sent).
+        Ok((!tags.is_empty()).then_some(Tags::List(tags)))
     }
 
     /// Strong comparison (If-Match): a weak tag never matches.
@@ -73,6 +63,40 @@ impl Tags {
             Tags::Any => true,
             Tags::List(tags) => tags.iter().any(|(_, tag)| *tag == current),
         }
+    }
+}
+
+/// `#entity-tag`: tags separated by commas and spaces, each `"…"` or
+/// `W/"…"`, where … is visible ASCII but `"` (so a comma may be inside).
+fn parse_list(text: &str) -> Option<Vec<(bool, String)>> {
+    let mut tags = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return Some(tags);
+        }
+        let (weak, after) = match rest.strip_prefix("W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let body = after.strip_prefix('"')?;
+        let end = body.find('"')?;
+        let opaque = &body[..end];
+        if !opaque
+            .bytes()
+            .all(|b| b == b'!' || (b'#'..=b'~').contains(&b))
+        {
+            return None;
+        }
+        tags.push((weak, opaque.to_owned()));
+        rest = &body[end + 1..];
+        // After a tag: only spaces, then a comma or the end.
+        let trimmed = rest.trim_start_matches([' ', '\t']);
+        if !(trimmed.is_empty() || trimmed.starts_with(',')) {
+            return None;
+        }
+        rest = trimmed;
     }
 }
 
@@ -226,6 +250,17 @@ mod tests {
         assert!(preconditions(header::IF_NONE_MATCH, "W/\"3\"").not_modified(3));
         assert!(preconditions(header::IF_NONE_MATCH, "*").not_modified(1));
         assert!(!preconditions(header::IF_NONE_MATCH, "\"2\"").not_modified(3));
+    }
+
+    #[test]
+    fn tags_may_hold_commas() {
+        assert_eq!(
+            parse_list(r#"W/"a,b" , "c""#).unwrap(),
+            [(true, "a,b".to_owned()), (false, "c".to_owned())]
+        );
+        assert!(parse_list(r#""a" "b""#).is_none());
+        assert!(parse_list(r#""a"#).is_none());
+        assert_eq!(parse_list("").unwrap(), []);
     }
 
     #[test]

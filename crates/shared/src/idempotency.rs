@@ -41,12 +41,8 @@ pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
     pub fn parse(value: &HeaderValue) -> Result<Self, ApiError> {
+        // Taken as it is: quotes, if any, are part of the key.
         let text = value.to_str().unwrap_or_default();
-        // Structured-field strings arrive quoted ("abc"); plain tokens too.
-        let text = text
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .unwrap_or(text);
         if text.is_empty() || text.len() > 255 || !text.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::BadRequest(
                 "`Idempotency-Key` must be 1 to 255 visible ASCII characters.".into(),
@@ -294,7 +290,7 @@ mod tests {
     fn keys_are_short_visible_ascii() {
         let parse = |s: &str| IdempotencyKey::parse(&HeaderValue::from_str(s).unwrap());
         assert_eq!(parse("abc-123").unwrap(), IdempotencyKey("abc-123".into()));
-        assert_eq!(parse("\"abc\"").unwrap(), IdempotencyKey("abc".into()));
+        assert_eq!(parse("\"abc\"").unwrap(), IdempotencyKey("\"abc\"".into()));
         assert!(parse("").is_err());
         assert!(parse("a b").is_err());
         assert!(parse(&"k".repeat(256)).is_err());

@@ -97,9 +97,14 @@ pub fn text(value: &Value, max: usize) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
-/// An integer in `min..=max`.
+/// A number with no fractional part (`3` or `3.0`, both integers in JSON
+/// Schema) in `min..=max`.
 pub fn integer_in(value: &Value, min: i64, max: i64) -> Result<i64, String> {
-    let Some(n) = value.as_i64() else {
+    let whole = value
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+        .map(|f| f as i64);
+    let Some(n) = value.as_i64().or(whole) else {
         return Err(match value {
             Value::Number(_) => format!("must be a whole number from {min} to {max}"),
             other => format!("must be an integer, not {}", kind(other)),
@@ -169,6 +174,7 @@ mod tests {
         assert!(text(&json!("a\u{0}b"), 5).is_err());
         assert!(text(&json!(5), 5).unwrap_err().contains("a number"));
         assert!(integer_in(&json!(2.5), 1, 10).is_err());
+        assert_eq!(integer_in(&json!(2.0), 1, 10).unwrap(), 2);
         assert!(integer_in(&json!("2"), 1, 10).is_err());
         assert_eq!(integer_in(&json!(10), 1, 10).unwrap(), 10);
         assert!(Fields::of(&json!([1]), &[], &[]).is_err());

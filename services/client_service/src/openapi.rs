@@ -11,7 +11,8 @@ use shared::problem::{FieldError, Problem};
 pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
 
 /// The writable fields of a client: the body of POST and PUT.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada Lovelace", "card_number": "AL-1815", "card_issued_on": "2020-02-29"}))]
 pub struct ClientInput {
     /// 1 to 200 characters once trimmed (stored trimmed); no control characters.
@@ -27,10 +28,17 @@ pub struct ClientInput {
     /// A real calendar date, from 1900-01-01, not in the future (UTC).
     #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub card_issued_on: String,
+    /// Read-only (as returned by GET): accepted and ignored.
+    pub id: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub updated_at: Option<serde_json::Value>,
 }
 
 /// A JSON Merge Patch of a client: only the fields given change.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada King"}))]
 pub struct ClientPatch {
     #[schema(
@@ -38,11 +46,23 @@ pub struct ClientPatch {
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
+    #[schema(nullable = false)]
     pub name: Option<String>,
-    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9-]{1,32}$")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9-]{1,32}$"
+    )]
     pub card_number: Option<String>,
-    #[schema(format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
+    #[schema(nullable = false, format = Date, pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub card_issued_on: Option<String>,
+    /// Read-only (as returned by GET): accepted and ignored.
+    pub id: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub updated_at: Option<serde_json::Value>,
 }
 
 #[derive(OpenApi)]

@@ -63,7 +63,7 @@ pub struct ListParams {
     after: Option<i64>,
     /// A batch lookup: at most 1000 ids, separated by commas.
     #[param(
-        pattern = r"^[1-9][0-9]{0,18}(,[1-9][0-9]{0,18}){0,999}$",
+        pattern = r"^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,999}$",
         example = "1,2,3"
     )]
     ids: Option<String>,
@@ -132,7 +132,7 @@ pub async fn list(
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
 #[utoipa::path(post, path = "/client/", tag = "clients", operation_id = "create_client",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe: the same key and body answer the first response again")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retried create safe: the same key and body answer the first response again")),
     request_body(content = ClientInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The client was created.", body = Client,
@@ -169,7 +169,7 @@ pub async fn create(
 
 /// One client, with its `ETag`; 304 when `If-None-Match` names it.
 #[utoipa::path(get, path = "/client/{id}", tag = "clients", operation_id = "get_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the client is still at this ETag")),
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Answer 304 if the client is still at this ETag")),
     responses(
         (status = 200, description = "The client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
         (status = 304, description = "The client is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the client"))),
@@ -190,7 +190,7 @@ pub async fn show(
 
 /// Replaces every writable field; with `If-Match`, only if unchanged.
 #[utoipa::path(put, path = "/client/{id}", tag = "clients", operation_id = "replace_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
     request_body(content = ClientInput, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
@@ -217,7 +217,7 @@ pub async fn replace(
 /// Without `If-Match` a concurrent write is not lost either: the patch is
 /// applied again to the newer version.
 #[utoipa::path(patch, path = "/client/{id}", tag = "clients", operation_id = "patch_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
     request_body(content = ClientPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
@@ -264,7 +264,7 @@ pub struct DeleteParams {
 /// A client with orders is deleted only with `?cascade=true`, which deletes
 /// its orders first (through order_service), then the client.
 #[utoipa::path(delete, path = "/client/{id}", tag = "clients", operation_id = "delete_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), DeleteParams, ("If-Match" = Option<String>, Header, description = "Write only if the client is still at this ETag (else 412)")),
+    params(("id" = i64, Path, minimum = 1, description = "The client's id"), DeleteParams, ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
     responses(
         (status = 204, description = "The client was deleted."),
         (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"),

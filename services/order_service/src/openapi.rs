@@ -45,9 +45,9 @@ impl PartialSchema for PriceInput {
 
 impl ToSchema for PriceInput {}
 
-/// The writable fields of an order: the body of POST (quantity and status
-/// have defaults) and of PUT (every field is required).
-#[derive(ToSchema)]
+/// The body of POST: quantity and status have defaults.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"client_id": 1, "item": "Analytical Engine", "quantity": 1, "price": "12.50", "status": "new"}))]
 pub struct OrderInput {
     /// The id of an existing client of client_service.
@@ -67,25 +67,72 @@ pub struct OrderInput {
     pub price: String,
     /// `new` when not given on POST.
     pub status: Option<OrderStatus>,
+    /// Read-only (as returned by GET): accepted and ignored.
+    pub id: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub updated_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub client: Option<serde_json::Value>,
+}
+
+/// The body of PUT: every writable field.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"client_id": 1, "item": "Difference Engine", "quantity": 2, "price": "99.90", "status": "paid"}))]
+pub struct OrderReplace {
+    #[schema(minimum = 1)]
+    pub client_id: i64,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub item: String,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub quantity: i32,
+    #[schema(schema_with = PriceInput::schema)]
+    pub price: String,
+    pub status: OrderStatus,
+    /// Read-only (as returned by GET): accepted and ignored.
+    pub id: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub updated_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub client: Option<serde_json::Value>,
 }
 
 /// A JSON Merge Patch of an order: only the fields given change.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "paid"}))]
 pub struct OrderPatch {
-    #[schema(minimum = 1)]
+    #[schema(nullable = false, minimum = 1)]
     pub client_id: Option<i64>,
     #[schema(
         min_length = 1,
         max_length = 200,
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
     )]
+    #[schema(nullable = false)]
     pub item: Option<String>,
-    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[schema(nullable = false, minimum = 1, maximum = 1_000_000)]
     pub quantity: Option<i32>,
-    #[schema(schema_with = PriceInput::schema)]
+    #[schema(nullable = false, schema_with = PriceInput::schema)]
     pub price: Option<String>,
+    #[schema(nullable = false)]
     pub status: Option<OrderStatus>,
+    /// Read-only (as returned by GET): accepted and ignored.
+    pub id: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub updated_at: Option<serde_json::Value>,
+    /// Read-only: accepted and ignored.
+    pub client: Option<serde_json::Value>,
 }
 
 #[derive(OpenApi)]
@@ -104,7 +151,7 @@ pub struct OrderPatch {
         routes::patch,
         routes::remove
     ),
-    components(schemas(OrderView, ClientSummary, OrderStatus, OrderInput, OrderPatch, Problem, FieldError)),
+    components(schemas(OrderView, ClientSummary, OrderStatus, OrderInput, OrderReplace, OrderPatch, Problem, FieldError)),
     tags((name = "orders", description = "Orders, each of one client"))
 )]
 struct ApiDoc;

@@ -19,7 +19,7 @@ use shared::{
 };
 use utoipa::IntoParams;
 
-use crate::openapi::{OrderInput, OrderPatch};
+use crate::openapi::{OrderInput, OrderPatch, OrderReplace};
 use crate::{
     clients::ClientService,
     domain::{ClientSummary, NewOrder, OrderStatus, OrderView},
@@ -74,7 +74,7 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
 #[utoipa::path(post, path = "/order/", tag = "orders", operation_id = "create_order",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe: the same key and body answer the first response again")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retried create safe: the same key and body answer the first response again")),
     request_body(content = OrderInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The order was created; `client` holds its client's details.", body = OrderView,
@@ -181,7 +181,7 @@ pub async fn list(
 /// One order with its client's current details and its `ETag`; 304 when
 /// `If-None-Match` names it (without asking client_service).
 #[utoipa::path(get, path = "/order/{id}", tag = "orders", operation_id = "get_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-None-Match" = Option<String>, Header, description = "Answer 304 if the order is still at this ETag")),
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Answer 304 if the order is still at this ETag")),
     responses(
         (status = 200, description = "The order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
         (status = 304, description = "The order is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the order"))),
@@ -204,8 +204,8 @@ pub async fn show(
 /// Replaces the whole order; its client is checked again. A failed PUT
 /// changes nothing; with `If-Match`, only if unchanged.
 #[utoipa::path(put, path = "/order/{id}", tag = "orders", operation_id = "replace_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
-    request_body(content = OrderInput, content_type = "application/json"),
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
+    request_body(content = OrderReplace, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
         (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
@@ -234,7 +234,7 @@ pub async fn replace(
 /// JSON Merge Patch: only the fields given change, with the rules of PUT;
 /// the client is checked again when `client_id` changes.
 #[utoipa::path(patch, path = "/order/{id}", tag = "orders", operation_id = "patch_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
     request_body(content = OrderPatch, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
@@ -274,7 +274,7 @@ pub async fn patch(
 
 /// Deletes one order; with `If-Match`, only if unchanged.
 #[utoipa::path(delete, path = "/order/{id}", tag = "orders", operation_id = "delete_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, description = "Write only if the order is still at this ETag (else 412)")),
+    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
     responses(
         (status = 204, description = "The order was deleted."),
         (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
@@ -298,8 +298,9 @@ pub async fn remove(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteParams {
-    /// Whose orders to delete (required).
-    client_id: Option<i64>,
+    /// Whose orders to delete.
+    #[param(minimum = 1)]
+    client_id: i64,
 }
 
 /// `DELETE /order/?client_id=N`: every order of one client (client_service
@@ -315,11 +316,12 @@ pub async fn remove_by_client(
     State(state): State<AppState>,
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    let Some(client_id) = params.client_id else {
-        return Err(ApiError::BadRequest(
-            "`DELETE /order/` needs `?client_id=`: it deletes every order of one client.".into(),
-        ));
-    };
+    let client_id = params.client_id;
+    if client_id < 1 {
+        return Err(ApiError::BadRequest(format!(
+            "`client_id` must be a client's id, 1 or more (got {client_id})."
+        )));
+    }
     let deleted = state.orders.delete_by_client(client_id).await?;
     tracing::info!(client_id, deleted, "deleted the orders of a client");
     Ok(StatusCode::NO_CONTENT)
