@@ -1,6 +1,7 @@
 //! client_service or order_service refused or frozen: writes that need them
 //! answer 503 with Retry-After within the timeout and store nothing; reads
-//! still answer; everything works again when the service returns.
+//! still answer; everything works again when the service returns (at the
+//! latest when the circuit breaker, opened by the outage, lets calls through).
 
 use std::time::{Duration, Instant};
 
@@ -8,13 +9,38 @@ use e2e::{Options, Stack, json};
 use reqwest::StatusCode;
 
 const TIMEOUT_MS: u64 = 1000;
+const BREAKER_OPEN_MS: u64 = 1000;
 
 async fn stack() -> Stack {
     Stack::start_with(Options {
         client_timeout_ms: TIMEOUT_MS,
+        order_env: vec![(
+            "CLIENT_SERVICE_BREAKER_OPEN_MS".into(),
+            BREAKER_OPEN_MS.to_string(),
+        )],
         ..Options::default()
     })
     .await
+}
+
+/// Once client_service is back, an order can be created again, at the
+/// latest when the breaker's open time is over (until then: 503).
+async fn create_after_recovery(stack: &Stack, client: i64, item: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_millis(BREAKER_OPEN_MS + 2000);
+    loop {
+        let reply = stack
+            .post(
+                "/order/",
+                &json!({"client_id": client, "item": item, "price": "9.99"}),
+            )
+            .await;
+        if reply.status == StatusCode::CREATED {
+            return reply.body;
+        }
+        reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
+        assert!(Instant::now() < deadline, "no recovery: {}", reply.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// POST /order/ while client_service cannot answer: 503, quickly, nothing stored.
@@ -84,7 +110,7 @@ async fn client_service_stopped() {
         stack.get(&format!("/order/{}", order["id"])).await.body["item"],
         "before"
     );
-    let again = stack.create_order(client, "after").await;
+    let again = create_after_recovery(&stack, client, "after").await;
     assert_eq!(again["client"]["name"], "Ada");
     assert_eq!(stack.all_orders().await.len(), 2);
 }
@@ -111,7 +137,7 @@ async fn client_service_frozen() {
     assert_eq!(hung.header("retry-after"), "2");
 
     stack.thaw_client_service();
-    let again = stack.create_order(client, "after").await;
+    let again = create_after_recovery(&stack, client, "after").await;
     assert_eq!(again["client"]["id"], client);
     let stored: Vec<String> = stack
         .all_orders()
