@@ -48,6 +48,42 @@ macro_rules! with_tx {
     };
 }
 
+/// Where a statement runs: on its own (autocommit, from the pool) or inside
+/// a transaction.
+pub enum Exec<'a> {
+    Pool(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> Exec<'a> {
+    /// Inside `tx` when there is one, else on the pool.
+    pub fn new(db: &'a Db, tx: Option<&'a mut Tx>) -> Self {
+        match tx {
+            Some(tx) => Exec::Tx(tx),
+            None => Exec::Pool(db),
+        }
+    }
+}
+
+/// Runs the same expression on whatever an [`Exec`] holds.
+#[macro_export]
+macro_rules! with_exec {
+    ($exec:expr, $e:ident => $body:expr) => {
+        match $exec {
+            $crate::db::Exec::Pool($crate::db::Db::Sqlite($e)) => $body,
+            $crate::db::Exec::Pool($crate::db::Db::Postgres($e)) => $body,
+            $crate::db::Exec::Tx($crate::db::Tx::Sqlite(tx)) => {
+                let $e = &mut **tx;
+                $body
+            }
+            $crate::db::Exec::Tx($crate::db::Tx::Postgres(tx)) => {
+                let $e = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {

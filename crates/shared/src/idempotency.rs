@@ -246,11 +246,26 @@ fn in_progress() -> ApiError {
 }
 
 impl Claim {
+    /// A transaction for the create when its response must be stored with
+    /// the record (the request has a key); else `None`: a single statement
+    /// needs none, and holds SQLite's write lock for less time.
+    pub async fn begin(&self, db: &Db) -> Result<Option<Tx>, ApiError> {
+        match self.key {
+            Some(_) => Ok(Some(db.begin().await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Stores the response for the key, inside the transaction that creates
     /// the record: both are committed, or neither.
-    pub async fn complete(&self, tx: &mut Tx, created: &Created) -> Result<(), ApiError> {
+    pub async fn complete(&self, tx: Option<&mut Tx>, created: &Created) -> Result<(), ApiError> {
         let Some(key) = &self.key else {
             return Ok(());
+        };
+        let Some(tx) = tx else {
+            return Err(ApiError::internal(
+                "a keyed create must run in a transaction",
+            ));
         };
         with_tx!(tx, conn => sqlx::query(
             "UPDATE idempotency_keys SET status = $2, location = $3, body = $4 WHERE key = $1")

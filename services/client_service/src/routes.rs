@@ -155,11 +155,13 @@ pub async fn create(
         Claimed::Fresh(claim) => claim,
     };
     let outcome = async {
-        let mut tx = state.clients.begin().await?;
-        let client = state.clients.insert(&mut tx, &new).await?;
+        let mut tx = claim.begin(state.clients.db()).await?;
+        let client = state.clients.insert(tx.as_mut(), &new).await?;
         let created = Created::new(format!("/client/{}", client.id), &client)?;
-        claim.complete(&mut tx, &created).await?;
-        tx.commit().await.map_err(ApiError::from)?;
+        claim.complete(tx.as_mut(), &created).await?;
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(ApiError::from)?;
+        }
         Ok(created.into_response())
     }
     .await;

@@ -3,9 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations, Tx, Written, is_unique_violation},
+    db::{Db, Exec, Migrations, Tx, Written, is_unique_violation},
     extract::Page,
-    with_pool, with_tx,
+    with_exec, with_pool,
 };
 
 use crate::domain::{Client, NewClient};
@@ -49,18 +49,19 @@ impl ClientStore {
         Self { db }
     }
 
-    /// Starts a transaction, for a create that also stores its response.
-    pub async fn begin(&self) -> Result<Tx, ApiError> {
-        Ok(self.db.begin().await?)
+    /// The database, for a transaction that spans more than this store.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    pub async fn insert(&self, tx: &mut Tx, new: &NewClient) -> Result<Client, ApiError> {
+    /// Inserts inside `tx` when given, else as a statement of its own.
+    pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewClient) -> Result<Client, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
         );
-        with_tx!(tx, conn => sqlx::query_as(&sql)
+        with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
             .bind(new.name.as_str())
             .bind(new.name.folded())
             .bind(new.card_number.as_str())

@@ -98,12 +98,14 @@ pub async fn create(
     };
     let outcome = async {
         let client = existing_client(&state, new.client_id).await?;
-        let mut tx = state.orders.begin().await?;
-        let order = state.orders.insert(&mut tx, &new).await?;
+        let mut tx = claim.begin(state.orders.db()).await?;
+        let order = state.orders.insert(tx.as_mut(), &new).await?;
         let location = format!("/order/{}", order.id);
         let created = Created::new(location, &OrderView::new(order, Some(client)))?;
-        claim.complete(&mut tx, &created).await?;
-        tx.commit().await.map_err(ApiError::from)?;
+        claim.complete(tx.as_mut(), &created).await?;
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(ApiError::from)?;
+        }
         Ok(created.into_response())
     }
     .await;

@@ -3,9 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
-    db::{Db, Migrations, Tx, Written},
+    db::{Db, Exec, Migrations, Tx, Written},
     extract::Page,
-    with_pool, with_tx,
+    with_exec, with_pool,
 };
 
 use crate::domain::{NewOrder, Order, OrderStatus};
@@ -35,18 +35,20 @@ impl OrderStore {
         Self { db }
     }
 
-    /// Starts a transaction, for a create that also stores its response.
-    pub async fn begin(&self) -> Result<Tx, ApiError> {
-        Ok(self.db.begin().await?)
+    /// The database, for a transaction that spans more than this store.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    pub async fn insert(&self, tx: &mut Tx, new: &NewOrder) -> Result<Order, ApiError> {
+    /// Inserts inside `tx` when given, else as a statement of its own.
+    pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewOrder) -> Result<Order, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
         );
-        Ok(with_tx!(tx, conn => sqlx::query_as(&sql)
+        Ok(
+            with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
             .bind(new.client_id)
             .bind(&new.item)
             .bind(new.quantity)
@@ -54,7 +56,8 @@ impl OrderStore {
             .bind(new.status.as_str())
             .bind(now)
             .fetch_one(conn)
-            .await)?)
+            .await)?,
+        )
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
