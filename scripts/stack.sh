@@ -25,8 +25,8 @@ stack_start() {
     STACK_PIDS+=($!)
 
     GATEWAY_RUN_DIR="$run_dir/gateway" GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
-        GATEWAY_CLIENT_SERVERS="server 127.0.0.1:$CLIENT_SERVICE_PORT;" \
-        GATEWAY_ORDER_SERVERS="server 127.0.0.1:$ORDER_SERVICE_PORT;" \
+        CLIENT_SERVICE_ADDRS="127.0.0.1:$CLIENT_SERVICE_PORT" \
+        ORDER_SERVICE_ADDRS="127.0.0.1:$ORDER_SERVICE_PORT" \
         "$(dirname "${BASH_SOURCE[0]}")/../gateway/render.sh"
     "$(nginx_bin)" -p "$run_dir/gateway" -c "$run_dir/gateway/nginx.conf" &
     STACK_PIDS+=($!)
