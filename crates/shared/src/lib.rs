@@ -2,13 +2,18 @@
 //! its own domain, storage and routes.
 
 pub mod config;
+pub mod correlation;
 pub mod db;
 pub mod extract;
 pub mod idempotency;
 pub mod problem;
+pub mod prometheus;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
 pub mod validate;
 
 pub use problem::{ApiError, FieldError};
+
+#[doc(hidden)]
+pub use tracing as __tracing;

@@ -27,6 +27,7 @@ pub async fn build(
         orders: OrderService::new(order_service)?,
     };
     Started::bind(
+        "client_service",
         config.listen_addr,
         routes::router(state),
         db,

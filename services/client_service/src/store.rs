@@ -4,9 +4,11 @@ use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
     db::{Db, Migrations, Tx, is_unique_violation},
+    db_span,
     extract::Page,
     with_pool, with_tx,
 };
+use tracing::Instrument;
 
 use crate::domain::{Client, NewClient};
 
@@ -51,13 +53,18 @@ impl ClientStore {
             .bind(new.card_issued_on.date())
             .bind(now)
             .fetch_one(conn)
+            .instrument(db_span!(self.db, "INSERT", "clients"))
             .await)
         .map_err(|err| card_conflict(err, new))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Client>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "clients"))
+            .await)?)
     }
 
     pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, ApiError> {
@@ -73,7 +80,11 @@ impl ClientStore {
                 query.push(")");
             }
             query.push(" ORDER BY id LIMIT ").push_bind(page.limit);
-            query.build_query_as().fetch_all(pool).await
+            query
+                .build_query_as()
+                .fetch_all(pool)
+                .instrument(db_span!(self.db, "SELECT", "clients"))
+                .await
         })?)
     }
 
@@ -91,6 +102,7 @@ impl ClientStore {
             .bind(now)
             .bind(id)
             .fetch_optional(pool)
+            .instrument(db_span!(self.db, "UPDATE", "clients"))
             .await)
         .map_err(|err| card_conflict(err, new))
     }
@@ -100,6 +112,7 @@ impl ClientStore {
         let done = with_pool!(&self.db, pool => sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "clients"))
             .await
             .map(|r| r.rows_affected()))?;
         Ok(done > 0)

@@ -27,6 +27,7 @@ pub async fn build(
         clients: ClientService::new(client_service)?,
     };
     Started::bind(
+        "order_service",
         config.listen_addr,
         routes::router(state),
         db,

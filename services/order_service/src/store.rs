@@ -4,9 +4,11 @@ use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
     db::{Db, Migrations, Tx},
+    db_span,
     extract::Page,
     with_pool, with_tx,
 };
+use tracing::Instrument;
 
 use crate::domain::{NewOrder, Order, OrderStatus};
 
@@ -53,12 +55,17 @@ impl OrderStore {
             .bind(new.status.as_str())
             .bind(now)
             .fetch_one(conn)
+            .instrument(db_span!(self.db, "INSERT", "orders"))
             .await)?)
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "orders"))
+            .await)?)
     }
 
     pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
@@ -72,7 +79,11 @@ impl OrderStore {
                 query.push(" AND status = ").push_bind(status.as_str());
             }
             query.push(" ORDER BY id LIMIT ").push_bind(page.limit);
-            query.build_query_as().fetch_all(pool).await
+            query
+                .build_query_as()
+                .fetch_all(pool)
+                .instrument(db_span!(self.db, "SELECT", "orders"))
+                .await
         })?)
     }
 
@@ -92,6 +103,7 @@ impl OrderStore {
             .bind(now)
             .bind(id)
             .fetch_optional(pool)
+            .instrument(db_span!(self.db, "UPDATE", "orders"))
             .await)?)
     }
 
@@ -100,6 +112,7 @@ impl OrderStore {
         let deleted = with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE id = $1")
             .bind(id)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
             .map(|r| r.rows_affected()))?;
         Ok(deleted > 0)
@@ -111,6 +124,7 @@ impl OrderStore {
             with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE client_id = $1")
             .bind(client_id)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
             .map(|r| r.rows_affected()))?,
         )
