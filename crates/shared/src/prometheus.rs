@@ -141,8 +141,8 @@ pub fn record_request(method: &Method, route: &str, status: StatusCode, latency:
 }
 
 /// Standard methods by name; anything else as `OTHER`, so a client cannot
-/// make up new label values.
-fn method_label(method: &Method) -> String {
+/// make up new label values (or span names).
+pub fn method_label(method: &Method) -> String {
     match *method {
         Method::GET
         | Method::HEAD

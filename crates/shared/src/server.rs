@@ -209,9 +209,11 @@ async fn observe(mut request: Request, next: Next) -> Response {
             request_id = correlation.request_id(),
         )
     } else {
+        // Low cardinality: the route template, and only standard methods.
+        let standard = prometheus::method_label(&method);
         let name = match route.as_str() {
-            prometheus::UNMATCHED_ROUTE => method.to_string(),
-            route => format!("{method} {route}"),
+            prometheus::UNMATCHED_ROUTE => standard,
+            route => format!("{standard} {route}"),
         };
         tracing::info_span!(
             "request",
