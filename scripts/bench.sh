@@ -10,6 +10,9 @@
 #   nginx return 200 | GET /client/{id} | GET /order/{id} | POST /order/
 # REPLICAS (default 1) instances of each service run behind the gateway, as
 # in `make run` (scripts/stack.sh): REPLICAS=2 make bench.
+#
+# BENCH_BIN_DIR runs binaries built elsewhere (e.g. of an older commit, to
+# compare) instead of building the release binaries of this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +29,12 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 scripts/ensure-nginx.sh
-cargo build --release --locked --bin client_service --bin order_service
+if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
+    bin_dir="$(cd "$BENCH_BIN_DIR" && pwd)"
+else
+    cargo build --release --locked --bin client_service --bin order_service
+    bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
+fi
 
 work="$(mktemp -d /tmp/rest-microservices-bench.XXXXXX)"
 export GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18180}" CLIENT_SERVICE_PORT=18100 ORDER_SERVICE_PORT=18101
@@ -49,7 +57,7 @@ if [[ "${BENCH_DATABASE:-sqlite}" == postgres ]]; then
     psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
     export CLIENT_DATABASE_URL="${admin%/*}/clients" ORDER_DATABASE_URL="${admin%/*}/orders"
 fi
-stack_start "$PWD/target/release" "$work/run"
+stack_start "$bin_dir" "$work/run"
 
 # The baseline: the same nginx binary and process settings, answering by itself.
 mkdir -p "$work/baseline/tmp"

@@ -8,11 +8,14 @@
 #
 #   1. compose.yaml  is valid for docker-compose: with the developer's .env
 #                    (if any), with .env.example, and with no .env at all
-#                    (the development defaults alone must be enough);
-#                    both Rust services run 2 replicas in a way that
-#                    docker-compose 1.29 accepts too, with a stop grace
-#                    period; the gateway publishes port 8080 only;
-#                    also with `docker compose` (v2) when it is installed
+#                    (the development defaults alone must be enough), with
+#                    and without the observability profile (whose services
+#                    must all carry that profile); both Rust services run 2
+#                    replicas in a way that docker-compose 1.29 accepts too,
+#                    with a stop grace period; the gateway publishes port 8080
+#                    only; also with `docker compose` (v2) when it is
+#                    installed; the Prometheus configuration and the Grafana
+#                    files it mounts parse
 #   2. Dockerfiles   Dockerfile and gateway/Dockerfile pass hadolint
 #   3. gateway       the nginx template passes `nginx -t` rendered both ways:
 #                    as the nginx image's entrypoint renders it (with every
@@ -37,7 +40,11 @@ dockerfiles=("Dockerfile" "gateway/Dockerfile")
 gateway_template="gateway/templates/gateway.conf.template"
 init_script="deploy/postgres/init-databases.sh"
 # The variables compose.yaml reads from the environment / .env.
-compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD GATEWAY_PORT)
+compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD GATEWAY_PORT
+    GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT)
+# The services of the observability profile, started only with
+# `--profile observability`.
+observability_services=(grafana nginx_exporter prometheus)
 
 failures=()
 step() { printf '\n==> %s\n' "$*"; }
@@ -147,11 +154,63 @@ else
     fail "docker-compose config -q with no .env and no variables set (defaults only)"
 fi
 
-services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config --services | sort | tr '\n' ' ' || true)"
-if [[ "$services" == "client_service gateway order_service postgres " ]]; then
+if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config -q; then
+    ok "docker-compose --profile observability config -q (defaults only)"
+else
+    fail "docker-compose --profile observability config -q (defaults only)"
+fi
+
+# (docker-compose 1.29 lists every service whatever the profile; v2 only
+# those of the active profiles: naming the profile makes both list all.)
+services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config --services | sort | tr '\n' ' ' || true)"
+if [[ "$services" == "client_service gateway grafana nginx_exporter order_service postgres prometheus " ]]; then
     ok "services: $services"
 else
     fail "unexpected services in $compose_file: $services"
+fi
+# A plain `up` must not start the observability services: each one has
+# `profiles: [observability]` in its own block (the lines up to the next
+# service at two spaces of indentation).
+for service in "${observability_services[@]}"; do
+    if awk -v s="  $service:" '
+        $0 == s { inside = 1; next }
+        inside && /^  [A-Za-z_]+:/ { inside = 0 }
+        inside && /^    profiles: \[observability\]/ { found = 1 }
+        END { exit !found }' "$compose_file"; then
+        ok "$service is in the observability profile only"
+    else
+        fail "$service lacks 'profiles: [observability]' in $compose_file"
+    fi
+done
+
+# The files the observability profile mounts: the dashboard is JSON, the
+# provisioning and Prometheus files are YAML (checked by promtool when it
+# is installed; otherwise for syntax).
+for json_file in deploy/grafana/dashboards/*.json; do
+    if python3 -m json.tool "$json_file" >/dev/null; then
+        ok "$json_file is JSON"
+    else
+        fail "$json_file is not valid JSON"
+    fi
+done
+yaml_files=(deploy/prometheus/prometheus.yml deploy/grafana/provisioning/*/*.yml)
+if python3 -c 'import yaml' 2>/dev/null; then
+    for yaml_file in "${yaml_files[@]}"; do
+        if python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$yaml_file"; then
+            ok "$yaml_file is YAML"
+        else
+            fail "$yaml_file is not valid YAML"
+        fi
+    done
+else
+    echo "    (python3 has no yaml module: YAML syntax check skipped)"
+fi
+if command -v promtool >/dev/null; then
+    if promtool check config --syntax-only deploy/prometheus/prometheus.yml >/dev/null; then
+        ok "promtool check config deploy/prometheus/prometheus.yml"
+    else
+        fail "promtool check config deploy/prometheus/prometheus.yml"
+    fi
 fi
 
 # Replicas, grace period and published ports, in the resolved file. Checked

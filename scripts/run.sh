@@ -29,8 +29,7 @@ cargo build --release --locked --bin client_service --bin order_service
 
 run_dir="$PWD/.run"
 trap 'echo; echo "stopping..."; stack_stop; exit 0' INT TERM
-stack_start "$PWD/target/release" "$run_dir"
-
+stack_start "${CARGO_TARGET_DIR:-$PWD/target}/release" "$run_dir"
 {
     echo
     echo "The system is up:  http://127.0.0.1:$GATEWAY_PORT/client/  and  http://127.0.0.1:$GATEWAY_PORT/order/"

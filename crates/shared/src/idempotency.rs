@@ -19,9 +19,11 @@ use axum::{
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::{
     db::{Db, Tx},
+    db_span,
     problem::ApiError,
     with_pool, with_tx,
 };
@@ -172,6 +174,7 @@ impl IdempotencyKeys {
         with_pool!(&self.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - KEY_TTL)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "idempotency_keys"))
             .await
             .map(|r| r.rows_affected()))?;
         let inserted = with_pool!(&self.db, pool => sqlx::query(
@@ -181,6 +184,7 @@ impl IdempotencyKeys {
             .bind(fingerprint)
             .bind(now)
             .execute(pool)
+            .instrument(db_span!(self.db, "INSERT", "idempotency_keys"))
             .await
             .map(|r| r.rows_affected()))?;
         let fresh = Claimed::Fresh(Claim {
@@ -194,6 +198,7 @@ impl IdempotencyKeys {
             "SELECT fingerprint, status, location, body, created_at FROM idempotency_keys WHERE key = $1")
             .bind(&key)
             .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "idempotency_keys"))
             .await)?;
         let Some(row) = row else {
             // Released between our insert and our read: the caller may retry.
@@ -226,6 +231,7 @@ impl IdempotencyKeys {
                     .bind(now)
                     .bind(row.created_at)
                     .execute(pool)
+                    .instrument(db_span!(self.db, "UPDATE", "idempotency_keys"))
                     .await
                     .map(|r| r.rows_affected()))?;
                 if taken == 1 {
@@ -274,6 +280,7 @@ impl Claim {
             .bind(&created.location)
             .bind(&created.body)
             .execute(conn)
+            .instrument(db_span!(self.keys.db, "UPDATE", "idempotency_keys"))
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
@@ -289,6 +296,7 @@ impl Claim {
             "DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
             .bind(key)
             .execute(pool)
+            .instrument(db_span!(self.keys.db, "DELETE", "idempotency_keys"))
             .await
             .map(|r| r.rows_affected()));
         if let Err(err) = released {

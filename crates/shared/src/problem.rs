@@ -106,9 +106,11 @@ impl ApiError {
 }
 
 /// The RFC 9457 body. `type` is `about:blank` (the status says it all) except
-/// for validation errors, which also carry `errors`.
+/// for validation errors, which also carry `errors`. `request_id` (an
+/// extension member) is the id of the request that failed, as in its
+/// `X-Request-ID` header and in the logs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "There is no client 7."}))]
+#[schema(example = json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "There is no client 7.", "request_id": "6f1c0e2a9b4d4c1e8f7a3b2c1d0e9f8a"}))]
 pub struct Problem {
     #[serde(rename = "type")]
     #[schema(value_type = String)]
@@ -118,6 +120,8 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Problem {
@@ -128,6 +132,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
+            request_id: crate::correlation::current_request_id(),
         }
     }
 }
@@ -226,5 +231,18 @@ mod tests {
         let body = body_of(response).await;
         assert_eq!(body["status"], 500);
         assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_problem_names_the_request_that_failed() {
+        let body = body_of(ApiError::NotFound("gone".into()).into_response()).await;
+        assert!(body.get("request_id").is_none(), "{body}");
+
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("req-42"));
+        let response = crate::correlation::Correlation::from_headers(&headers)
+            .scope(async { ApiError::NotFound("gone".into()).into_response() })
+            .await;
+        assert_eq!(body_of(response).await["request_id"], "req-42");
     }
 }

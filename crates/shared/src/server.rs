@@ -1,21 +1,17 @@
 //! The HTTP server every service runs: its routes plus the shared layers
-//! (request id, tracing, body limit, problem+json for bare errors), the
-//! health endpoints, and graceful shutdown on Ctrl-C or SIGTERM.
+//! (request id, trace context, the request's span, log line and metrics,
+//! body limit, problem+json for bare errors), the health endpoints,
+//! `/metrics`, and graceful shutdown on Ctrl-C or SIGTERM.
 
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath, Request, State},
-    http::{HeaderName, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
-use tower::ServiceBuilder;
-use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::{DefaultOnResponse, TraceLayer},
-};
-use tracing::Level;
+use tracing::{Instrument, field::Empty};
 
 use std::{
     future::IntoFuture,
@@ -25,13 +21,15 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crate::{
     config::CommonConfig,
+    correlation::{Correlation, REQUEST_ID},
     db::{Db, DbError, redact_url},
     problem::{ApiError, Problem, cause_chain},
+    prometheus, telemetry,
     upstream::BuildError,
 };
 
@@ -81,8 +79,9 @@ impl Draining {
 
 impl Started {
     /// Binds `addr` (port 0 picks a free port) for `routes` plus the shared
-    /// layers and health endpoints.
+    /// layers, health endpoints and `/metrics`.
     pub async fn bind(
+        service: &'static str,
         addr: SocketAddr,
         routes: Router,
         db: Db,
@@ -93,7 +92,10 @@ impl Started {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr().map_err(StartError::Serve)?;
+        prometheus::install();
+        prometheus::set_build_info(service, env!("CARGO_PKG_VERSION"));
         tracing::info!(
+            service,
             addr = %local,
             database = %redact_url(database_url),
             version = env!("CARGO_PKG_VERSION"),
@@ -160,42 +162,133 @@ pub fn exit_code(result: Result<(), StartError>) -> ExitCode {
 /// Request bodies larger than this are answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The service's own endpoints, answered on its port only (the gateway
+/// routes none of them): not traced, and logged at debug level only.
+const OPERATIONS_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
-/// Wraps a service's routes with the health endpoints and the shared layers.
+/// Wraps a service's routes with the health endpoints, `/metrics` and the
+/// shared layers.
 pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
-    let health = Router::new()
+    let operations = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state((db, draining));
     routes
-        .merge(health)
+        .merge(operations)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
-        )
+        .layer(middleware::from_fn(observe))
 }
 
-fn request_span(request: &Request) -> tracing::Span {
+/// Every request, from the outside in: its request id (an incoming
+/// well-formed `X-Request-ID`, else a new one) and trace context become the
+/// current [`Correlation`]; it runs inside its `request` span (an
+/// OpenTelemetry server span, the child of an incoming `traceparent`); then
+/// it is counted and timed by route template, logged in one line, and
+/// answered with its `X-Request-ID`.
+async fn observe(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let correlation = Correlation::from_headers(request.headers());
+    request
+        .headers_mut()
+        .insert(REQUEST_ID, correlation.request_id_header());
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("<unmatched>", MatchedPath::as_str);
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), route, uri = %request.uri(), request_id)
+        .map_or(prometheus::UNMATCHED_ROUTE, MatchedPath::as_str)
+        .to_owned();
+    let operations = OPERATIONS_ROUTES.contains(&route.as_str());
+    let span = if operations {
+        tracing::debug_span!(
+            "request",
+            method = %method,
+            route = route.as_str(),
+            request_id = correlation.request_id(),
+        )
+    } else {
+        // Low cardinality: the route template, and only standard methods.
+        let standard = prometheus::method_label(&method);
+        let name = match route.as_str() {
+            prometheus::UNMATCHED_ROUTE => standard,
+            route => format!("{standard} {route}"),
+        };
+        tracing::info_span!(
+            "request",
+            otel.kind = "server",
+            otel.name = name.as_str(),
+            otel.status_code = Empty,
+            method = %method,
+            route = route.as_str(),
+            uri = %request.uri(),
+            request_id = correlation.request_id(),
+            status = Empty,
+        )
+    };
+    if telemetry::otel_enabled() && !operations {
+        telemetry::set_remote_parent(&span, request.headers());
+    }
+    let request_id = correlation.request_id_header();
+    let mut response = correlation
+        .scope(next.run(request))
+        .instrument(span.clone())
+        .await;
+    let status = response.status();
+    let latency = started.elapsed();
+    prometheus::record_request(&method, &route, status, latency);
+    span.record("status", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    span.in_scope(|| log_request(&method, &route, status, latency, &request_id, operations));
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
+}
+
+/// The one line per request: method, route template, status, latency and
+/// request id as fields of their own (also inside the request's span).
+fn log_request(
+    method: &axum::http::Method,
+    route: &str,
+    status: StatusCode,
+    latency: Duration,
+    request_id: &HeaderValue,
+    operations: bool,
+) {
+    let method = method.as_str();
+    let status = status.as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let request_id = request_id.to_str().unwrap_or_default();
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                method,
+                route,
+                status,
+                latency_ms,
+                request_id,
+                "request finished"
+            )
+        };
+    }
+    match status {
+        _ if operations => line!(tracing::Level::DEBUG),
+        500.. => line!(tracing::Level::ERROR),
+        _ => line!(tracing::Level::INFO),
+    }
+}
+
+/// The service's metrics, in the Prometheus text format.
+async fn metrics(State((db, _)): State<(Db, Draining)>) -> Response {
+    let mut response = prometheus::render(&db).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 /// Liveness is the process answering; readiness is its own database
@@ -270,4 +363,95 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::Write,
+        sync::{Arc, Mutex},
+    };
+
+    use axum::{body::Body, http::Request};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot store the order")]
+    struct Outer(#[source] std::io::Error);
+
+    /// A 5xx is logged with its whole cause chain and the request's id, its
+    /// request line at error level; the caller gets the id, not the causes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_5xx_is_logged_with_its_cause_chain_and_request_id() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let failing = || async {
+            let cause = std::io::Error::other("disk full at /var/lib/x");
+            Err::<(), _>(ApiError::internal(Outer(cause)))
+        };
+        let app = Router::new()
+            .route("/boom/{id}", get(failing))
+            .layer(middleware::from_fn(observe));
+        let request = Request::get("/boom/7")
+            .header("x-request-id", "req-500")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[REQUEST_ID], "req-500");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["request_id"], "req-500");
+        assert!(!body.to_string().contains("disk full"), "{body}");
+
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let failed = lines
+            .iter()
+            .find(|l| l["message"] == "request failed")
+            .unwrap_or_else(|| panic!("no `request failed` line: {text}"));
+        assert_eq!(
+            failed["error"],
+            "cannot store the order: disk full at /var/lib/x"
+        );
+        assert_eq!(failed["span"]["request_id"], "req-500");
+        let finished = lines
+            .iter()
+            .find(|l| l["message"] == "request finished")
+            .unwrap_or_else(|| panic!("no `request finished` line: {text}"));
+        assert_eq!(finished["level"], "ERROR");
+        assert_eq!(finished["status"], 500);
+        assert_eq!(finished["route"], "/boom/{id}");
+        assert_eq!(finished["method"], "GET");
+        assert_eq!(finished["request_id"], "req-500");
+        assert!(finished["latency_ms"].as_f64().is_some(), "{finished}");
+    }
 }

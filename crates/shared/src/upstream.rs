@@ -18,6 +18,12 @@
 //!
 //! Every way the other service can fail to answer becomes [`UpstreamError`],
 //! which the caller turns into a 503 with `Retry-After`.
+//!
+//! Each call is observed: a span `upstream` (an OpenTelemetry client span,
+//! a child of the request that makes the call), the request's
+//! `X-Request-ID` and trace context sent along, and the metrics
+//! `upstream_calls_total{target, outcome}` and
+//! `upstream_call_duration_seconds{target, outcome}` (see [`Outcome`]).
 
 use std::{
     sync::{
@@ -39,8 +45,9 @@ use tower::retry::{
     backoff::{Backoff, ExponentialBackoffMaker, MakeBackoff},
     budget::{Budget, TpsBudget},
 };
+use tracing::{Instrument, field::Empty};
 
-use crate::{config::DependencyConfig, problem::ApiError};
+use crate::{config::DependencyConfig, correlation, problem::ApiError, prometheus};
 
 /// The HTTP client could not be built (e.g. no TLS backend).
 pub type BuildError = reqwest::Error;
@@ -82,7 +89,43 @@ pub enum UpstreamError {
 /// How long a caller is asked to wait before retrying after a failed call.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// How a call ended, as the `outcome` label of the metrics and the span.
+pub struct Outcome;
+
+impl Outcome {
+    pub const SUCCESS: &'static str = "success";
+    pub const NOT_FOUND: &'static str = "not_found";
+    pub const TIMEOUT: &'static str = "timeout";
+    pub const UNREACHABLE: &'static str = "unreachable";
+    pub const STATUS_4XX: &'static str = "status_4xx";
+    pub const STATUS_5XX: &'static str = "status_5xx";
+    pub const INVALID_BODY: &'static str = "invalid_body";
+    pub const CIRCUIT_OPEN: &'static str = "circuit_open";
+    pub const SATURATED: &'static str = "saturated";
+
+    fn of<T>(result: &Result<Option<T>, UpstreamError>) -> &'static str {
+        match result {
+            Ok(Some(_)) => Self::SUCCESS,
+            Ok(None) => Self::NOT_FOUND,
+            Err(err) => err.outcome(),
+        }
+    }
+}
+
 impl UpstreamError {
+    /// The `outcome` label of this failure.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => Outcome::TIMEOUT,
+            Self::Unreachable { .. } => Outcome::UNREACHABLE,
+            Self::Status { status, .. } if status.is_server_error() => Outcome::STATUS_5XX,
+            Self::Status { .. } => Outcome::STATUS_4XX,
+            Self::Body { .. } => Outcome::INVALID_BODY,
+            Self::CircuitOpen { .. } => Outcome::CIRCUIT_OPEN,
+            Self::Saturated { .. } => Outcome::SATURATED,
+        }
+    }
+
     /// Whether another attempt may succeed: the service was not reached or
     /// answered 5xx. A timeout is not retried (the caller would wait twice).
     fn is_retryable(&self) -> bool {
@@ -132,6 +175,7 @@ struct BreakerEventsInner {
 impl BreakerEvents {
     fn set(&self, state: BreakerState) {
         let before = self.0.state.swap(state as u8, Ordering::SeqCst);
+        prometheus::set_breaker_state(self.0.service, state);
         if before != state as u8 {
             tracing::warn!(service = self.0.service, state = ?state, "circuit breaker changed state");
         }
@@ -203,6 +247,9 @@ impl Upstream {
             .failure_policy(policy)
             .instrument(events.clone())
             .build();
+        // Before the server starts: the gauge must exist from the start.
+        prometheus::install();
+        prometheus::set_breaker_state(name, BreakerState::Closed);
         Ok(Self {
             name,
             base_url: config.url.trim_end_matches('/').to_owned(),
@@ -233,19 +280,55 @@ impl Upstream {
         &self,
         path_and_query: &str,
     ) -> Result<Option<T>, UpstreamError> {
-        let Some(response) = self.call(Method::GET, path_and_query).await? else {
-            return Ok(None);
+        let call = async {
+            let Some(response) = self.call(Method::GET, path_and_query).await? else {
+                return Ok(None);
+            };
+            response
+                .json::<T>()
+                .await
+                .map(Some)
+                .map_err(|source| self.classify(source))
         };
-        response
-            .json::<T>()
-            .await
-            .map(Some)
-            .map_err(|source| self.classify(source))
+        self.observed(Method::GET, path_and_query, call).await
     }
 
     /// `DELETE path` (not retried): `Ok(true)` when done, `Ok(false)` on 404.
     pub async fn delete(&self, path_and_query: &str) -> Result<bool, UpstreamError> {
-        Ok(self.call(Method::DELETE, path_and_query).await?.is_some())
+        let call = self.call(Method::DELETE, path_and_query);
+        let done = self.observed(Method::DELETE, path_and_query, call).await?;
+        Ok(done.is_some())
+    }
+
+    /// Runs one logical call inside its span, and counts and times it.
+    async fn observed<T>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        call: impl Future<Output = Result<Option<T>, UpstreamError>>,
+    ) -> Result<Option<T>, UpstreamError> {
+        // The path only: a batched query string can hold a thousand ids.
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let span = tracing::info_span!(
+            "upstream",
+            otel.kind = "client",
+            otel.name = %format_args!("{method} {}", self.name),
+            otel.status_code = Empty,
+            peer.service = self.name,
+            http.request.method = %method,
+            url.path = path,
+            http.response.status_code = Empty,
+            outcome = Empty,
+        );
+        let started = Instant::now();
+        let result = call.instrument(span.clone()).await;
+        let outcome = Outcome::of(&result);
+        span.record("outcome", outcome);
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        prometheus::record_upstream(self.name, outcome, started.elapsed());
+        result
     }
 
     /// One logical call: breaker, bulkhead, then attempts.
@@ -292,6 +375,7 @@ impl Upstream {
                 return Err(err);
             }
             attempt += 1;
+            prometheus::record_retry(self.name);
             tracing::debug!(service = self.name, attempt, error = %err, "retrying");
             if let Some(backoff) = backoff.as_mut() {
                 backoff.next_backoff().await;
@@ -305,12 +389,22 @@ impl Upstream {
         path_and_query: &str,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
         let url = format!("{}{}", self.base_url, path_and_query);
-        let response = self
+        let mut request = self
             .http
             .request(method, url)
-            .send()
+            .build()
+            .map_err(|source| self.classify(source))?;
+        let span = tracing::Span::current();
+        correlation::inject(request.headers_mut(), &span);
+        let response = self
+            .http
+            .execute(request)
             .await
             .map_err(|source| self.classify(source))?;
+        span.record(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        );
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
             status if status.is_success() => Ok(Some(response)),

@@ -29,6 +29,7 @@ pub async fn build(
     };
     let document = shared::openapi::route("/client/openapi.json", &openapi::document());
     Started::bind(
+        "client_service",
         config.listen_addr,
         routes::router(state).merge(document),
         db,

@@ -5,15 +5,21 @@ use shared::server::StartError;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    shared::telemetry::init(config.common.log_format);
-    shared::server::exit_code(
-        async {
-            let order_service = order_service_from_env().map_err(StartError::Config)?;
-            client_service::build(&config, &order_service)
-                .await?
-                .run()
-                .await
+    let telemetry = match shared::telemetry::init(config.common.log_format, "client_service") {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("error: {}", shared::problem::cause_chain(&err));
+            return std::process::ExitCode::FAILURE;
         }
-        .await,
-    )
+    };
+    let result = async {
+        let order_service = order_service_from_env().map_err(StartError::Config)?;
+        client_service::build(&config, &order_service)
+            .await?
+            .run()
+            .await
+    }
+    .await;
+    telemetry.shutdown().await;
+    shared::server::exit_code(result)
 }

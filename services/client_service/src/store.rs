@@ -4,9 +4,11 @@ use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
     db::{Db, Exec, Migrations, Tx, Written, is_unique_violation},
+    db_span,
     extract::Page,
     with_exec, with_pool,
 };
+use tracing::Instrument;
 
 use crate::domain::{Client, NewClient};
 
@@ -68,13 +70,18 @@ impl ClientStore {
             .bind(new.card_issued_on.date())
             .bind(now)
             .fetch_one(conn)
+            .instrument(db_span!(self.db, "INSERT", "clients"))
             .await)
         .map_err(|err| card_conflict(err, new))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Client>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "clients"))
+            .await)?)
     }
 
     pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, ApiError> {
@@ -95,7 +102,11 @@ impl ClientStore {
                     .push(" ESCAPE '\\'");
             }
             query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
-            query.build_query_as().fetch_all(pool).await
+            query
+                .build_query_as()
+                .fetch_all(pool)
+                .instrument(db_span!(self.db, "SELECT", "clients"))
+                .await
         })?)
     }
 
@@ -122,6 +133,7 @@ impl ClientStore {
             .bind(id)
             .bind(expected)
             .fetch_optional(pool)
+            .instrument(db_span!(self.db, "UPDATE", "clients"))
             .await)
         .map_err(|err| card_conflict(err, new))?;
         self.written(id, updated).await
@@ -134,6 +146,7 @@ impl ClientStore {
             .bind(id)
             .bind(expected)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "clients"))
             .await
             .map(|r| r.rows_affected()))?;
         self.written(id, (deleted > 0).then_some(())).await

@@ -29,6 +29,7 @@ pub async fn build(
     };
     let document = shared::openapi::route("/order/openapi.json", &openapi::document());
     Started::bind(
+        "order_service",
         config.listen_addr,
         routes::router(state).merge(document),
         db,

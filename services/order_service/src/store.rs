@@ -4,9 +4,11 @@ use chrono::{SubsecRound, Utc};
 use shared::{
     ApiError,
     db::{Db, Exec, Migrations, Tx, Written},
+    db_span,
     extract::Page,
     with_exec, with_pool,
 };
+use tracing::Instrument;
 
 use crate::domain::{NewOrder, Order, OrderStatus};
 
@@ -56,13 +58,18 @@ impl OrderStore {
             .bind(new.status.as_str())
             .bind(now)
             .fetch_one(conn)
+            .instrument(db_span!(self.db, "INSERT", "orders"))
             .await)?,
         )
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await)?)
+        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "orders"))
+            .await)?)
     }
 
     pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
@@ -76,7 +83,11 @@ impl OrderStore {
                 query.push(" AND status = ").push_bind(status.as_str());
             }
             query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
-            query.build_query_as().fetch_all(pool).await
+            query
+                .build_query_as()
+                .fetch_all(pool)
+                .instrument(db_span!(self.db, "SELECT", "orders"))
+                .await
         })?)
     }
 
@@ -104,6 +115,7 @@ impl OrderStore {
             .bind(id)
             .bind(expected)
             .fetch_optional(pool)
+            .instrument(db_span!(self.db, "UPDATE", "orders"))
             .await)?;
         self.written(id, updated).await
     }
@@ -115,6 +127,7 @@ impl OrderStore {
             .bind(id)
             .bind(expected)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
             .map(|r| r.rows_affected()))?;
         self.written(id, (deleted > 0).then_some(())).await
@@ -135,6 +148,7 @@ impl OrderStore {
             with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE client_id = $1")
             .bind(client_id)
             .execute(pool)
+            .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
             .map(|r| r.rows_affected()))?,
         )

@@ -35,7 +35,8 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn bin_dir() -> PathBuf {
+/// Where the service binaries are: `E2E_BIN_DIR`, else `target/debug`.
+pub fn bin_dir() -> PathBuf {
     std::env::var_os("E2E_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/debug"))
@@ -136,6 +137,28 @@ impl Service {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The service's JSON log lines so far (`LOG_FORMAT=json`); lines that
+    /// are not JSON objects are left out.
+    pub fn log_lines(&self) -> Vec<Value> {
+        json_lines(&self.log())
+    }
+}
+
+/// The JSON objects among `text`'s lines.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// The request id a service's JSON log line belongs to: the line's own
+/// `request_id` field, or its request span's.
+pub fn line_request_id(line: &Value) -> Option<&str> {
+    line["request_id"]
+        .as_str()
+        .or_else(|| line["span"]["request_id"].as_str())
 }
 
 /// The whole system behind its gateway.
@@ -158,6 +181,8 @@ pub struct Options {
     pub replicas: usize,
     /// Extra environment for every order_service instance.
     pub order_env: Vec<(String, String)>,
+    /// Extra environment for every client_service instance.
+    pub client_env: Vec<(String, String)>,
     /// The client_service URL order_service instances use, when not the
     /// instance of the same index (e.g. a delaying proxy).
     pub client_service_url: Option<String>,
@@ -171,6 +196,7 @@ impl Default for Options {
             client_timeout_ms: 1000,
             replicas: 1,
             order_env: Vec::new(),
+            client_env: Vec::new(),
             client_service_url: None,
             databases: None,
         }
@@ -210,14 +236,16 @@ impl Stack {
                     (format!("{peer}_URL"), url),
                 ]
             };
+            let mut client_env = env(
+                &client_db,
+                "ORDER_SERVICE",
+                format!("http://127.0.0.1:{}", order_ports[i]),
+            );
+            client_env.extend(options.client_env.iter().cloned());
             client_services.push(Service {
                 name: "client_service",
                 port: client_ports[i],
-                env: env(
-                    &client_db,
-                    "ORDER_SERVICE",
-                    format!("http://127.0.0.1:{}", order_ports[i]),
-                ),
+                env: client_env,
                 log: dir.path().join(format!("client.{i}.log")),
                 child: None,
                 frozen: false,
@@ -385,6 +413,11 @@ impl Stack {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway)
+    }
+
+    /// The gateway's JSON access log lines so far.
+    pub fn access_log(&self) -> Vec<Value> {
+        json_lines(&std::fs::read_to_string(self.nginx_dir.join("access.log")).unwrap_or_default())
     }
 
     /// Sends a request through the gateway; `body` is sent as JSON.
@@ -673,11 +706,14 @@ impl Reply {
 
 /// A TCP proxy on 127.0.0.1 that delays every chunk of the answers it
 /// relays: "a little slow" or "slower than the timeout", switchable while
-/// it runs. The target is set once the proxied service has its port.
+/// it runs. The target is set once the proxied service has its port. It
+/// also records what it passes to the target (the first
+/// [`DelayProxy::RECORD_LIMIT`] bytes), to show what a service sends.
 pub struct DelayProxy {
     pub port: u16,
     target: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
+    sent: Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl DelayProxy {
@@ -688,10 +724,11 @@ impl DelayProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let target = Arc::new(AtomicU16::new(0));
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let (t, d) = (target.clone(), delay_ms.clone());
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (t, d, record) = (target.clone(), delay_ms.clone(), sent.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let (t, d) = (t.load(Ordering::SeqCst), d.clone());
+                let (t, d, record) = (t.load(Ordering::SeqCst), d.clone(), record.clone());
                 tokio::spawn(async move {
                     let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", t)).await
                     else {
@@ -699,7 +736,20 @@ impl DelayProxy {
                     };
                     let (mut in_read, mut in_write) = inbound.into_split();
                     let (mut out_read, mut out_write) = outbound.into_split();
-                    let up = tokio::io::copy(&mut in_read, &mut out_write);
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = in_read.read(&mut buf).await?;
+                            if n == 0 {
+                                return out_write.shutdown().await;
+                            }
+                            if let Ok(mut sent) = record.lock() {
+                                let room = Self::RECORD_LIMIT.saturating_sub(sent.len());
+                                sent.extend_from_slice(&buf[..n.min(room)]);
+                            }
+                            out_write.write_all(&buf[..n]).await?;
+                        }
+                    };
                     let down = async {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
@@ -720,7 +770,17 @@ impl DelayProxy {
             port,
             target,
             delay_ms,
+            sent,
         }
+    }
+
+    /// How much of the traffic to the target is kept for [`DelayProxy::sent`].
+    pub const RECORD_LIMIT: usize = 4 * 1024 * 1024;
+
+    /// What was sent to the target so far (requests with their headers).
+    pub fn sent(&self) -> String {
+        let sent = self.sent.lock().map(|s| s.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&sent).into_owned()
     }
 
     pub fn url(&self) -> String {
@@ -826,5 +886,149 @@ pub async fn create_with_retries(
             "{url} with key {key} never succeeded: {last}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One sample of a Prometheus text exposition: `name{labels} value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// The samples of a Prometheus text exposition (comments left out).
+/// Panics on a line it cannot read: the format is the service's promise.
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| parse_sample(line).unwrap_or_else(|| panic!("not a metric sample: {line}")))
+        .collect()
+}
+
+fn parse_sample(line: &str) -> Option<Sample> {
+    let name_end = line.find(['{', ' '])?;
+    let name = line[..name_end].to_owned();
+    let mut labels = std::collections::BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(mut inner) = rest.strip_prefix('{') {
+        loop {
+            inner = inner.trim_start_matches(',');
+            if let Some(after) = inner.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            // key="value", with \\, \" and \n escaped inside the value.
+            let (key, after_key) = inner.split_once("=\"")?;
+            let mut value = String::new();
+            let mut chars = after_key.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    (_, c) => value.push(c),
+                }
+            };
+            labels.insert(key.to_owned(), value);
+            inner = &after_key[end + 1..];
+        }
+    }
+    let value = match rest.split_whitespace().next()? {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        other => other.parse().ok()?,
+    };
+    Some(Sample {
+        name,
+        labels,
+        value,
+    })
+}
+
+/// The value of the sample `name` whose labels are exactly `labels`.
+pub fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let wanted: std::collections::BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    samples
+        .iter()
+        .find(|s| s.name == name && s.labels == wanted)
+        .map(|s| s.value)
+}
+
+/// A stand-in OpenTelemetry collector: accepts OTLP/HTTP JSON on
+/// `POST /v1/traces` (what a service sends with
+/// `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) and keeps every span.
+pub struct OtlpReceiver {
+    pub port: u16,
+    spans: Arc<std::sync::Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    pub async fn start() -> Self {
+        use axum::{Router, extract::State, http::StatusCode, routing::post};
+        type Spans = Arc<std::sync::Mutex<Vec<Value>>>;
+        async fn traces(State(spans): State<Spans>, body: axum::body::Bytes) -> StatusCode {
+            let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+                return StatusCode::BAD_REQUEST;
+            };
+            let mut found = Vec::new();
+            for resource in request["resourceSpans"].as_array().into_iter().flatten() {
+                let service = resource["resource"]["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["key"] == "service.name")
+                    .and_then(|a| a["value"]["stringValue"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                    for span in scope["spans"].as_array().into_iter().flatten() {
+                        let mut span = span.clone();
+                        span["service"] = Value::String(service.clone());
+                        found.push(span);
+                    }
+                }
+            }
+            if let Ok(mut spans) = spans.lock() {
+                spans.extend(found);
+            }
+            StatusCode::OK
+        }
+        let spans: Spans = Arc::default();
+        let app = Router::new()
+            .route("/v1/traces", post(traces))
+            .with_state(spans.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("receiver port");
+        let port = listener.local_addr().expect("receiver address").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { port, spans, task }
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every span received so far, each with the `service` (its resource's
+    /// `service.name`) added.
+    pub fn spans(&self) -> Vec<Value> {
+        self.spans.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

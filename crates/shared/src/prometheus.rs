@@ -1,0 +1,196 @@
+//! Metrics in the Prometheus text format, served by each service on its own
+//! port at `GET /metrics` (not routed by the gateway).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `http_requests_total` | counter | `method`, `route` (the route template, `<unmatched>` otherwise), `status` |
+//! | `http_request_duration_seconds` | histogram | `method`, `route`, `status` |
+//! | `upstream_calls_total` | counter | `target` (the other service), `outcome` |
+//! | `upstream_call_duration_seconds` | histogram | `target`, `outcome` |
+//! | `upstream_retries_total` | counter | `target` |
+//! | `upstream_circuit_breaker_state` | gauge | `target`: 0 closed, 1 open, 2 half-open |
+//! | `db_pool_connections` | gauge | `state`: `in_use`, `idle` (sampled at scrape time) |
+//! | `db_pool_max_connections` | gauge | |
+//! | `build_info` | gauge, always 1 | `service`, `version` |
+//!
+//! Every label takes a bounded set of values, so the number of series stays
+//! bounded whatever the traffic.
+
+use std::{sync::OnceLock, time::Duration};
+
+use axum::http::{Method, StatusCode};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::{db::Db, upstream::BreakerState};
+
+pub const HTTP_REQUESTS: &str = "http_requests_total";
+pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+pub const UPSTREAM_CALLS: &str = "upstream_calls_total";
+pub const UPSTREAM_DURATION: &str = "upstream_call_duration_seconds";
+pub const UPSTREAM_RETRIES: &str = "upstream_retries_total";
+pub const BREAKER_STATE: &str = "upstream_circuit_breaker_state";
+pub const DB_POOL: &str = "db_pool_connections";
+pub const DB_POOL_MAX: &str = "db_pool_max_connections";
+pub const BUILD_INFO: &str = "build_info";
+
+/// Latency buckets, in seconds: 1 ms to 10 s.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The label for requests that matched no route: keeps `route` bounded.
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// How often histogram samples are folded into their buckets when nobody
+/// scrapes (scrapes do it too), so that they never pile up.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder, once (several services built in one
+/// test process share it). `None` when another recorder was installed first:
+/// metrics then go there, and `/metrics` answers empty.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets(&LATENCY_BUCKETS) {
+                Ok(builder) => builder,
+                Err(err) => {
+                    tracing::warn!(error = %err, "latency buckets refused; using summaries");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if let Err(err) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(error = %err, "a metrics recorder was already installed");
+                return None;
+            }
+            describe();
+            spawn_upkeep(handle.clone());
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request (to the response head)."
+    );
+    describe_counter!(
+        UPSTREAM_CALLS,
+        "Calls to another service, by target and outcome."
+    );
+    describe_histogram!(
+        UPSTREAM_DURATION,
+        Unit::Seconds,
+        "Time of a call to another service, retries included."
+    );
+    describe_counter!(
+        UPSTREAM_RETRIES,
+        "Extra attempts of calls to another service."
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker of the calls to a target: 0 closed, 1 open, 2 half-open."
+    );
+    describe_gauge!(DB_POOL, "Database pool connections, in use and idle.");
+    describe_gauge!(DB_POOL_MAX, "The database pool's maximum size.");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels name the service and its version."
+    );
+}
+
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "cannot start the metrics upkeep thread");
+    }
+}
+
+/// `build_info{service, version} 1`.
+pub fn set_build_info(service: &'static str, version: &'static str) {
+    metrics::gauge!(BUILD_INFO, "service" => service, "version" => version).set(1.0);
+}
+
+/// One answered HTTP request.
+pub fn record_request(method: &Method, route: &str, status: StatusCode, latency: Duration) {
+    let labels = [
+        ("method", method_label(method)),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_DURATION, &labels).record(latency.as_secs_f64());
+}
+
+/// Standard methods by name; anything else as `OTHER`, so a client cannot
+/// make up new label values (or span names).
+pub fn method_label(method: &Method) -> String {
+    match *method {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::OPTIONS
+        | Method::TRACE
+        | Method::CONNECT => method.as_str().to_owned(),
+        _ => "OTHER".to_owned(),
+    }
+}
+
+/// One logical call to another service (its retries included).
+pub fn record_upstream(target: &'static str, outcome: &'static str, latency: Duration) {
+    let labels = [("target", target), ("outcome", outcome)];
+    metrics::counter!(UPSTREAM_CALLS, &labels).increment(1);
+    metrics::histogram!(UPSTREAM_DURATION, &labels).record(latency.as_secs_f64());
+}
+
+pub fn record_retry(target: &'static str) {
+    metrics::counter!(UPSTREAM_RETRIES, "target" => target).increment(1);
+}
+
+pub fn set_breaker_state(target: &'static str, state: BreakerState) {
+    metrics::gauge!(BREAKER_STATE, "target" => target).set(f64::from(state as u8));
+}
+
+/// The text of `GET /metrics`, with the pool gauges sampled now.
+pub fn render(db: &Db) -> String {
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    let pool = db.pool_stats();
+    metrics::gauge!(DB_POOL, "state" => "in_use").set(f64::from(pool.size - pool.idle));
+    metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!(DB_POOL_MAX).set(f64::from(pool.max));
+    handle.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusual_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
+}
