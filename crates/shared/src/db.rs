@@ -15,6 +15,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use tracing::Instrument;
+
 use crate::problem::ApiError;
 
 /// A connection pool to the service's own database.
@@ -22,6 +24,21 @@ use crate::problem::ApiError;
 pub enum Db {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
+}
+
+/// A backend's name, for the spans of statements that have no [`Db`] at hand.
+#[derive(Clone, Copy, Debug)]
+pub struct System(&'static str);
+
+impl System {
+    pub fn system_name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl Db {
+    pub const SQLITE: System = System("sqlite");
+    pub const POSTGRES: System = System("postgresql");
 }
 
 /// How many connections a pool holds, and how many of them are idle.
@@ -32,21 +49,33 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// The span of one database query: `db_span!(db, "SELECT", "clients")`.
-/// Its name is `db`; `otel.name` is `SELECT clients` (the operation and the
-/// table, never the statement's values), so spans group well in a trace
-/// viewer and carry nothing of the data.
+/// The span of one database query: `db_span!(db, "SELECT", "clients")`, or
+/// `db_span!(db, "COMMIT")` for a statement on no table. Its name is `db`;
+/// `otel.name` is `SELECT clients` (the operation and the table, never the
+/// statement's values), so spans group well in a trace viewer and carry
+/// nothing of the data. At info level while traces are exported, at debug
+/// level otherwise: without an exporter, the default log level does not
+/// pay for them.
 #[macro_export]
 macro_rules! db_span {
-    ($db:expr, $operation:literal, $table:literal) => {
-        $crate::__tracing::info_span!(
-            "db",
-            otel.kind = "client",
-            otel.name = concat!($operation, " ", $table),
-            db.system.name = $db.system_name(),
-            db.operation.name = $operation,
-            db.collection.name = $table,
-        )
+    ($db:expr, $operation:literal $(, $table:literal)?) => {
+        if $crate::telemetry::otel_enabled() {
+            $crate::__tracing::info_span!(
+                "db",
+                otel.kind = "client",
+                otel.name = concat!($operation $(, " ", $table)?),
+                db.system.name = $db.system_name(),
+                db.operation.name = $operation,
+                $(db.collection.name = $table,)?
+            )
+        } else {
+            $crate::__tracing::debug_span!(
+                "db",
+                db.system.name = $db.system_name(),
+                db.operation.name = $operation,
+                $(db.collection.name = $table,)?
+            )
+        }
     };
 }
 
@@ -111,11 +140,14 @@ macro_rules! with_exec {
 }
 
 impl Tx {
-    #[tracing::instrument(name = "db", skip_all, fields(otel.kind = "client", otel.name = "COMMIT", db.operation.name = "COMMIT"))]
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().instrument(db_span!(Db::SQLITE, "COMMIT")).await,
+            Tx::Postgres(tx) => {
+                tx.commit()
+                    .instrument(db_span!(Db::POSTGRES, "COMMIT"))
+                    .await
+            }
         }
     }
 }
@@ -229,11 +261,11 @@ impl Db {
     }
 
     /// Starts a transaction; it rolls back when dropped without `commit`.
-    #[tracing::instrument(name = "db", skip_all, fields(otel.kind = "client", otel.name = "BEGIN", db.system.name = self.system_name(), db.operation.name = "BEGIN"))]
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let span = db_span!(self, "BEGIN");
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().instrument(span).await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().instrument(span).await?),
         })
     }
 
@@ -245,8 +277,8 @@ impl Db {
     /// The OpenTelemetry `db.system.name` of the backend.
     pub fn system_name(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgresql",
+            Db::Sqlite(_) => Self::SQLITE.system_name(),
+            Db::Postgres(_) => Self::POSTGRES.system_name(),
         }
     }
 

@@ -201,21 +201,15 @@ async fn observe(mut request: Request, next: Next) -> Response {
         .map_or(prometheus::UNMATCHED_ROUTE, MatchedPath::as_str)
         .to_owned();
     let operations = OPERATIONS_ROUTES.contains(&route.as_str());
-    let span = if operations {
-        tracing::debug_span!(
-            "request",
-            method = %method,
-            route = route.as_str(),
-            request_id = correlation.request_id(),
-        )
-    } else {
+    let exported = telemetry::otel_enabled() && !operations;
+    let span = if exported {
         // Low cardinality: the route template, and only standard methods.
         let standard = prometheus::method_label(&method);
         let name = match route.as_str() {
-            prometheus::UNMATCHED_ROUTE => standard,
+            prometheus::UNMATCHED_ROUTE => standard.to_owned(),
             route => format!("{standard} {route}"),
         };
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "request",
             otel.kind = "server",
             otel.name = name.as_str(),
@@ -225,11 +219,26 @@ async fn observe(mut request: Request, next: Next) -> Response {
             uri = %request.uri(),
             request_id = correlation.request_id(),
             status = Empty,
+        );
+        telemetry::set_remote_parent(&span, request.headers());
+        span
+    } else if operations {
+        tracing::debug_span!(
+            "request",
+            method = %method,
+            route = route.as_str(),
+            request_id = correlation.request_id(),
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            method = %method,
+            route = route.as_str(),
+            uri = %request.uri(),
+            request_id = correlation.request_id(),
+            status = Empty,
         )
     };
-    if telemetry::otel_enabled() && !operations {
-        telemetry::set_remote_parent(&span, request.headers());
-    }
     let request_id = correlation.request_id_header();
     let mut response = correlation
         .scope(next.run(request))
@@ -239,7 +248,7 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let latency = started.elapsed();
     prometheus::record_request(&method, &route, status, latency);
     span.record("status", i64::from(status.as_u16()));
-    if status.is_server_error() {
+    if exported && status.is_server_error() {
         span.record("otel.status_code", "ERROR");
     }
     span.in_scope(|| log_request(&method, &route, status, latency, &request_id, operations));

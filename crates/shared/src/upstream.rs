@@ -47,7 +47,7 @@ use tower::retry::{
 };
 use tracing::{Instrument, field::Empty};
 
-use crate::{config::DependencyConfig, correlation, problem::ApiError, prometheus};
+use crate::{config::DependencyConfig, correlation, problem::ApiError, prometheus, telemetry};
 
 /// The HTTP client could not be built (e.g. no TLS backend).
 pub type BuildError = reqwest::Error;
@@ -309,17 +309,30 @@ impl Upstream {
     ) -> Result<Option<T>, UpstreamError> {
         // The path only: a batched query string can hold a thousand ids.
         let path = path_and_query.split('?').next().unwrap_or_default();
-        let span = tracing::info_span!(
-            "upstream",
-            otel.kind = "client",
-            otel.name = %format_args!("{method} {}", self.name),
-            otel.status_code = Empty,
-            peer.service = self.name,
-            http.request.method = %method,
-            url.path = path,
-            http.response.status_code = Empty,
-            outcome = Empty,
-        );
+        // An OpenTelemetry client span while traces are exported; otherwise
+        // at debug level, which the default log level does not pay for.
+        let span = if telemetry::otel_enabled() {
+            tracing::info_span!(
+                "upstream",
+                otel.kind = "client",
+                otel.name = %format_args!("{method} {}", self.name),
+                otel.status_code = Empty,
+                peer.service = self.name,
+                http.request.method = %method,
+                url.path = path,
+                http.response.status_code = Empty,
+                outcome = Empty,
+            )
+        } else {
+            tracing::debug_span!(
+                "upstream",
+                peer.service = self.name,
+                http.request.method = %method,
+                url.path = path,
+                http.response.status_code = Empty,
+                outcome = Empty,
+            )
+        };
         let started = Instant::now();
         let result = call.instrument(span.clone()).await;
         let outcome = Outcome::of(&result);
