@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Makes sure nginx is installed: installs it where it can (root on Debian or
-# Ubuntu), and otherwise says exactly what to install.
+# Makes sure nginx (and envsubst, which renders the gateway's template) is
+# installed: installs it where it can (root on Debian or Ubuntu), and
+# otherwise says exactly what to install.
 set -euo pipefail
+if ! command -v envsubst >/dev/null 2>&1; then
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gettext-base >/dev/null
+    else
+        echo "envsubst is missing: install it (Debian/Ubuntu: apt-get install gettext-base)" >&2
+        exit 1
+    fi
+fi
 if command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; then
     exit 0
 fi
