@@ -162,6 +162,21 @@ pub enum Written<T> {
     Stale,
 }
 
+impl<T> Written<T> {
+    /// `Done` when the write wrote; otherwise `Stale` or `Missing`, as
+    /// `exists` (a second look at the resource) tells.
+    pub async fn of<F>(outcome: Option<T>, exists: F) -> Result<Self, ApiError>
+    where
+        F: Future<Output = Result<bool, ApiError>>,
+    {
+        Ok(match outcome {
+            Some(value) => Written::Done(value),
+            None if exists.await? => Written::Stale,
+            None => Written::Missing,
+        })
+    }
+}
+
 /// A service's migrations, one set per backend.
 pub struct Migrations {
     pub sqlite: &'static Migrator,

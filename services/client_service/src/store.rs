@@ -84,6 +84,10 @@ impl ClientStore {
             .await)?)
     }
 
+    async fn exists(&self, id: i64) -> Result<bool, ApiError> {
+        Ok(self.get(id).await?.is_some())
+    }
+
     pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, ApiError> {
         Ok(with_pool!(&self.db, pool => {
             let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM clients WHERE id > "));
@@ -136,7 +140,7 @@ impl ClientStore {
             .instrument(db_span!(self.db, "UPDATE", "clients"))
             .await)
         .map_err(|err| card_conflict(err, new))?;
-        self.written(id, updated).await
+        Written::of(updated, self.exists(id)).await
     }
 
     /// Deletes the client, if it is at `expected` version (when given).
@@ -149,16 +153,7 @@ impl ClientStore {
             .instrument(db_span!(self.db, "DELETE", "clients"))
             .await
             .map(|r| r.rows_affected()))?;
-        self.written(id, (deleted > 0).then_some(())).await
-    }
-
-    /// `Done`, or why a conditional write wrote nothing.
-    async fn written<T>(&self, id: i64, outcome: Option<T>) -> Result<Written<T>, ApiError> {
-        Ok(match outcome {
-            Some(value) => Written::Done(value),
-            None if self.get(id).await?.is_some() => Written::Stale,
-            None => Written::Missing,
-        })
+        Written::of((deleted > 0).then_some(()), self.exists(id)).await
     }
 }
 

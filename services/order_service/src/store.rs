@@ -72,6 +72,10 @@ impl OrderStore {
             .await)?)
     }
 
+    async fn exists(&self, id: i64) -> Result<bool, ApiError> {
+        Ok(self.get(id).await?.is_some())
+    }
+
     pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
         Ok(with_pool!(&self.db, pool => {
             let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM orders WHERE id > "));
@@ -117,7 +121,7 @@ impl OrderStore {
             .fetch_optional(pool)
             .instrument(db_span!(self.db, "UPDATE", "orders"))
             .await)?;
-        self.written(id, updated).await
+        Written::of(updated, self.exists(id)).await
     }
 
     /// Deletes the order, if it is at `expected` version (when given).
@@ -130,16 +134,7 @@ impl OrderStore {
             .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
             .map(|r| r.rows_affected()))?;
-        self.written(id, (deleted > 0).then_some(())).await
-    }
-
-    /// `Done`, or why a conditional write wrote nothing.
-    async fn written<T>(&self, id: i64, outcome: Option<T>) -> Result<Written<T>, ApiError> {
-        Ok(match outcome {
-            Some(value) => Written::Done(value),
-            None if self.get(id).await?.is_some() => Written::Stale,
-            None => Written::Missing,
-        })
+        Written::of((deleted > 0).then_some(()), self.exists(id)).await
     }
 
     /// Deletes every order of a client; returns how many there were.
