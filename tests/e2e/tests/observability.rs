@@ -149,11 +149,16 @@ async fn one_request_id_follows_a_request_through_every_hop() {
     assert_eq!(line["status"], 200);
 
     // In the gateway's access log, with the instance that answered.
-    let access = stack.access_log();
-    let entry = access
-        .iter()
-        .find(|l| l["request_id"] == id.as_str())
-        .unwrap_or_else(|| panic!("no access log line for {id}: {access:?}"));
+    // nginx writes the line after it has sent the answer: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let entry = loop {
+        let access = stack.access_log();
+        if let Some(entry) = access.iter().find(|l| l["request_id"] == id.as_str()) {
+            break entry.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no access log line for {id}: {access:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(entry["uri"], "/order/");
     assert_eq!(
         entry["upstream_addr"],
