@@ -156,7 +156,10 @@ async fn one_request_id_follows_a_request_through_every_hop() {
         if let Some(entry) = access.iter().find(|l| l["request_id"] == id.as_str()) {
             break entry.clone();
         }
-        assert!(std::time::Instant::now() < deadline, "no access log line for {id}: {access:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access log line for {id}: {access:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(entry["uri"], "/order/");
