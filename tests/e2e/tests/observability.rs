@@ -486,6 +486,9 @@ async fn metrics_count_exactly_the_traffic_by_route_template() {
     };
     assert_eq!(calls("success"), Some(3.0));
     assert_eq!(calls("not_found"), Some(1.0));
+    // Every outcome has its series from the start, so rates work at once.
+    assert_eq!(calls("timeout"), Some(0.0));
+    assert_eq!(calls("circuit_open"), Some(0.0));
     assert_eq!(
         metric(
             &samples,
