@@ -11,16 +11,20 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use tower::{Layer, Service};
 use tracing::{Instrument, field::Empty};
 
 use std::{
+    convert::Infallible,
     future::IntoFuture,
     net::SocketAddr,
+    pin::Pin,
     process::ExitCode,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
@@ -179,33 +183,99 @@ pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(middleware::from_fn(observe))
+        .layer(ObserveLayer)
+}
+
+/// The outermost layer of every route: see [`Observe`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
 }
 
 /// Every request, from the outside in: its request id (an incoming
 /// well-formed `X-Request-ID`, else a new one) and trace context become the
 /// current [`Correlation`]; it runs inside its `request` span (an
-/// OpenTelemetry server span, the child of an incoming `traceparent`); then
-/// it is counted and timed by route template, logged in one line, and
-/// answered with its `X-Request-ID`.
-async fn observe(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let correlation = Correlation::from_headers(request.headers());
-    request
-        .headers_mut()
-        .insert(REQUEST_ID, correlation.request_id_header());
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(prometheus::UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
-    let operations = OPERATIONS_ROUTES.contains(&route.as_str());
-    let exported = telemetry::otel_enabled() && !operations;
-    let span = if exported {
+/// OpenTelemetry server span, the child of an incoming `traceparent`, when
+/// traces are exported); then it is counted and timed by route template,
+/// logged in one line, and answered with its `X-Request-ID`.
+///
+/// A plain tower service rather than `middleware::from_fn`: it runs on every
+/// request, and calls the route directly instead of cloning it each time.
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let correlation = Correlation::from_headers(request.headers());
+        let request_id = correlation.request_id_header();
+        request.headers_mut().insert(REQUEST_ID, request_id.clone());
+        let method = request.method().clone();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(prometheus::UNMATCHED_ROUTE, MatchedPath::as_str)
+            .to_owned();
+        let operations = OPERATIONS_ROUTES.contains(&route.as_str());
+        let exported = telemetry::otel_enabled() && !operations;
+        let span = request_span(&request, &correlation, &route, operations, exported);
+        let response = span.in_scope(|| self.inner.call(request));
+        Box::pin(async move {
+            let Ok(mut response) = correlation.scope(response).instrument(span.clone()).await;
+            let status = response.status();
+            let latency = started.elapsed();
+            prometheus::record_request(&method, &route, status, latency);
+            if exported {
+                span.record("status", i64::from(status.as_u16()));
+                if status.is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            span.in_scope(|| {
+                log_request(&method, &route, status, latency, &request_id, operations)
+            });
+            response.headers_mut().insert(REQUEST_ID, request_id);
+            Ok(response)
+        })
+    }
+}
+
+/// The `request` span. Exported: an OpenTelemetry server span named after
+/// the route template, the child of the caller's `traceparent`. Not
+/// exported: only what the log lines need (the request line has the
+/// status). `/healthz`, `/readyz` and `/metrics`: debug level.
+fn request_span(
+    request: &Request,
+    correlation: &Correlation,
+    route: &str,
+    operations: bool,
+    exported: bool,
+) -> tracing::Span {
+    let method = request.method();
+    if exported {
         // Low cardinality: the route template, and only standard methods.
-        let standard = prometheus::method_label(&method);
-        let name = match route.as_str() {
+        let standard = prometheus::method_label(method);
+        let name = match route {
             prometheus::UNMATCHED_ROUTE => standard.to_owned(),
             route => format!("{standard} {route}"),
         };
@@ -215,7 +285,7 @@ async fn observe(mut request: Request, next: Next) -> Response {
             otel.name = name.as_str(),
             otel.status_code = Empty,
             method = %method,
-            route = route.as_str(),
+            route,
             uri = %request.uri(),
             request_id = correlation.request_id(),
             status = Empty,
@@ -226,34 +296,18 @@ async fn observe(mut request: Request, next: Next) -> Response {
         tracing::debug_span!(
             "request",
             method = %method,
-            route = route.as_str(),
+            route,
             request_id = correlation.request_id(),
         )
     } else {
         tracing::info_span!(
             "request",
             method = %method,
-            route = route.as_str(),
+            route,
             uri = %request.uri(),
             request_id = correlation.request_id(),
-            status = Empty,
         )
-    };
-    let request_id = correlation.request_id_header();
-    let mut response = correlation
-        .scope(next.run(request))
-        .instrument(span.clone())
-        .await;
-    let status = response.status();
-    let latency = started.elapsed();
-    prometheus::record_request(&method, &route, status, latency);
-    span.record("status", i64::from(status.as_u16()));
-    if exported && status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
     }
-    span.in_scope(|| log_request(&method, &route, status, latency, &request_id, operations));
-    response.headers_mut().insert(REQUEST_ID, request_id);
-    response
 }
 
 /// The one line per request: method, route template, status, latency and
@@ -425,7 +479,7 @@ mod tests {
         };
         let app = Router::new()
             .route("/boom/{id}", get(failing))
-            .layer(middleware::from_fn(observe));
+            .layer(ObserveLayer);
         let request = Request::get("/boom/7")
             .header("x-request-id", "req-500")
             .body(Body::empty())

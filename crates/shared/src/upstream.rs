@@ -90,23 +90,50 @@ pub enum UpstreamError {
 pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// How a call ended, as the `outcome` label of the metrics and the span.
-pub struct Outcome;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    NotFound,
+    Timeout,
+    Unreachable,
+    Status4xx,
+    Status5xx,
+    InvalidBody,
+    CircuitOpen,
+    Saturated,
+}
 
 impl Outcome {
-    pub const SUCCESS: &'static str = "success";
-    pub const NOT_FOUND: &'static str = "not_found";
-    pub const TIMEOUT: &'static str = "timeout";
-    pub const UNREACHABLE: &'static str = "unreachable";
-    pub const STATUS_4XX: &'static str = "status_4xx";
-    pub const STATUS_5XX: &'static str = "status_5xx";
-    pub const INVALID_BODY: &'static str = "invalid_body";
-    pub const CIRCUIT_OPEN: &'static str = "circuit_open";
-    pub const SATURATED: &'static str = "saturated";
+    pub const ALL: [Outcome; 9] = [
+        Self::Success,
+        Self::NotFound,
+        Self::Timeout,
+        Self::Unreachable,
+        Self::Status4xx,
+        Self::Status5xx,
+        Self::InvalidBody,
+        Self::CircuitOpen,
+        Self::Saturated,
+    ];
 
-    fn of<T>(result: &Result<Option<T>, UpstreamError>) -> &'static str {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::NotFound => "not_found",
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Status4xx => "status_4xx",
+            Self::Status5xx => "status_5xx",
+            Self::InvalidBody => "invalid_body",
+            Self::CircuitOpen => "circuit_open",
+            Self::Saturated => "saturated",
+        }
+    }
+
+    fn of<T>(result: &Result<Option<T>, UpstreamError>) -> Self {
         match result {
-            Ok(Some(_)) => Self::SUCCESS,
-            Ok(None) => Self::NOT_FOUND,
+            Ok(Some(_)) => Self::Success,
+            Ok(None) => Self::NotFound,
             Err(err) => err.outcome(),
         }
     }
@@ -114,15 +141,15 @@ impl Outcome {
 
 impl UpstreamError {
     /// The `outcome` label of this failure.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::Timeout { .. } => Outcome::TIMEOUT,
-            Self::Unreachable { .. } => Outcome::UNREACHABLE,
-            Self::Status { status, .. } if status.is_server_error() => Outcome::STATUS_5XX,
-            Self::Status { .. } => Outcome::STATUS_4XX,
-            Self::Body { .. } => Outcome::INVALID_BODY,
-            Self::CircuitOpen { .. } => Outcome::CIRCUIT_OPEN,
-            Self::Saturated { .. } => Outcome::SATURATED,
+            Self::Timeout { .. } => Outcome::Timeout,
+            Self::Unreachable { .. } => Outcome::Unreachable,
+            Self::Status { status, .. } if status.is_server_error() => Outcome::Status5xx,
+            Self::Status { .. } => Outcome::Status4xx,
+            Self::Body { .. } => Outcome::InvalidBody,
+            Self::CircuitOpen { .. } => Outcome::CircuitOpen,
+            Self::Saturated { .. } => Outcome::Saturated,
         }
     }
 
@@ -214,6 +241,7 @@ pub struct Upstream {
     events: BreakerEvents,
     bulkhead: Arc<Semaphore>,
     budget: Arc<TpsBudget>,
+    metrics: Arc<prometheus::UpstreamMetrics>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -247,10 +275,12 @@ impl Upstream {
             .failure_policy(policy)
             .instrument(events.clone())
             .build();
-        // Before the server starts: the gauge must exist from the start.
+        // Before the server starts: the series exist from the start.
         prometheus::install();
         prometheus::set_breaker_state(name, BreakerState::Closed);
+        let metrics = Arc::new(prometheus::UpstreamMetrics::new(name));
         Ok(Self {
+            metrics,
             name,
             base_url: config.url.trim_end_matches('/').to_owned(),
             config: Arc::new(config.clone()),
@@ -336,11 +366,11 @@ impl Upstream {
         let started = Instant::now();
         let result = call.instrument(span.clone()).await;
         let outcome = Outcome::of(&result);
-        span.record("outcome", outcome);
+        span.record("outcome", outcome.as_str());
         if result.is_err() {
             span.record("otel.status_code", "ERROR");
         }
-        prometheus::record_upstream(self.name, outcome, started.elapsed());
+        self.metrics.record(outcome, started.elapsed());
         result
     }
 
@@ -388,7 +418,7 @@ impl Upstream {
                 return Err(err);
             }
             attempt += 1;
-            prometheus::record_retry(self.name);
+            self.metrics.record_retry();
             tracing::debug!(service = self.name, attempt, error = %err, "retrying");
             if let Some(backoff) = backoff.as_mut() {
                 backoff.next_backoff().await;
