@@ -163,6 +163,16 @@ pub enum Written<T> {
 }
 
 impl<T> Written<T> {
+    /// The written value, or the caller's error: 412 when the resource is
+    /// at another version, `missing()` when there is no such resource.
+    pub fn done(self, missing: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+        match self {
+            Written::Done(value) => Ok(value),
+            Written::Stale => Err(crate::conditional::changed_since()),
+            Written::Missing => Err(missing()),
+        }
+    }
+
     /// `Done` when the write wrote; otherwise `Stale` or `Missing`, as
     /// `exists` (a second look at the resource) tells.
     pub async fn of<F>(outcome: Option<T>, exists: F) -> Result<Self, ApiError>

@@ -208,11 +208,12 @@ pub async fn replace(
     let new = NewClient::parse(&body)?;
     let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
-    match state.clients.update(id, &new, expected).await? {
-        Written::Done(client) => Ok(Tagged::ok(client.version, client)),
-        Written::Stale => Err(changed_since()),
-        Written::Missing => Err(not_found(id)),
-    }
+    let client = state
+        .clients
+        .update(id, &new, expected)
+        .await?
+        .done(|| not_found(id))?;
+    Ok(Tagged::ok(client.version, client))
 }
 
 /// JSON Merge Patch: only the fields given change, with the rules of PUT.
@@ -289,11 +290,12 @@ pub async fn remove(
             "Client {id} still has orders: delete them first, or use `?cascade=true`."
         )));
     }
-    match state.clients.delete(id, expected).await? {
-        Written::Done(()) => Ok(StatusCode::NO_CONTENT),
-        Written::Stale => Err(changed_since()),
-        Written::Missing => Err(not_found(id)),
-    }
+    state
+        .clients
+        .delete(id, expected)
+        .await?
+        .done(|| not_found(id))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn not_found(id: i64) -> ApiError {

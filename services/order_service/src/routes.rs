@@ -223,14 +223,15 @@ pub async fn replace(
     let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
     let client = existing_client(&state, new.client_id).await?;
-    match state.orders.update(id, &new, expected).await? {
-        Written::Done(order) => Ok(Tagged::ok(
-            order.version,
-            OrderView::new(order, Some(client)),
-        )),
-        Written::Stale => Err(changed_since()),
-        Written::Missing => Err(not_found(id)),
-    }
+    let order = state
+        .orders
+        .update(id, &new, expected)
+        .await?
+        .done(|| not_found(id))?;
+    Ok(Tagged::ok(
+        order.version,
+        OrderView::new(order, Some(client)),
+    ))
 }
 
 /// JSON Merge Patch: only the fields given change, with the rules of PUT;
@@ -289,11 +290,12 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
-    match state.orders.delete(id, expected).await? {
-        Written::Done(()) => Ok(StatusCode::NO_CONTENT),
-        Written::Stale => Err(changed_since()),
-        Written::Missing => Err(not_found(id)),
-    }
+    state
+        .orders
+        .delete(id, expected)
+        .await?
+        .done(|| not_found(id))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
