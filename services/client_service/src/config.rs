@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use shared::config::{CommonConfig, DependencyConfig, parse_listen_addr};
+use service_kit::config::{CommonConfig, DependencyConfig, parse_listen_addr};
 
 /// client_service: clients and their membership cards.
 #[derive(clap::Parser, Clone, Debug)]

@@ -3,9 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use shared::{
+use service_kit::{
     ApiError,
-    validate::{self, Fields},
+    http::validate::{self, Fields},
 };
 
 /// A client as stored and as returned by the API.

@@ -8,9 +8,12 @@ pub mod domain;
 pub mod openapi;
 pub mod orders;
 pub mod routes;
+pub mod schema;
 pub mod store;
 
-use shared::{config::DependencyConfig, db::Db, idempotency::IdempotencyKeys, server::Started};
+use service_kit::{
+    config::DependencyConfig, data::db::Db, data::idempotency::IdempotencyKeys, server::Started,
+};
 
 use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
 
@@ -19,7 +22,7 @@ use crate::{config::Config, orders::OrderService, routes::AppState, store::Clien
 pub async fn build(
     config: &Config,
     order_service: &DependencyConfig,
-) -> Result<Started, shared::server::StartError> {
+) -> Result<Started, service_kit::server::StartError> {
     let url = config.common.database_url("client_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
@@ -27,7 +30,7 @@ pub async fn build(
         keys: IdempotencyKeys::new(db.clone()),
         orders: OrderService::new(order_service)?,
     };
-    let document = shared::openapi::route("/client/openapi.json", &openapi::document());
+    let document = service_kit::http::api_doc::route("/client/openapi.json", &openapi::document());
     Started::bind(
         "client_service",
         config.listen_addr,

@@ -1,6 +1,6 @@
 //! The calls client_service makes to order_service, before it deletes a client.
 
-use shared::{
+use service_kit::{
     config::DependencyConfig,
     upstream::{BuildError, Upstream, UpstreamError},
 };

@@ -9,20 +9,23 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use shared::{
-    ApiError,
-    conditional::{Preconditions, Tagged, changed_since, not_modified},
-    db::Written,
-    extract::{Id, Json, Listed, MergePatch, Page, Query},
-    idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
-    problem::Problem,
-};
+use service_kit::ApiError;
+use service_kit::data::db::Written;
+use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
+use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
+use service_kit::http::extract::{Id, Json, MergePatch, Query};
+use service_kit::http::pagination::{Listed, Page};
+use service_kit::http::problem::Problem;
 use utoipa::IntoParams;
 
-use crate::openapi::{ClientInput, ClientPatch};
 use crate::{
     domain::{Client, ClientName, NewClient},
     orders::OrderService,
+    schema::{
+        BodyRejected, ClientInput, ClientPatch, Deleted, Found, IdPath, IdempotencyKeyHeader,
+        IfMatch, IfNoneMatch, Invalid, Malformed, NotFound, NotModified, Stale, Unavailable,
+        Updated,
+    },
     store::{ClientFilter, ClientStore},
 };
 
@@ -37,10 +40,13 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/client/", get(list).post(create))
+        .route("/client/", get(list_clients).post(create_client))
         .route(
             "/client/{id}",
-            get(show).put(replace).patch(patch).delete(remove),
+            get(get_client)
+                .put(replace_client)
+                .patch(patch_client)
+                .delete(delete_client),
         )
         .with_state(state)
 }
@@ -92,15 +98,15 @@ fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
 }
 
 /// A page of clients, ordered by id, with a `Link` to the next page.
-#[utoipa::path(get, path = "/client/", tag = "clients", operation_id = "list_clients",
+#[utoipa::path(get, path = "/client/", tag = "clients",
     params(ListParams),
     responses(
         (status = 200, description = "A page of clients, ordered by id; `Link: <…>; rel=\"next\"` when there are more.", body = [Client],
             headers(("Link" = String, description = "The next page, when there is one"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"),
+        Malformed
     )
 )]
-pub async fn list(
+pub async fn list_clients(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<Client>, ApiError> {
@@ -131,54 +137,40 @@ pub async fn list(
 
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
-#[utoipa::path(post, path = "/client/", tag = "clients", operation_id = "create_client",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retried create safe: the same key and body answer the first response again")),
+#[utoipa::path(post, path = "/client/", tag = "clients",
+    params(IdempotencyKeyHeader),
     request_body(content = ClientInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The client was created.", body = Client,
             headers(("Location" = String, description = "/client/{id}"), ("ETag" = String, description = "The version of the client"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"),
+        Malformed, BodyRejected, Invalid
     )
 )]
-pub async fn create(
+pub async fn create_client(
     State(state): State<AppState>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let new = NewClient::parse(&body)?;
-    let claim = match state
+    state
         .keys
-        .claim(key, &fingerprint("POST", "/client/", &body))
-        .await?
-    {
-        Claimed::Replay(response) => return Ok(response),
-        Claimed::Fresh(claim) => claim,
-    };
-    let outcome = async {
-        let mut tx = claim.begin(state.clients.db()).await?;
-        let client = state.clients.insert(tx.as_mut(), &new).await?;
-        let created = Created::new(format!("/client/{}", client.id), &client)?;
-        claim.complete(tx.as_mut(), &created).await?;
-        if let Some(tx) = tx {
-            tx.commit().await.map_err(ApiError::from)?;
-        }
-        Ok(created.into_response())
-    }
-    .await;
-    claim.release_unless(outcome.is_ok()).await;
-    outcome
+        .create(key, "/client/", &body, async |creation| {
+            let client = state.clients.insert(creation.tx().await?, &new).await?;
+            Created::new(format!("/client/{}", client.id), &client)
+        })
+        .await
 }
 
 /// One client, with its `ETag`; 304 when `If-None-Match` names it.
-#[utoipa::path(get, path = "/client/{id}", tag = "clients", operation_id = "get_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Answer 304 if the client is still at this ETag")),
-    responses(
-        (status = 200, description = "The client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
-        (status = 304, description = "The client is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the client"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"),
-    )
+#[utoipa::path(
+    get,
+    path = "/client/{id}",
+    tag = "clients",
+    params(IdPath, IfNoneMatch),
+    responses(Found, NotModified, Malformed, NotFound)
 )]
-pub async fn show(
+pub async fn get_client(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -191,15 +183,15 @@ pub async fn show(
 }
 
 /// Replaces every writable field; with `If-Match`, only if unchanged.
-#[utoipa::path(put, path = "/client/{id}", tag = "clients", operation_id = "replace_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
+#[utoipa::path(put, path = "/client/{id}", tag = "clients",
+    params(IdPath, IfMatch),
     request_body(content = ClientInput, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"),
+        Updated, Malformed, NotFound, Stale, BodyRejected, Invalid
     )
 )]
-pub async fn replace(
+pub async fn replace_client(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -219,15 +211,15 @@ pub async fn replace(
 /// JSON Merge Patch: only the fields given change, with the rules of PUT.
 /// Without `If-Match` a concurrent write is not lost either: the patch is
 /// applied again to the newer version.
-#[utoipa::path(patch, path = "/client/{id}", tag = "clients", operation_id = "patch_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
+#[utoipa::path(patch, path = "/client/{id}", tag = "clients",
+    params(IdPath, IfMatch),
     request_body(content = ClientPatch, content_type = "application/merge-patch+json"),
     responses(
-        (status = 200, description = "The updated client.", body = Client, headers(("ETag" = String, description = "The version of the client"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors`; nothing was changed.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The card number belongs to another client.", body = Problem, content_type = "application/problem+json"),
+        Updated, Malformed, NotFound, Stale, BodyRejected, Invalid
     )
 )]
-pub async fn patch(
+pub async fn patch_client(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -266,16 +258,14 @@ pub struct DeleteParams {
 
 /// A client with orders is deleted only with `?cascade=true`, which deletes
 /// its orders first (through order_service), then the client.
-#[utoipa::path(delete, path = "/client/{id}", tag = "clients", operation_id = "delete_client",
-    params(("id" = i64, Path, minimum = 1, description = "The client's id"), DeleteParams, ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the client is still at this ETag (else 412)")),
+#[utoipa::path(delete, path = "/client/{id}", tag = "clients",
+    params(IdPath, DeleteParams, IfMatch),
     responses(
-        (status = 204, description = "The client was deleted."),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such client.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The client still has orders (use `?cascade=true`).", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The client changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "A dependency cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        Deleted, Malformed, NotFound, Stale, Unavailable
     )
 )]
-pub async fn remove(
+pub async fn delete_client(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,

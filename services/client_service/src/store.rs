@@ -1,11 +1,11 @@
 //! Clients in the service's own database (SQLite or PostgreSQL).
 
 use chrono::{SubsecRound, Utc};
-use shared::{
+use service_kit::{
     ApiError,
-    db::{Db, Exec, Migrations, Tx, Written, is_unique_violation},
+    data::db::{Db, Exec, Migrations, Tx, Written, is_unique_violation},
     db_span,
-    extract::Page,
+    http::pagination::Page,
     with_exec, with_pool,
 };
 use tracing::Instrument;
@@ -49,11 +49,6 @@ fn starts_with_pattern(text: &str) -> String {
 impl ClientStore {
     pub fn new(db: Db) -> Self {
         Self { db }
-    }
-
-    /// The database, for a transaction that spans more than this store.
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 
     /// Inserts inside `tx` when given, else as a statement of its own.

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use shared::{
+use service_kit::{
     config::DependencyConfig,
-    extract::Page,
+    http::pagination::Page,
     upstream::{BuildError, Upstream, UpstreamError},
 };
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use shared::config::{CommonConfig, DependencyConfig, parse_listen_addr};
+use service_kit::config::{CommonConfig, DependencyConfig, parse_listen_addr};
 
 /// order_service: orders, each of one client of client_service.
 #[derive(clap::Parser, Clone, Debug)]

@@ -5,9 +5,9 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use shared::{
+use service_kit::{
     ApiError,
-    validate::{self, Fields},
+    http::validate::{self, Fields},
 };
 
 /// An order as stored.

@@ -8,9 +8,12 @@ pub mod config;
 pub mod domain;
 pub mod openapi;
 pub mod routes;
+pub mod schema;
 pub mod store;
 
-use shared::{config::DependencyConfig, db::Db, idempotency::IdempotencyKeys, server::Started};
+use service_kit::{
+    config::DependencyConfig, data::db::Db, data::idempotency::IdempotencyKeys, server::Started,
+};
 
 use crate::{clients::ClientService, config::Config, routes::AppState, store::OrderStore};
 
@@ -19,7 +22,7 @@ use crate::{clients::ClientService, config::Config, routes::AppState, store::Ord
 pub async fn build(
     config: &Config,
     client_service: &DependencyConfig,
-) -> Result<Started, shared::server::StartError> {
+) -> Result<Started, service_kit::server::StartError> {
     let url = config.common.database_url("order_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
@@ -27,7 +30,7 @@ pub async fn build(
         keys: IdempotencyKeys::new(db.clone()),
         clients: ClientService::new(client_service)?,
     };
-    let document = shared::openapi::route("/order/openapi.json", &openapi::document());
+    let document = service_kit::http::api_doc::route("/order/openapi.json", &openapi::document());
     Started::bind(
         "order_service",
         config.listen_addr,

@@ -1,14 +1,17 @@
 use clap::Parser;
 use order_service::config::{Config, client_service_from_env};
-use shared::server::StartError;
+use service_kit::server::StartError;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    let telemetry = match shared::telemetry::init(config.common.log_format, "order_service") {
+    let telemetry = match service_kit::observability::telemetry::init(
+        config.common.log_format,
+        "order_service",
+    ) {
         Ok(telemetry) => telemetry,
         Err(err) => {
-            eprintln!("error: {}", shared::problem::cause_chain(&err));
+            eprintln!("error: {}", service_kit::http::problem::cause_chain(&err));
             return std::process::ExitCode::FAILURE;
         }
     };
@@ -21,5 +24,5 @@ async fn main() -> std::process::ExitCode {
     }
     .await;
     telemetry.shutdown().await;
-    shared::server::exit_code(result)
+    service_kit::server::exit_code(result)
 }

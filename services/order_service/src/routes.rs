@@ -9,20 +9,23 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use shared::{
-    ApiError,
-    conditional::{Preconditions, Tagged, changed_since, not_modified},
-    db::Written,
-    extract::{Id, Json, Listed, MergePatch, Page, Query},
-    idempotency::{Claimed, Created, IdempotencyKey, IdempotencyKeys, fingerprint},
-    problem::Problem,
-};
+use service_kit::ApiError;
+use service_kit::data::db::Written;
+use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
+use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
+use service_kit::http::extract::{Id, Json, MergePatch, Query};
+use service_kit::http::pagination::{Listed, Page};
+use service_kit::http::problem::{Problem, cause_chain};
 use utoipa::IntoParams;
 
-use crate::openapi::{OrderInput, OrderPatch, OrderReplace};
 use crate::{
     clients::ClientService,
     domain::{ClientSummary, NewOrder, OrderStatus, OrderView},
+    schema::{
+        BodyRejected, Deleted, Found, IdPath, IdempotencyKeyHeader, IfMatch, IfNoneMatch, Invalid,
+        Malformed, NotFound, NotModified, OrderInput, OrderPatch, OrderReplace, Stale, Unavailable,
+        Updated,
+    },
     store::{OrderFilter, OrderStore},
 };
 
@@ -37,10 +40,18 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/order/", get(list).post(create).delete(remove_by_client))
+        .route(
+            "/order/",
+            get(list_orders)
+                .post(create_order)
+                .delete(delete_orders_of_client),
+        )
         .route(
             "/order/{id}",
-            get(show).put(replace).patch(patch).delete(remove),
+            get(get_order)
+                .put(replace_order)
+                .patch(patch_order)
+                .delete(delete_order),
         )
         .with_state(state)
 }
@@ -65,7 +76,7 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
     match state.clients.get(client_id).await {
         Ok(client) => client,
         Err(err) => {
-            tracing::warn!(error = %shared::problem::cause_chain(&err), "order returned without its client");
+            tracing::warn!(error = %cause_chain(&err), "order returned without its client");
             None
         }
     }
@@ -73,44 +84,31 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
 
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
-#[utoipa::path(post, path = "/order/", tag = "orders", operation_id = "create_order",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retried create safe: the same key and body answer the first response again")),
+#[utoipa::path(post, path = "/order/", tag = "orders",
+    params(IdempotencyKeyHeader),
     request_body(content = OrderInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The order was created; `client` holds its client's details.", body = OrderView,
             headers(("Location" = String, description = "/order/{id}"), ("ETag" = String, description = "The version of the order"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"),
+        Malformed, BodyRejected, Invalid, Unavailable
     )
 )]
-pub async fn create(
+pub async fn create_order(
     State(state): State<AppState>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let new = NewOrder::parse_create(&body)?;
-    let claim = match state
+    state
         .keys
-        .claim(key, &fingerprint("POST", "/order/", &body))
-        .await?
-    {
-        Claimed::Replay(response) => return Ok(response),
-        Claimed::Fresh(claim) => claim,
-    };
-    let outcome = async {
-        let client = existing_client(&state, new.client_id).await?;
-        let mut tx = claim.begin(state.orders.db()).await?;
-        let order = state.orders.insert(tx.as_mut(), &new).await?;
-        let location = format!("/order/{}", order.id);
-        let created = Created::new(location, &OrderView::new(order, Some(client)))?;
-        claim.complete(tx.as_mut(), &created).await?;
-        if let Some(tx) = tx {
-            tx.commit().await.map_err(ApiError::from)?;
-        }
-        Ok(created.into_response())
-    }
-    .await;
-    claim.release_unless(outcome.is_ok()).await;
-    outcome
+        .create(key, "/order/", &body, async |creation| {
+            let client = existing_client(&state, new.client_id).await?;
+            let order = state.orders.insert(creation.tx().await?, &new).await?;
+            let location = format!("/order/{}", order.id);
+            Created::new(location, &OrderView::new(order, Some(client)))
+        })
+        .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -132,15 +130,15 @@ pub struct ListParams {
 
 /// A page of orders with their clients, fetched in one batched call, and a
 /// `Link` to the next page.
-#[utoipa::path(get, path = "/order/", tag = "orders", operation_id = "list_orders",
+#[utoipa::path(get, path = "/order/", tag = "orders",
     params(ListParams),
     responses(
         (status = 200, description = "A page of orders, ordered by id; `Link: <…>; rel=\"next\"` when there are more.", body = [OrderView],
             headers(("Link" = String, description = "The next page, when there is one"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        Malformed, Unavailable
     )
 )]
-pub async fn list(
+pub async fn list_orders(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<OrderView>, ApiError> {
@@ -162,7 +160,7 @@ pub async fn list(
     let clients = match ids.is_empty() {
         true => Default::default(),
         false => state.clients.get_many(&ids).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %shared::problem::cause_chain(&err), "orders returned without their clients");
+            tracing::warn!(error = %cause_chain(&err), "orders returned without their clients");
             Default::default()
         }),
     };
@@ -182,15 +180,14 @@ pub async fn list(
 
 /// One order with its client's current details and its `ETag`; 304 when
 /// `If-None-Match` names it (without asking client_service).
-#[utoipa::path(get, path = "/order/{id}", tag = "orders", operation_id = "get_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Answer 304 if the order is still at this ETag")),
-    responses(
-        (status = 200, description = "The order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
-        (status = 304, description = "The order is still at the ETag given in If-None-Match.", headers(("ETag" = String, description = "The version of the order"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+#[utoipa::path(
+    get,
+    path = "/order/{id}",
+    tag = "orders",
+    params(IdPath, IfNoneMatch),
+    responses(Found, NotModified, Malformed, NotFound, Unavailable)
 )]
-pub async fn show(
+pub async fn get_order(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -205,15 +202,14 @@ pub async fn show(
 
 /// Replaces the whole order; its client is checked again. A failed PUT
 /// changes nothing; with `If-Match`, only if unchanged.
-#[utoipa::path(put, path = "/order/{id}", tag = "orders", operation_id = "replace_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
+#[utoipa::path(put, path = "/order/{id}", tag = "orders",
+    params(IdPath, IfMatch),
     request_body(content = OrderReplace, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        Updated, Malformed, NotFound, Stale, BodyRejected, Invalid, Unavailable
     )
 )]
-pub async fn replace(
+pub async fn replace_order(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -236,15 +232,15 @@ pub async fn replace(
 
 /// JSON Merge Patch: only the fields given change, with the rules of PUT;
 /// the client is checked again when `client_id` changes.
-#[utoipa::path(patch, path = "/order/{id}", tag = "orders", operation_id = "patch_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
+#[utoipa::path(patch, path = "/order/{id}", tag = "orders",
+    params(IdPath, IfMatch),
     request_body(content = OrderPatch, content_type = "application/merge-patch+json"),
     responses(
-        (status = 200, description = "The updated order.", body = OrderView, headers(("ETag" = String, description = "The version of the order"))),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 413, description = "The body is larger than 1 MiB.", body = Problem, content_type = "application/problem+json"), (status = 415, description = "The body is not in the accepted media type.", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 409, description = "A request with this Idempotency-Key is still running, or the order is being changed by others.", body = Problem, content_type = "application/problem+json"),
+        Updated, Malformed, NotFound, Stale, BodyRejected, Invalid, Unavailable
     )
 )]
-pub async fn patch(
+pub async fn patch_order(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -276,14 +272,14 @@ pub async fn patch(
 }
 
 /// Deletes one order; with `If-Match`, only if unchanged.
-#[utoipa::path(delete, path = "/order/{id}", tag = "orders", operation_id = "delete_order",
-    params(("id" = i64, Path, minimum = 1, description = "The order's id"), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#, description = "Write only if the order is still at this ETag (else 412)")),
-    responses(
-        (status = 204, description = "The order was deleted."),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 404, description = "There is no such order.", body = Problem, content_type = "application/problem+json"), (status = 412, description = "The order changed since the version named in If-Match; nothing was changed.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
-    )
+#[utoipa::path(
+    delete,
+    path = "/order/{id}",
+    tag = "orders",
+    params(IdPath, IfMatch),
+    responses(Deleted, Malformed, NotFound, Stale, Unavailable)
 )]
-pub async fn remove(
+pub async fn delete_order(
     State(state): State<AppState>,
     Id(id): Id,
     preconditions: Preconditions,
@@ -309,14 +305,14 @@ pub struct DeleteParams {
 
 /// `DELETE /order/?client_id=N`: every order of one client (client_service
 /// calls this when it deletes a client with `?cascade=true`).
-#[utoipa::path(delete, path = "/order/", tag = "orders", operation_id = "delete_orders_of_client",
+#[utoipa::path(delete, path = "/order/", tag = "orders",
     params(DeleteParams),
     responses(
         (status = 204, description = "Every order of the client was deleted (there may have been none)."),
-        (status = 400, description = "A malformed request: bad JSON, query or header.", body = Problem, content_type = "application/problem+json"), (status = 503, description = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        Malformed, Unavailable
     )
 )]
-pub async fn remove_by_client(
+pub async fn delete_orders_of_client(
     State(state): State<AppState>,
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {

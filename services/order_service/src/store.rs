@@ -1,11 +1,11 @@
 //! Orders in the service's own database (SQLite or PostgreSQL).
 
 use chrono::{SubsecRound, Utc};
-use shared::{
+use service_kit::{
     ApiError,
-    db::{Db, Exec, Migrations, Tx, Written},
+    data::db::{Db, Exec, Migrations, Tx, Written},
     db_span,
-    extract::Page,
+    http::pagination::Page,
     with_exec, with_pool,
 };
 use tracing::Instrument;
@@ -35,11 +35,6 @@ pub struct OrderFilter {
 impl OrderStore {
     pub fn new(db: Db) -> Self {
         Self { db }
-    }
-
-    /// The database, for a transaction that spans more than this store.
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 
     /// Inserts inside `tx` when given, else as a statement of its own.

@@ -20,7 +20,7 @@ use axum::{
 use clap::Parser;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::config::DependencyConfig;
+use service_kit::config::DependencyConfig;
 
 /// How many calls the stand-in got, by kind, and how it behaves.
 #[derive(Default)]

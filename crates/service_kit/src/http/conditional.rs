@@ -14,7 +14,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{extract::Json, problem::ApiError};
+use crate::http::{extract::Json, problem::ApiError};
 
 /// The `ETag` of a resource at `version`: a strong entity tag.
 pub fn etag(version: i64) -> HeaderValue {

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::problem::{ApiError, FieldError};
+use crate::http::problem::{ApiError, FieldError};
 
 /// A parser from one JSON value to a domain value, or the reason it is not one.
 pub type FieldParser<T> = fn(&Value) -> Result<T, String>;

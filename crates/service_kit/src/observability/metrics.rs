@@ -19,13 +19,8 @@
 use std::{sync::OnceLock, time::Duration};
 
 use axum::http::{Method, StatusCode};
-use metrics::{Counter, Histogram, Label};
+use metrics::Label;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-use crate::{
-    db::Db,
-    upstream::{BreakerState, Outcome},
-};
 
 pub const HTTP_REQUESTS: &str = "http_requests_total";
 pub const HTTP_DURATION: &str = "http_request_duration_seconds";
@@ -181,61 +176,9 @@ fn status_label(status: StatusCode) -> Label {
     Label::from_static_parts("status", code)
 }
 
-/// The metrics of the calls to one target, registered once: a call only
-/// adds to them (no label lookup per call), and every outcome has its
-/// series from the start.
-#[derive(Debug)]
-pub struct UpstreamMetrics {
-    /// One (calls, duration) pair per [`Outcome`], in [`Outcome::ALL`] order.
-    by_outcome: Vec<(Counter, Histogram)>,
-    retries: Counter,
-}
-
-impl UpstreamMetrics {
-    pub fn new(target: &'static str) -> Self {
-        let by_outcome = Outcome::ALL
-            .iter()
-            .map(|outcome| {
-                let labels = [("target", target), ("outcome", outcome.as_str())];
-                (
-                    metrics::counter!(UPSTREAM_CALLS, &labels),
-                    metrics::histogram!(UPSTREAM_DURATION, &labels),
-                )
-            })
-            .collect();
-        Self {
-            by_outcome,
-            retries: metrics::counter!(UPSTREAM_RETRIES, "target" => target),
-        }
-    }
-
-    /// One logical call (its retries included).
-    pub fn record(&self, outcome: Outcome, latency: Duration) {
-        if let Some((calls, duration)) = self.by_outcome.get(outcome as usize) {
-            calls.increment(1);
-            duration.record(latency.as_secs_f64());
-        }
-    }
-
-    pub fn record_retry(&self) {
-        self.retries.increment(1);
-    }
-}
-
-pub fn set_breaker_state(target: &'static str, state: BreakerState) {
-    metrics::gauge!(BREAKER_STATE, "target" => target).set(f64::from(state as u8));
-}
-
-/// The text of `GET /metrics`, with the pool gauges sampled now.
-pub fn render(db: &Db) -> String {
-    let Some(handle) = install() else {
-        return String::new();
-    };
-    let pool = db.pool_stats();
-    metrics::gauge!(DB_POOL, "state" => "in_use").set(f64::from(pool.size - pool.idle));
-    metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(pool.idle));
-    metrics::gauge!(DB_POOL_MAX).set(f64::from(pool.max));
-    handle.render()
+/// The text of `GET /metrics`.
+pub fn render() -> String {
+    install().map(|handle| handle.render()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -253,13 +196,6 @@ mod tests {
         for code in [200, 201, 404, 418, 503, 599] {
             let status = StatusCode::from_u16(code).unwrap();
             assert_eq!(status_label(status).value(), code.to_string());
-        }
-    }
-
-    #[test]
-    fn outcomes_index_their_own_series() {
-        for (i, outcome) in Outcome::ALL.iter().enumerate() {
-            assert_eq!(*outcome as usize, i, "{outcome:?}");
         }
     }
 }

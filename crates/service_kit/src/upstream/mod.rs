@@ -2,7 +2,7 @@
 //! process, built once and cloned into handlers, with the standard
 //! resilience around every call:
 //!
-//! 1. **circuit breaker** ([`failsafe`]): after `breaker_failures` failures in
+//! 1. **circuit breaker** ([`breaker`]): after `breaker_failures` failures in
 //!    a row it opens, and for `breaker_open` every call fails at once with the
 //!    time left as `Retry-After`; then calls go through again (half-open), and
 //!    the first success closes it, the first failure opens it again;
@@ -25,19 +25,15 @@
 //! `upstream_calls_total{target, outcome}` and
 //! `upstream_call_duration_seconds{target, outcome}` (see [`Outcome`]).
 
+mod breaker;
+mod error;
+mod metrics;
+
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU8, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use failsafe::{
-    StateMachine,
-    backoff::{self, Constant},
-    failure_policy::{self, ConsecutiveFailures},
-};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
@@ -47,188 +43,18 @@ use tower::retry::{
 };
 use tracing::{Instrument, field::Empty};
 
-use crate::{config::DependencyConfig, correlation, problem::ApiError, prometheus, telemetry};
+use self::{breaker::Breaker, metrics::UpstreamMetrics};
+pub use self::{
+    breaker::BreakerState,
+    error::{Outcome, RETRY_AFTER_SECS, UpstreamError},
+};
+use crate::{
+    config::DependencyConfig,
+    observability::{context, metrics as recorder, telemetry},
+};
 
 /// The HTTP client could not be built (e.g. no TLS backend).
 pub type BuildError = reqwest::Error;
-
-/// Why a call to another service gave no usable answer.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("{service} did not answer within {timeout:?}")]
-    Timeout {
-        service: &'static str,
-        timeout: Duration,
-    },
-    #[error("{service} could not be reached")]
-    Unreachable {
-        service: &'static str,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{service} answered {status}")]
-    Status {
-        service: &'static str,
-        status: StatusCode,
-    },
-    #[error("{service} sent an answer that could not be read")]
-    Body {
-        service: &'static str,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{service} is failing: its circuit breaker is open")]
-    CircuitOpen {
-        service: &'static str,
-        retry_after: Duration,
-    },
-    #[error("too many calls to {service} are in flight")]
-    Saturated { service: &'static str },
-}
-
-/// How long a caller is asked to wait before retrying after a failed call.
-pub const RETRY_AFTER_SECS: u64 = 2;
-
-/// How a call ended, as the `outcome` label of the metrics and the span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    NotFound,
-    Timeout,
-    Unreachable,
-    Status4xx,
-    Status5xx,
-    InvalidBody,
-    CircuitOpen,
-    Saturated,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 9] = [
-        Self::Success,
-        Self::NotFound,
-        Self::Timeout,
-        Self::Unreachable,
-        Self::Status4xx,
-        Self::Status5xx,
-        Self::InvalidBody,
-        Self::CircuitOpen,
-        Self::Saturated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::NotFound => "not_found",
-            Self::Timeout => "timeout",
-            Self::Unreachable => "unreachable",
-            Self::Status4xx => "status_4xx",
-            Self::Status5xx => "status_5xx",
-            Self::InvalidBody => "invalid_body",
-            Self::CircuitOpen => "circuit_open",
-            Self::Saturated => "saturated",
-        }
-    }
-
-    fn of<T>(result: &Result<Option<T>, UpstreamError>) -> Self {
-        match result {
-            Ok(Some(_)) => Self::Success,
-            Ok(None) => Self::NotFound,
-            Err(err) => err.outcome(),
-        }
-    }
-}
-
-impl UpstreamError {
-    /// The `outcome` label of this failure.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Self::Timeout { .. } => Outcome::Timeout,
-            Self::Unreachable { .. } => Outcome::Unreachable,
-            Self::Status { status, .. } if status.is_server_error() => Outcome::Status5xx,
-            Self::Status { .. } => Outcome::Status4xx,
-            Self::Body { .. } => Outcome::InvalidBody,
-            Self::CircuitOpen { .. } => Outcome::CircuitOpen,
-            Self::Saturated { .. } => Outcome::Saturated,
-        }
-    }
-
-    /// Whether another attempt may succeed: the service was not reached or
-    /// answered 5xx. A timeout is not retried (the caller would wait twice).
-    fn is_retryable(&self) -> bool {
-        match self {
-            Self::Unreachable { .. } => true,
-            Self::Status { status, .. } => status.is_server_error(),
-            _ => false,
-        }
-    }
-}
-
-impl From<UpstreamError> for ApiError {
-    fn from(err: UpstreamError) -> Self {
-        let retry_after_secs = match &err {
-            UpstreamError::CircuitOpen { retry_after, .. } => {
-                retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)
-            }
-            _ => RETRY_AFTER_SECS,
-        };
-        ApiError::Unavailable {
-            detail: format!("{err}; nothing was changed, please retry."),
-            retry_after_secs: retry_after_secs.max(1),
-        }
-    }
-}
-
-/// The circuit breaker's state, as logged and exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
-    Closed = 0,
-    Open = 1,
-    HalfOpen = 2,
-}
-
-/// Logs every change of the breaker's state and remembers when it opened,
-/// for `Retry-After`. Shared between the breaker and the [`Upstream`].
-#[derive(Clone, Debug)]
-struct BreakerEvents(Arc<BreakerEventsInner>);
-
-#[derive(Debug)]
-struct BreakerEventsInner {
-    service: &'static str,
-    state: AtomicU8,
-    opened_at: Mutex<Option<Instant>>,
-}
-
-impl BreakerEvents {
-    fn set(&self, state: BreakerState) {
-        let before = self.0.state.swap(state as u8, Ordering::SeqCst);
-        prometheus::set_breaker_state(self.0.service, state);
-        if before != state as u8 {
-            tracing::warn!(service = self.0.service, state = ?state, "circuit breaker changed state");
-        }
-    }
-}
-
-impl failsafe::Instrument for BreakerEvents {
-    fn on_call_rejected(&self) {}
-
-    fn on_open(&self) {
-        if let Ok(mut opened_at) = self.0.opened_at.lock() {
-            *opened_at = Some(Instant::now());
-        }
-        self.set(BreakerState::Open);
-    }
-
-    fn on_half_open(&self) {
-        self.set(BreakerState::HalfOpen);
-    }
-
-    fn on_closed(&self) {
-        self.set(BreakerState::Closed);
-    }
-}
-
-type Breaker = StateMachine<ConsecutiveFailures<Constant>, BreakerEvents>;
 
 /// A typed base for calls to one other service.
 #[derive(Clone)]
@@ -238,10 +64,9 @@ pub struct Upstream {
     config: Arc<DependencyConfig>,
     http: reqwest::Client,
     breaker: Breaker,
-    events: BreakerEvents,
     bulkhead: Arc<Semaphore>,
     budget: Arc<TpsBudget>,
-    metrics: Arc<prometheus::UpstreamMetrics>,
+    metrics: Arc<UpstreamMetrics>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -249,7 +74,7 @@ impl std::fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("name", &self.name)
             .field("base_url", &self.base_url)
-            .field("breaker", &self.breaker_state())
+            .field("breaker", &self.breaker)
             .finish_non_exhaustive()
     }
 }
@@ -262,23 +87,10 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
-        let events = BreakerEvents(Arc::new(BreakerEventsInner {
-            service: name,
-            state: AtomicU8::new(BreakerState::Closed as u8),
-            opened_at: Mutex::new(None),
-        }));
-        let policy = failure_policy::consecutive_failures(
-            config.breaker_failures,
-            backoff::constant(config.breaker_open),
-        );
-        let breaker = failsafe::Config::new()
-            .failure_policy(policy)
-            .instrument(events.clone())
-            .build();
         // Before the server starts: the series exist from the start.
-        prometheus::install();
-        prometheus::set_breaker_state(name, BreakerState::Closed);
-        let metrics = Arc::new(prometheus::UpstreamMetrics::new(name));
+        recorder::install();
+        let breaker = Breaker::new(name, config.breaker_failures, config.breaker_open);
+        let metrics = Arc::new(UpstreamMetrics::new(name));
         Ok(Self {
             metrics,
             name,
@@ -286,7 +98,6 @@ impl Upstream {
             config: Arc::new(config.clone()),
             http,
             breaker,
-            events,
             bulkhead: Arc::new(Semaphore::new(config.max_concurrent)),
             // Retries may add 20 % to the calls of the last 10 s, plus 5 a second.
             budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2)),
@@ -298,11 +109,7 @@ impl Upstream {
     }
 
     pub fn breaker_state(&self) -> BreakerState {
-        match self.events.0.state.load(Ordering::SeqCst) {
-            1 => BreakerState::Open,
-            2 => BreakerState::HalfOpen,
-            _ => BreakerState::Closed,
-        }
+        self.breaker.state()
     }
 
     /// `GET path`, retried where safe: the decoded body, or `None` on 404.
@@ -383,7 +190,7 @@ impl Upstream {
         if !self.breaker.is_call_permitted() {
             return Err(UpstreamError::CircuitOpen {
                 service: self.name,
-                retry_after: self.open_time_left(),
+                retry_after: self.breaker.open_time_left(),
             });
         }
         let Ok(_permit) = self.bulkhead.try_acquire() else {
@@ -438,7 +245,7 @@ impl Upstream {
             .build()
             .map_err(|source| self.classify(source))?;
         let span = tracing::Span::current();
-        correlation::inject(request.headers_mut(), &span);
+        context::inject(request.headers_mut(), &span);
         let response = self
             .http
             .execute(request)
@@ -456,13 +263,6 @@ impl Upstream {
                 status,
             }),
         }
-    }
-
-    fn open_time_left(&self) -> Duration {
-        let opened_at = self.events.0.opened_at.lock().ok().and_then(|at| *at);
-        opened_at.map_or(self.config.breaker_open, |at| {
-            self.config.breaker_open.saturating_sub(at.elapsed())
-        })
     }
 
     /// A 404 where the other service's API promises an answer: it is not

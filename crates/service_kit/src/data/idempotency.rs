@@ -10,6 +10,10 @@
 //! that fails releases its claim, so it can be retried with the same key.
 //! Keys live in the service's database: they survive restarts and are shared
 //! by replicas. They expire after 24 hours.
+//!
+//! [`IdempotencyKeys::create`] is the whole flow of a create, in one place:
+//! claim the key, open the transaction, insert, store the answer, commit,
+//! and release the claim when anything failed.
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
@@ -22,9 +26,9 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::{
-    db::{Db, Tx},
+    data::db::{Db, Tx},
     db_span,
-    problem::ApiError,
+    http::{conditional, problem::ApiError},
     with_pool, with_tx,
 };
 
@@ -95,7 +99,7 @@ pub struct IdempotencyKeys {
 }
 
 /// The outcome of claiming a key.
-pub enum Claimed {
+enum Claimed {
     /// Go ahead; store the response with [`Claim::complete`].
     Fresh(Claim),
     /// The request was done before: answer this.
@@ -104,9 +108,34 @@ pub enum Claimed {
 
 /// The right to answer for a key (or nothing, when the request had none).
 #[derive(Debug)]
-pub struct Claim {
+struct Claim {
     key: Option<String>,
     keys: IdempotencyKeys,
+}
+
+/// What a create runs in: [`tx`](Self::tx) gives the transaction its insert
+/// must join when the answer is to be stored with the record.
+pub struct Creation {
+    db: Db,
+    keyed: bool,
+    tx: Option<Tx>,
+}
+
+impl Creation {
+    /// The transaction for the insert when the request has a key (opened
+    /// at the first call, so that whatever the create checks first holds no
+    /// transaction); else `None`: a single statement needs none, and holds
+    /// SQLite's write lock for less time.
+    pub async fn tx(&mut self) -> Result<Option<&mut Tx>, ApiError> {
+        if !self.keyed {
+            return Ok(None);
+        }
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.db.begin().await?,
+        };
+        Ok(Some(self.tx.insert(tx)))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -141,7 +170,7 @@ impl Created {
             headers.insert(header::LOCATION, location);
         }
         // Every resource is created at version 1 (see `conditional`).
-        headers.insert(header::ETAG, crate::conditional::etag(1));
+        headers.insert(header::ETAG, conditional::etag(1));
         response
     }
 }
@@ -157,12 +186,52 @@ impl IdempotencyKeys {
         Self { db }
     }
 
-    /// Claims `key` for a request with this fingerprint; without a key
-    /// every request is fresh.
-    pub async fn claim(
+    /// Runs the create of a `POST path` with this JSON `body` under its
+    /// `Idempotency-Key` (if the request has one): a replay is answered
+    /// from the stored response and `create` does not run; otherwise
+    /// `create` inserts the record (inside [`Creation::tx`]) and returns the
+    /// answer, which is stored with the record and committed with it. When
+    /// anything fails, the key is released so that the request can be
+    /// retried with it.
+    pub async fn create<F>(
         &self,
         key: Option<IdempotencyKey>,
-        fingerprint: &str,
+        path: &str,
+        body: &serde_json::Value,
+        create: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: AsyncFnOnce(&mut Creation) -> Result<Created, ApiError>,
+    {
+        let claim = match self.claim(key, path, body).await? {
+            Claimed::Replay(response) => return Ok(response),
+            Claimed::Fresh(claim) => claim,
+        };
+        let mut creation = Creation {
+            db: self.db.clone(),
+            keyed: claim.key.is_some(),
+            tx: None,
+        };
+        let outcome = async {
+            let created = create(&mut creation).await?;
+            claim.complete(creation.tx.as_mut(), &created).await?;
+            if let Some(tx) = creation.tx.take() {
+                tx.commit().await?;
+            }
+            Ok(created.into_response())
+        }
+        .await;
+        claim.release_unless(outcome.is_ok()).await;
+        outcome
+    }
+
+    /// Claims `key` for a `POST path` with this body; without a key every
+    /// request is fresh (and nothing is fingerprinted).
+    async fn claim(
+        &self,
+        key: Option<IdempotencyKey>,
+        path: &str,
+        body: &serde_json::Value,
     ) -> Result<Claimed, ApiError> {
         let Some(IdempotencyKey(key)) = key else {
             return Ok(Claimed::Fresh(Claim {
@@ -170,6 +239,8 @@ impl IdempotencyKeys {
                 keys: self.clone(),
             }));
         };
+        let fingerprint = fingerprint("POST", path, body);
+        let fingerprint = fingerprint.as_str();
         let now = Utc::now().trunc_subsecs(6);
         with_pool!(&self.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(now - KEY_TTL)
@@ -252,19 +323,9 @@ fn in_progress() -> ApiError {
 }
 
 impl Claim {
-    /// A transaction for the create when its response must be stored with
-    /// the record (the request has a key); else `None`: a single statement
-    /// needs none, and holds SQLite's write lock for less time.
-    pub async fn begin(&self, db: &Db) -> Result<Option<Tx>, ApiError> {
-        match self.key {
-            Some(_) => Ok(Some(db.begin().await?)),
-            None => Ok(None),
-        }
-    }
-
     /// Stores the response for the key, inside the transaction that creates
     /// the record: both are committed, or neither.
-    pub async fn complete(&self, tx: Option<&mut Tx>, created: &Created) -> Result<(), ApiError> {
+    async fn complete(&self, tx: Option<&mut Tx>, created: &Created) -> Result<(), ApiError> {
         let Some(key) = &self.key else {
             return Ok(());
         };
@@ -288,7 +349,7 @@ impl Claim {
 
     /// Releases the key unless the request succeeded, so that a failed
     /// request can be retried with the same key.
-    pub async fn release_unless(self, succeeded: bool) {
+    async fn release_unless(self, succeeded: bool) {
         let (false, Some(key)) = (succeeded, &self.key) else {
             return;
         };

@@ -12,6 +12,8 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::observability::context;
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -132,7 +134,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
-            request_id: crate::correlation::current_request_id(),
+            request_id: context::current_request_id(),
         }
     }
 }
@@ -240,7 +242,7 @@ mod tests {
 
         let mut headers = axum::http::HeaderMap::new();
         headers.insert("x-request-id", HeaderValue::from_static("req-42"));
-        let response = crate::correlation::Correlation::from_headers(&headers)
+        let response = context::Correlation::from_headers(&headers)
             .scope(async { ApiError::NotFound("gone".into()).into_response() })
             .await;
         assert_eq!(body_of(response).await["request_id"], "req-42");

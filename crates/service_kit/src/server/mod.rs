@@ -29,11 +29,13 @@ use std::{
 };
 
 use crate::{
-    config::CommonConfig,
-    correlation::{Correlation, REQUEST_ID},
-    db::{Db, DbError, redact_url},
-    problem::{ApiError, Problem, cause_chain},
-    prometheus, telemetry,
+    config::{CommonConfig, redact_url},
+    data::db::{Db, DbError},
+    http::problem::{ApiError, Problem, cause_chain},
+    observability::{
+        context::{Correlation, REQUEST_ID},
+        metrics, telemetry,
+    },
     upstream::BuildError,
 };
 
@@ -96,8 +98,8 @@ impl Started {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr().map_err(StartError::Serve)?;
-        prometheus::install();
-        prometheus::set_build_info(service, env!("CARGO_PKG_VERSION"));
+        metrics::install();
+        metrics::set_build_info(service, env!("CARGO_PKG_VERSION"));
         tracing::info!(
             service,
             addr = %local,
@@ -176,7 +178,7 @@ pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
     let operations = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics_text))
         .with_state((db, draining));
     routes
         .merge(operations)
@@ -234,7 +236,7 @@ where
         let route = request
             .extensions()
             .get::<MatchedPath>()
-            .map_or(prometheus::UNMATCHED_ROUTE, MatchedPath::as_str)
+            .map_or(metrics::UNMATCHED_ROUTE, MatchedPath::as_str)
             .to_owned();
         let operations = OPERATIONS_ROUTES.contains(&route.as_str());
         let exported = telemetry::otel_enabled() && !operations;
@@ -244,7 +246,7 @@ where
             let Ok(mut response) = correlation.scope(response).instrument(span.clone()).await;
             let status = response.status();
             let latency = started.elapsed();
-            prometheus::record_request(&method, &route, status, latency);
+            metrics::record_request(&method, &route, status, latency);
             if exported {
                 span.record("status", i64::from(status.as_u16()));
                 if status.is_server_error() {
@@ -274,9 +276,9 @@ fn request_span(
     let method = request.method();
     if exported {
         // Low cardinality: the route template, and only standard methods.
-        let standard = prometheus::method_label(method);
+        let standard = metrics::method_label(method);
         let name = match route {
-            prometheus::UNMATCHED_ROUTE => standard.to_owned(),
+            metrics::UNMATCHED_ROUTE => standard.to_owned(),
             route => format!("{standard} {route}"),
         };
         let span = tracing::info_span!(
@@ -345,8 +347,9 @@ fn log_request(
 }
 
 /// The service's metrics, in the Prometheus text format.
-async fn metrics(State((db, _)): State<(Db, Draining)>) -> Response {
-    let mut response = prometheus::render(&db).into_response();
+async fn metrics_text(State((db, _)): State<(Db, Draining)>) -> Response {
+    db.record_pool_metrics();
+    let mut response = metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -17,7 +17,10 @@ use sqlx::{
 
 use tracing::Instrument;
 
-use crate::problem::ApiError;
+use crate::{
+    http::{conditional, problem::ApiError},
+    observability::metrics as names,
+};
 
 /// A connection pool to the service's own database.
 #[derive(Clone, Debug)]
@@ -59,7 +62,7 @@ pub struct PoolStats {
 #[macro_export]
 macro_rules! db_span {
     ($db:expr, $operation:literal $(, $table:literal)?) => {
-        if $crate::telemetry::otel_enabled() {
+        if $crate::observability::telemetry::otel_enabled() {
             $crate::__tracing::info_span!(
                 "db",
                 otel.kind = "client",
@@ -91,11 +94,11 @@ pub enum Tx {
 macro_rules! with_tx {
     ($tx:expr, $conn:ident => $body:expr) => {
         match $tx {
-            $crate::db::Tx::Sqlite(tx) => {
+            $crate::data::db::Tx::Sqlite(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
-            $crate::db::Tx::Postgres(tx) => {
+            $crate::data::db::Tx::Postgres(tx) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -125,13 +128,13 @@ impl<'a> Exec<'a> {
 macro_rules! with_exec {
     ($exec:expr, $e:ident => $body:expr) => {
         match $exec {
-            $crate::db::Exec::Pool($crate::db::Db::Sqlite($e)) => $body,
-            $crate::db::Exec::Pool($crate::db::Db::Postgres($e)) => $body,
-            $crate::db::Exec::Tx($crate::db::Tx::Sqlite(tx)) => {
+            $crate::data::db::Exec::Pool($crate::data::db::Db::Sqlite($e)) => $body,
+            $crate::data::db::Exec::Pool($crate::data::db::Db::Postgres($e)) => $body,
+            $crate::data::db::Exec::Tx($crate::data::db::Tx::Sqlite(tx)) => {
                 let $e = &mut **tx;
                 $body
             }
-            $crate::db::Exec::Tx($crate::db::Tx::Postgres(tx)) => {
+            $crate::data::db::Exec::Tx($crate::data::db::Tx::Postgres(tx)) => {
                 let $e = &mut **tx;
                 $body
             }
@@ -168,7 +171,7 @@ impl<T> Written<T> {
     pub fn done(self, missing: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
         match self {
             Written::Done(value) => Ok(value),
-            Written::Stale => Err(crate::conditional::changed_since()),
+            Written::Stale => Err(conditional::changed_since()),
             Written::Missing => Err(missing()),
         }
     }
@@ -199,8 +202,8 @@ pub struct Migrations {
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+            $crate::data::db::Db::Sqlite($pool) => $body,
+            $crate::data::db::Db::Postgres($pool) => $body,
         }
     };
 }
@@ -318,6 +321,14 @@ impl Db {
         PoolStats { size, idle, max }
     }
 
+    /// Sets the pool's gauges to its state now (at each scrape).
+    pub fn record_pool_metrics(&self) {
+        let pool = self.pool_stats();
+        metrics::gauge!(names::DB_POOL, "state" => "in_use").set(f64::from(pool.size - pool.idle));
+        metrics::gauge!(names::DB_POOL, "state" => "idle").set(f64::from(pool.idle));
+        metrics::gauge!(names::DB_POOL_MAX).set(f64::from(pool.max));
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",
@@ -390,33 +401,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// `url` with any password replaced, safe to log.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://app:s3cr@t@db:5432/clients"),
-            "postgres://app:***@db:5432/clients"
-        );
-        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
-        assert_eq!(redact_url("sqlite:///data/c.db"), "sqlite:///data/c.db");
-    }
 
     #[test]
     fn unknown_schemes_are_refused() {

@@ -4,7 +4,12 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::telemetry::LogFormat;
+/// The log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct CommonConfig {
@@ -142,6 +147,20 @@ pub fn parse_millis(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// `url` with any password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +178,16 @@ mod tests {
         assert_eq!(parse_millis("2000").unwrap(), Duration::from_secs(2));
         assert!(parse_millis("0").is_err());
         assert!(parse_millis("2s").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr@t@db:5432/clients"),
+            "postgres://app:***@db:5432/clients"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("sqlite:///data/c.db"), "sqlite:///data/c.db");
     }
 
     #[test]

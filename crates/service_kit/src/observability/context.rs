@@ -10,7 +10,7 @@ use std::future::Future;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::telemetry;
+use crate::observability::telemetry;
 
 /// The request id header, kept or made by the gateway and by each service.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

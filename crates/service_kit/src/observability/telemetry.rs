@@ -26,12 +26,7 @@ use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::Sd
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
-/// The log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+use crate::config::{LogFormat, redact_url};
 
 /// The default filter when `RUST_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
@@ -122,8 +117,7 @@ fn init_with(
     if provider.is_some() {
         OTEL_ENABLED.store(true, Ordering::Relaxed);
         tracing::info!(
-            endpoint =
-                crate::db::redact_url(&env("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default()),
+            endpoint = redact_url(&env("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default()),
             "exporting traces over OTLP"
         );
     }
