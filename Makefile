@@ -15,10 +15,11 @@ test:
 bench:
 	scripts/bench.sh
 
-## lint: formatting and clippy, as CI runs them
+## lint: formatting, clippy and the module layers, as CI runs them
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	scripts/check-layers.py
 
 fmt:
 	cargo fmt --all

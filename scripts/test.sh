@@ -2,7 +2,7 @@
 # make test: every test, on a fresh machine. Installs what is missing (nginx;
 # docker-compose and hadolint for the deployment checks), starts a throwaway
 # PostgreSQL cluster, and runs:
-#   1. formatting and clippy (warnings are errors)
+#   1. formatting, clippy (warnings are errors) and the module layers
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
 #   3. schemathesis against both OpenAPI documents, through the gateway
 #   4. the end-to-end tests again on PostgreSQL
@@ -16,9 +16,10 @@ step "prerequisites"
 scripts/ensure-nginx.sh
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup.rs" >&2; exit 1; }
 
-step "format and lints"
+step "format, lints, and the modules' dependencies (no cycle, layers downwards)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+scripts/check-layers.py
 
 step "build the binaries the end-to-end tests start, and the gateway's docs page"
 cargo build --workspace --bins --locked
