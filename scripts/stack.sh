@@ -94,17 +94,22 @@ stack_check_config() {
 # unreliable.) PostgreSQL (CLIENT_DATABASE_URL / ORDER_DATABASE_URL) is made
 # for many clients anyway.
 #
-# The peer: instance i of each service calls instance i of the other one
+# The peers: every instance calls every instance of the other service
 # directly (the README's design: service-to-service calls do not go through
-# the gateway), e.g. order_service.1 -> client_service.1. Simple, and the
-# load spreads as evenly as the gateway spreads it, but each pair shares a
-# fate: while client_service.1 is down, order_service.1 answers 503 to
-# order creates (and `client: null` on reads), even though client_service.0
-# is fine; the caller's retry (Retry-After) will likely land on another
-# order_service instance. Pointing every instance at one fixed peer would
-# make that peer a single point of failure; going through the gateway would
-# add a hop and make the gateway part of every internal call. The real fix
-# is a list of peer URLs with failover in each service's HTTP client.
+# the gateway): CLIENT_SERVICE_URL and ORDER_SERVICE_URL list them all,
+# comma-separated. Each service's HTTP client takes turns over them, keeps a
+# circuit breaker per instance and fails over to another instance when one
+# does not answer, so losing client_service.1 breaks no order_service
+# instance.
+stack_peer_urls() {
+    local service="$1" i urls=()
+    for ((i = 0; i < $(stack_replicas); i++)); do
+        urls+=("http://127.0.0.1:$(stack_port "$service" "$i")")
+    done
+    local IFS=,
+    echo "${urls[*]}"
+}
+
 stack_start_instance() {
     local service="$1" i="$2" bin_dir="$3" run_dir="$4"
     local port log="$run_dir/$service.$i.log"
@@ -112,13 +117,13 @@ stack_start_instance() {
     case "$service" in
         client_service)
             LISTEN_ADDR="127.0.0.1:$port" \
-                ORDER_SERVICE_URL="http://127.0.0.1:$(stack_port order_service "$i")" \
+                ORDER_SERVICE_URL="$(stack_peer_urls order_service)" \
                 DATABASE_URL="${CLIENT_DATABASE_URL:-sqlite://$DATA_DIR/client_service.db}" \
                 "$bin_dir/client_service" >>"$log" 2>&1 &
             ;;
         order_service)
             LISTEN_ADDR="127.0.0.1:$port" \
-                CLIENT_SERVICE_URL="http://127.0.0.1:$(stack_port client_service "$i")" \
+                CLIENT_SERVICE_URL="$(stack_peer_urls client_service)" \
                 DATABASE_URL="${ORDER_DATABASE_URL:-sqlite://$DATA_DIR/order_service.db}" \
                 "$bin_dir/order_service" >>"$log" 2>&1 &
             ;;

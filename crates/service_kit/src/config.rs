@@ -56,8 +56,11 @@ impl CommonConfig {
 /// after it: `CLIENT_SERVICE_URL`, `CLIENT_SERVICE_TIMEOUT_MS`, …
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DependencyConfig {
-    /// Base URL, e.g. `http://127.0.0.1:8000`.
-    pub url: String,
+    /// The base URL of each instance, e.g. `http://127.0.0.1:8000` (from a
+    /// comma-separated list). One URL whose host name resolves to several
+    /// addresses (as in compose) is one instance to this list: the HTTP
+    /// client then tries each address.
+    pub urls: Vec<String>,
     /// Total time for one attempt.
     pub timeout: Duration,
     /// Time to open a connection.
@@ -89,7 +92,7 @@ impl DependencyConfig {
                 .map(|()| value)
                 .map_err(|why| format!("{name}: {why}"))
         };
-        let url = read("URL", default_url, &|v| parse_service_url(v).map(drop))?;
+        let urls = read("URL", default_url, &|v| parse_service_urls(v).map(drop))?;
         let ms = |suffix, default| {
             read(suffix, default, &|v| parse_millis(v).map(drop)).and_then(|v| parse_millis(&v))
         };
@@ -101,7 +104,7 @@ impl DependencyConfig {
             .map(|v| v.parse::<u64>().unwrap_or_default())
         };
         let config = Self {
-            url: parse_service_url(&url)?,
+            urls: parse_service_urls(&urls)?,
             timeout: ms("TIMEOUT_MS", "2000")?,
             connect_timeout: ms("CONNECT_TIMEOUT_MS", "500")?,
             retries: number("RETRIES", "2", 2)? as u32,
@@ -135,6 +138,29 @@ pub fn parse_service_url(value: &str) -> Result<String, String> {
         return Err(format!("`{value}` has no host"));
     }
     Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// The most instances of another service one `*_URL` may list.
+pub const MAX_INSTANCES: usize = 64;
+
+/// Parses a comma-separated list of base URLs of another service's
+/// instances (at least one, at most [`MAX_INSTANCES`], each listed once).
+pub fn parse_service_urls(value: &str) -> Result<Vec<String>, String> {
+    let mut urls: Vec<String> = Vec::new();
+    for part in value.split(',').map(str::trim) {
+        let url = parse_service_url(part)?;
+        if urls.contains(&url) {
+            return Err(format!("`{url}` is listed twice"));
+        }
+        urls.push(url);
+    }
+    if urls.len() > MAX_INSTANCES {
+        return Err(format!(
+            "lists {} URLs; at most {MAX_INSTANCES} instances",
+            urls.len()
+        ));
+    }
+    Ok(urls)
 }
 
 /// Parses a duration in milliseconds, 1..=60000.
@@ -204,5 +230,18 @@ mod tests {
         assert!(bad("X_RETRIES", "3").starts_with("X_RETRIES:"));
         assert!(bad("X_TIMEOUT_MS", "soon").starts_with("X_TIMEOUT_MS:"));
         assert!(bad("X_URL", "x:1").starts_with("X_URL:"));
+        assert!(bad("X_URL", "http://a:1,").starts_with("X_URL:"));
+        assert!(bad("X_URL", "http://a:1,http://a:1/").contains("twice"));
+    }
+
+    #[test]
+    fn a_dependency_may_have_several_instances() {
+        let config = DependencyConfig::from_lookup("X", "http://x:1", |name| {
+            (name == "X_URL").then(|| " http://a:1/ , http://b:2".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.urls, ["http://a:1", "http://b:2"]);
+        let one = DependencyConfig::from_lookup("X", "http://x:1", |_| None).unwrap();
+        assert_eq!(one.urls, ["http://x:1"]);
     }
 }

@@ -129,7 +129,7 @@ async fn order_service_with(
     ])
     .unwrap();
     let mut dependency = DependencyConfig {
-        url: format!("http://{client_service}"),
+        urls: vec![format!("http://{client_service}")],
         ..DependencyConfig::from_lookup("TEST", "http://unused", |_| None).unwrap()
     };
     tweak(&mut dependency);
@@ -338,4 +338,51 @@ async fn the_bulkhead_refuses_calls_past_its_limit_at_once() {
         2,
         "the refused calls were never sent"
     );
+}
+
+/// A port nothing listens on: connecting to it is refused.
+async fn dead_address() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn calls_fail_over_from_a_dead_instance_whose_breaker_alone_opens() {
+    let dead = dead_address().await;
+    let (alive, calls) = stand_in().await;
+    let service = order_service_with(alive, |d| {
+        d.urls = vec![format!("http://{dead}"), format!("http://{alive}")];
+        d.retries = 0;
+        d.breaker_failures = 2;
+        d.breaker_open = Duration::from_secs(60);
+    })
+    .await;
+    // Every create succeeds: a refused attempt goes on to the other
+    // instance at once (no retry is configured; this is failover).
+    for n in 0..10 {
+        let (status, body, _) = service
+            .post(json!({"client_id": 1, "item": format!("x{n}"), "price": "1"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    assert_eq!(calls.one.load(Ordering::SeqCst), 10);
+    // The dead instance's breaker opened, the live one's did not. (The
+    // target's own gauge is shared by every test of this process, so the
+    // breaker's unit test checks it instead.)
+    let metrics = service.http.get(format!("{}/metrics", service.base));
+    let text = metrics.send().await.unwrap().text().await.unwrap();
+    let gauge = |peer: &str| {
+        format!(
+            "upstream_peer_circuit_breaker_state{{target=\"client_service\",peer=\"http://{peer}\"}}"
+        )
+    };
+    let value_of = |series: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(value_of(&gauge(&dead.to_string())), "1");
+    assert_eq!(value_of(&gauge(&alive.to_string())), "0");
 }

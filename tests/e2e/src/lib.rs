@@ -227,6 +227,15 @@ impl Stack {
         let gateway_port = free_port();
         let mut client_services = Vec::new();
         let mut order_services = Vec::new();
+        // Every instance calls every instance of the other service, as with
+        // `make run` (scripts/stack.sh).
+        let all = |ports: &[u16]| {
+            ports
+                .iter()
+                .map(|port| format!("http://127.0.0.1:{port}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         for i in 0..replicas {
             let env = |db: &str, peer: &str, url: String| {
                 vec![
@@ -236,11 +245,7 @@ impl Stack {
                     (format!("{peer}_URL"), url),
                 ]
             };
-            let mut client_env = env(
-                &client_db,
-                "ORDER_SERVICE",
-                format!("http://127.0.0.1:{}", order_ports[i]),
-            );
+            let mut client_env = env(&client_db, "ORDER_SERVICE", all(&order_ports));
             client_env.extend(options.client_env.iter().cloned());
             client_services.push(Service {
                 name: "client_service",
@@ -253,7 +258,7 @@ impl Stack {
             let client_url = options
                 .client_service_url
                 .clone()
-                .unwrap_or_else(|| format!("http://127.0.0.1:{}", client_ports[i]));
+                .unwrap_or_else(|| all(&client_ports));
             let mut order_env = env(&order_db, "CLIENT_SERVICE", client_url);
             order_env.push((
                 "CLIENT_SERVICE_TIMEOUT_MS".into(),

@@ -1,12 +1,15 @@
 //! Two instances of each service behind the gateway: losing one, stopping
 //! one, and restarting all of them one by one under steady traffic fails no
 //! idempotent request, and every create retried with its Idempotency-Key is
-//! stored exactly once.
+//! stored exactly once. Each instance calls every instance of the other
+//! service, so losing one instance of client_service breaks no instance of
+//! order_service.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::{Kind, Load, Options, Stack, create_with_retries, json};
 use futures::future::join_all;
+use reqwest::StatusCode;
 
 async fn two_of_each() -> (Stack, Vec<String>) {
     let stack = Stack::start_with(Options {
@@ -109,4 +112,83 @@ async fn a_rolling_restart_fails_no_read_and_loses_or_doubles_no_create() {
     let mut expected = keys;
     expected.sort();
     assert_eq!(stored, expected, "every create is stored exactly once");
+}
+
+/// One client_service instance killed under a steady mix of reads and
+/// keyed creates: every order_service instance fails over to the other
+/// client_service instance, so no read fails or loses its client, no create
+/// is answered 503 once the first seconds are over, and every create is
+/// stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_one_client_service_instance_breaks_no_order_service_instance() {
+    let (mut stack, _) = two_of_each().await;
+    let client = stack.all_clients().await[0]["id"].as_i64().unwrap();
+    let order = stack.all_orders().await[0]["id"].as_i64().unwrap();
+    stack.kill_replica(Kind::Client, 0);
+    let killed = Instant::now();
+    let grace = Duration::from_secs(2);
+
+    let (http, gateway) = (stack.http.clone(), stack.url(""));
+    let reader = tokio::spawn(async move {
+        let mut problems = Vec::new();
+        for _ in 0..300 {
+            let url = format!("{gateway}/order/{order}");
+            match http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => {
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    if body["client"].is_null() && killed.elapsed() > grace {
+                        problems.push(format!("no client after {:?}", killed.elapsed()));
+                    }
+                }
+                Ok(r) => problems.push(format!("{} after {:?}", r.status(), killed.elapsed())),
+                Err(e) => problems.push(format!("{e} after {:?}", killed.elapsed())),
+            }
+        }
+        problems
+    });
+
+    let (http, url) = (stack.http.clone(), stack.url("/order/"));
+    let mut late_503 = Vec::new();
+    let mut keys = Vec::new();
+    for n in 0..60 {
+        let key = format!("failover-{n}");
+        let body = json!({"client_id": client, "item": key, "price": "2.00"});
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let sent = http
+                .post(&url)
+                .header("idempotency-key", &key)
+                .json(&body)
+                .send()
+                .await;
+            let status = sent.map(|r| r.status()).ok();
+            if status == Some(StatusCode::CREATED) {
+                break;
+            }
+            if status == Some(StatusCode::SERVICE_UNAVAILABLE) && killed.elapsed() > grace {
+                late_503.push(format!("{key} after {:?}", killed.elapsed()));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key} never succeeded: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        keys.push(key);
+    }
+    let problems = reader.await.expect("reader");
+    assert!(problems.is_empty(), "reads: {problems:#?}");
+    assert!(late_503.is_empty(), "creates answered 503: {late_503:#?}");
+
+    let mut stored: Vec<String> = stack
+        .all_orders()
+        .await
+        .iter()
+        .filter_map(|o| o["item"].as_str())
+        .filter(|item| item.starts_with("failover-"))
+        .map(str::to_owned)
+        .collect();
+    stored.sort();
+    keys.sort();
+    assert_eq!(stored, keys, "every create is stored exactly once");
 }

@@ -8,7 +8,8 @@
 //! | `upstream_calls_total` | counter | `target` (the other service), `outcome` |
 //! | `upstream_call_duration_seconds` | histogram | `target`, `outcome` |
 //! | `upstream_retries_total` | counter | `target` |
-//! | `upstream_circuit_breaker_state` | gauge | `target`: 0 closed, 1 open, 2 half-open |
+//! | `upstream_circuit_breaker_state` | gauge | `target`: 0 closed (some instance's breaker is closed), 1 open (every one is), 2 half-open |
+//! | `upstream_peer_circuit_breaker_state` | gauge | `target`, `peer` (an instance's base URL, from the configuration): that instance's breaker |
 //! | `db_pool_connections` | gauge | `state`: `in_use`, `idle` (sampled at scrape time) |
 //! | `db_pool_max_connections` | gauge | |
 //! | `build_info` | gauge, always 1 | `service`, `version` |
@@ -28,6 +29,7 @@ pub const UPSTREAM_CALLS: &str = "upstream_calls_total";
 pub const UPSTREAM_DURATION: &str = "upstream_call_duration_seconds";
 pub const UPSTREAM_RETRIES: &str = "upstream_retries_total";
 pub const BREAKER_STATE: &str = "upstream_circuit_breaker_state";
+pub const PEER_BREAKER_STATE: &str = "upstream_peer_circuit_breaker_state";
 pub const DB_POOL: &str = "db_pool_connections";
 pub const DB_POOL_MAX: &str = "db_pool_max_connections";
 pub const BUILD_INFO: &str = "build_info";
@@ -100,6 +102,10 @@ fn describe() {
     describe_gauge!(
         BREAKER_STATE,
         "Circuit breaker of the calls to a target: 0 closed, 1 open, 2 half-open."
+    );
+    describe_gauge!(
+        PEER_BREAKER_STATE,
+        "Circuit breaker of the calls to one instance of a target: 0 closed, 1 open, 2 half-open."
     );
     describe_gauge!(DB_POOL, "Database pool connections, in use and idle.");
     describe_gauge!(DB_POOL_MAX, "The database pool's maximum size.");

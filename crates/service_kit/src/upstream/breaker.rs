@@ -1,9 +1,13 @@
-//! The circuit breaker of the calls to one target ([`failsafe`]): after
-//! `failures` failures in a row it opens, and for `open_for` every call
-//! fails at once, with the time left as `Retry-After`; then calls go
-//! through again (half-open), the first success closes it and the first
-//! failure opens it again. Every change of state is logged and exported as
-//! `upstream_circuit_breaker_state{target}`.
+//! The circuit breakers of the calls to one target ([`failsafe`]), one per
+//! instance of it, so that one dead instance does not stop the calls to the
+//! healthy ones. A breaker opens after `failures` failures in a row, and
+//! for `open_for` its instance gets no call; then calls go through again
+//! (half-open), the first success closes it and the first failure opens it
+//! again. Every change is logged and exported per instance as
+//! `upstream_peer_circuit_breaker_state{target, peer}`, and for the target
+//! as `upstream_circuit_breaker_state{target}`: closed while any instance's
+//! breaker is closed, open when every one is open (calls then fail at once,
+//! with the shortest time left as `Retry-After`).
 
 use std::{
     sync::{
@@ -29,44 +33,113 @@ pub enum BreakerState {
     HalfOpen = 2,
 }
 
-/// One target's breaker; clones share it.
+impl BreakerState {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Open,
+            2 => Self::HalfOpen,
+            _ => Self::Closed,
+        }
+    }
+
+    /// How little it lets through: closed, then half-open, then open.
+    fn closure(self) -> u8 {
+        match self {
+            Self::Closed => 0,
+            Self::HalfOpen => 1,
+            Self::Open => 2,
+        }
+    }
+}
+
+/// The breakers of one target, one per instance.
 #[derive(Clone)]
+pub struct Breakers {
+    group: Arc<Group>,
+    each: Arc<[Breaker]>,
+}
+
+impl std::fmt::Debug for Breakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breakers")
+            .field("target", &self.group.target)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Breakers {
+    /// A closed breaker for each of `peers` (the instances' base URLs),
+    /// whose gauges exist from now on.
+    pub fn new(target: &'static str, peers: &[String], failures: u32, open_for: Duration) -> Self {
+        let group = Arc::new(Group {
+            target,
+            states: peers
+                .iter()
+                .map(|_| AtomicU8::new(BreakerState::Closed as u8))
+                .collect(),
+            state: AtomicU8::new(BreakerState::Closed as u8),
+        });
+        group.export();
+        let each = peers
+            .iter()
+            .enumerate()
+            .map(|(index, peer)| {
+                let events = Events(Arc::new(EventsInner {
+                    group: group.clone(),
+                    index,
+                    gauge: metrics::gauge!(
+                        names::PEER_BREAKER_STATE,
+                        "target" => target,
+                        "peer" => peer.clone()
+                    ),
+                    opened_at: Mutex::new(None),
+                }));
+                events.0.gauge.set(f64::from(BreakerState::Closed as u8));
+                let policy =
+                    failure_policy::consecutive_failures(failures, backoff::constant(open_for));
+                let machine = failsafe::Config::new()
+                    .failure_policy(policy)
+                    .instrument(events.clone())
+                    .build();
+                Breaker {
+                    machine,
+                    events,
+                    open_for,
+                }
+            })
+            .collect();
+        Self { group, each }
+    }
+
+    /// The breaker of instance `index`.
+    pub fn get(&self, index: usize) -> Option<&Breaker> {
+        self.each.get(index)
+    }
+
+    /// The target's state: closed while any instance's breaker is closed.
+    pub fn state(&self) -> BreakerState {
+        BreakerState::from_u8(self.group.state.load(Ordering::SeqCst))
+    }
+
+    /// While every breaker is open: the shortest time one stays open.
+    pub fn open_time_left(&self) -> Duration {
+        self.each
+            .iter()
+            .map(Breaker::open_time_left)
+            .min()
+            .unwrap_or_default()
+    }
+}
+
+/// The breaker of one instance.
 pub struct Breaker {
     machine: StateMachine<ConsecutiveFailures<Constant>, Events>,
     events: Events,
     open_for: Duration,
 }
 
-impl std::fmt::Debug for Breaker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Breaker")
-            .field("target", &self.events.0.target)
-            .field("state", &self.state())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Breaker {
-    /// A closed breaker for `target`, whose gauge exists from now on.
-    pub fn new(target: &'static str, failures: u32, open_for: Duration) -> Self {
-        let events = Events(Arc::new(EventsInner {
-            target,
-            state: AtomicU8::new(BreakerState::Closed as u8),
-            opened_at: Mutex::new(None),
-        }));
-        events.export(BreakerState::Closed);
-        let policy = failure_policy::consecutive_failures(failures, backoff::constant(open_for));
-        let machine = failsafe::Config::new()
-            .failure_policy(policy)
-            .instrument(events.clone())
-            .build();
-        Self {
-            machine,
-            events,
-            open_for,
-        }
-    }
-
     pub fn is_call_permitted(&self) -> bool {
         self.machine.is_call_permitted()
     }
@@ -79,14 +152,6 @@ impl Breaker {
         self.machine.on_error();
     }
 
-    pub fn state(&self) -> BreakerState {
-        match self.events.0.state.load(Ordering::SeqCst) {
-            1 => BreakerState::Open,
-            2 => BreakerState::HalfOpen,
-            _ => BreakerState::Closed,
-        }
-    }
-
     /// How long the breaker stays open from now (the `Retry-After`).
     pub fn open_time_left(&self) -> Duration {
         let opened_at = self.events.0.opened_at.lock().ok().and_then(|at| *at);
@@ -96,30 +161,58 @@ impl Breaker {
     }
 }
 
-/// Logs every change of the breaker's state and remembers when it opened,
+/// The states of one target's breakers, and the target's own.
+#[derive(Debug)]
+struct Group {
+    target: &'static str,
+    states: Box<[AtomicU8]>,
+    state: AtomicU8,
+}
+
+impl Group {
+    /// Sets the target's state from its instances' (the least closed one
+    /// wins), logging a change.
+    fn update(&self) {
+        let state = self
+            .states
+            .iter()
+            .map(|s| BreakerState::from_u8(s.load(Ordering::SeqCst)))
+            .min_by_key(|s| s.closure())
+            .unwrap_or(BreakerState::Closed);
+        let before = self.state.swap(state as u8, Ordering::SeqCst);
+        self.export();
+        if before != state as u8 {
+            tracing::warn!(service = self.target, state = ?state, "circuit breaker changed state");
+        }
+    }
+
+    fn export(&self) {
+        let state = f64::from(self.state.load(Ordering::SeqCst));
+        metrics::gauge!(names::BREAKER_STATE, "target" => self.target).set(state);
+    }
+}
+
+/// Records one breaker's changes of state, and remembers when it opened,
 /// for `Retry-After`. Shared between the state machine and the [`Breaker`].
 #[derive(Clone, Debug)]
 struct Events(Arc<EventsInner>);
 
 #[derive(Debug)]
 struct EventsInner {
-    target: &'static str,
-    state: AtomicU8,
+    group: Arc<Group>,
+    index: usize,
+    gauge: metrics::Gauge,
     opened_at: Mutex<Option<Instant>>,
 }
 
 impl Events {
     fn set(&self, state: BreakerState) {
-        let before = self.0.state.swap(state as u8, Ordering::SeqCst);
-        self.export(state);
-        if before != state as u8 {
-            tracing::warn!(service = self.0.target, state = ?state, "circuit breaker changed state");
+        let inner = &self.0;
+        if let Some(slot) = inner.group.states.get(inner.index) {
+            slot.store(state as u8, Ordering::SeqCst);
         }
-    }
-
-    fn export(&self, state: BreakerState) {
-        metrics::gauge!(names::BREAKER_STATE, "target" => self.0.target)
-            .set(f64::from(state as u8));
+        inner.gauge.set(f64::from(state as u8));
+        inner.group.update();
     }
 }
 
@@ -139,5 +232,26 @@ impl failsafe::Instrument for Events {
 
     fn on_closed(&self) {
         self.set(BreakerState::Closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_is_closed_while_any_instance_is() {
+        let peers = ["http://a:1".to_owned(), "http://b:2".to_owned()];
+        let breakers = Breakers::new("test_target", &peers, 2, Duration::from_secs(60));
+        let (a, b) = (breakers.get(0).unwrap(), breakers.get(1).unwrap());
+        a.on_error();
+        a.on_error();
+        assert!(!a.is_call_permitted());
+        assert!(b.is_call_permitted());
+        assert_eq!(breakers.state(), BreakerState::Closed);
+        b.on_error();
+        b.on_error();
+        assert_eq!(breakers.state(), BreakerState::Open);
+        assert!(breakers.open_time_left() > Duration::from_secs(50));
     }
 }

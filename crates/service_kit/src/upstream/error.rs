@@ -109,6 +109,12 @@ impl UpstreamError {
         }
     }
 
+    /// Whether the attempt did not reach its instance, or got no answer from
+    /// it in time: another instance may answer.
+    pub(super) fn is_unreached(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. })
+    }
+
     /// Whether another attempt may succeed: the service was not reached or
     /// answered 5xx. A timeout is not retried (the caller would wait twice).
     pub(super) fn is_retryable(&self) -> bool {

@@ -2,19 +2,28 @@
 //! process, built once and cloned into handlers, with the standard
 //! resilience around every call:
 //!
-//! 1. **circuit breaker** ([`breaker`]): after `breaker_failures` failures in
-//!    a row it opens, and for `breaker_open` every call fails at once with the
-//!    time left as `Retry-After`; then calls go through again (half-open), and
-//!    the first success closes it, the first failure opens it again;
-//! 2. **bulkhead** (a [`tokio::sync::Semaphore`]): at most `max_concurrent`
+//! 1. **instances**: the other service may have several (`*_URL` lists
+//!    them); calls take turns over them (round robin);
+//! 2. **circuit breaker per instance** ([`breaker`]): after
+//!    `breaker_failures` failures in a row an instance's breaker opens, and
+//!    for `breaker_open` that instance gets no call; then calls go through
+//!    again (half-open), the first success closes it, the first failure
+//!    opens it again. When every instance's breaker is open, a call fails at
+//!    once with the shortest time left as `Retry-After`;
+//! 3. **bulkhead** (a [`tokio::sync::Semaphore`]): at most `max_concurrent`
 //!    calls in flight; past that a call fails at once instead of queueing;
-//! 3. **timeouts** (reqwest): to connect, and for the whole call;
-//! 4. **retries**, for reads only (GET is safe to repeat): at most `retries`
+//! 4. **timeouts** (reqwest): to connect, and for the whole call;
+//! 5. **failover**, for idempotent calls (GET, DELETE): an attempt that did
+//!    not reach its instance (refused, reset, timed out) is made again at
+//!    once on another instance, at most once per other instance (after a
+//!    timeout only while the retry budget allows);
+//! 6. **retries**, for reads only (GET is safe to repeat): at most `retries`
 //!    more attempts after a refused connection or a 5xx (not after a timeout:
-//!    a hung service would only make the caller wait twice), with exponential
-//!    backoff and jitter, and only while the retry budget ([`TpsBudget`]: at
-//!    most 20 % of recent calls, plus a small floor) allows, so retries can
-//!    never multiply the load on a service that is down.
+//!    a hung service would only make the caller wait twice), each on the
+//!    next instance, with exponential backoff and jitter, and only while the
+//!    retry budget ([`TpsBudget`]: at most 20 % of recent calls, plus a
+//!    small floor) allows, so retries can never multiply the load on a
+//!    service that is down.
 //!
 //! Every way the other service can fail to answer becomes [`UpstreamError`],
 //! which the caller turns into a 503 with `Retry-After`.
@@ -30,7 +39,10 @@ mod error;
 mod metrics;
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -43,10 +55,13 @@ use tower::retry::{
 };
 use tracing::{Instrument, field::Empty};
 
-use self::{breaker::Breaker, metrics::UpstreamMetrics};
 pub use self::{
     breaker::BreakerState,
     error::{Outcome, RETRY_AFTER_SECS, UpstreamError},
+};
+use self::{
+    breaker::{Breaker, Breakers},
+    metrics::UpstreamMetrics,
 };
 use crate::{
     config::DependencyConfig,
@@ -60,10 +75,13 @@ pub type BuildError = reqwest::Error;
 #[derive(Clone)]
 pub struct Upstream {
     name: &'static str,
-    base_url: String,
+    /// The instances' base URLs.
+    urls: Arc<[String]>,
+    /// Where the next call starts its turn over the instances.
+    next: Arc<AtomicUsize>,
     config: Arc<DependencyConfig>,
     http: reqwest::Client,
-    breaker: Breaker,
+    breakers: Breakers,
     bulkhead: Arc<Semaphore>,
     budget: Arc<TpsBudget>,
     metrics: Arc<UpstreamMetrics>,
@@ -73,8 +91,8 @@ impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
             .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .field("breaker", &self.breaker)
+            .field("urls", &self.urls)
+            .field("breakers", &self.breakers)
             .finish_non_exhaustive()
     }
 }
@@ -89,15 +107,21 @@ impl Upstream {
             .build()?;
         // Before the server starts: the series exist from the start.
         recorder::install();
-        let breaker = Breaker::new(name, config.breaker_failures, config.breaker_open);
+        let urls: Arc<[String]> = config
+            .urls
+            .iter()
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .collect();
+        let breakers = Breakers::new(name, &urls, config.breaker_failures, config.breaker_open);
         let metrics = Arc::new(UpstreamMetrics::new(name));
         Ok(Self {
             metrics,
             name,
-            base_url: config.url.trim_end_matches('/').to_owned(),
+            urls,
+            next: Arc::new(AtomicUsize::new(0)),
             config: Arc::new(config.clone()),
             http,
-            breaker,
+            breakers,
             bulkhead: Arc::new(Semaphore::new(config.max_concurrent)),
             // Retries may add 20 % to the calls of the last 10 s, plus 5 a second.
             budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2)),
@@ -108,8 +132,9 @@ impl Upstream {
         self.name
     }
 
+    /// The target's breaker state: closed while any instance's is.
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
+        self.breakers.state()
     }
 
     /// `GET path`, retried where safe: the decoded body, or `None` on 404.
@@ -181,64 +206,96 @@ impl Upstream {
         result
     }
 
-    /// One logical call: breaker, bulkhead, then attempts.
+    /// One logical call: bulkhead, then attempts, each on the next
+    /// instance whose breaker lets it through (see the module's list).
     async fn call(
         &self,
         method: Method,
         path_and_query: &str,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
-        if !self.breaker.is_call_permitted() {
+        let mut turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(mut instance) = self.pick(&mut turn) else {
             return Err(UpstreamError::CircuitOpen {
                 service: self.name,
-                retry_after: self.breaker.open_time_left(),
+                retry_after: self.breakers.open_time_left(),
             });
-        }
+        };
         let Ok(_permit) = self.bulkhead.try_acquire() else {
             return Err(UpstreamError::Saturated { service: self.name });
         };
         self.budget.deposit();
+        let idempotent = method == Method::GET || method == Method::DELETE;
         let retries = if method == Method::GET {
             self.config.retries
         } else {
             0
         };
-        let mut backoff = ExponentialBackoffMaker::new(
-            Duration::from_millis(25),
-            Duration::from_millis(250),
-            1.0,
-            tower::util::rng::HasherRng::default(),
-        )
-        .map(|mut maker| maker.make_backoff())
-        .ok();
-        let mut attempt = 0;
+        let mut backoff = None;
+        let (mut attempt, mut failovers) = (0, 0);
         loop {
-            let result = self.attempt(method.clone(), path_and_query).await;
+            let (index, breaker) = instance;
+            let result = self.attempt(index, method.clone(), path_and_query).await;
             match &result {
-                Ok(_) => self.breaker.on_success(),
-                Err(_) => self.breaker.on_error(),
+                Ok(_) => breaker.on_success(),
+                Err(_) => breaker.on_error(),
             }
             let err = match result {
-                Err(err) if err.is_retryable() && attempt < retries => err,
-                other => return other,
+                Ok(response) => return Ok(response),
+                Err(err) => err,
             };
-            if !self.breaker.is_call_permitted() || !self.budget.withdraw() {
+            let failover = idempotent
+                && err.is_unreached()
+                && failovers + 1 < self.urls.len()
+                && (err.is_retryable() || self.budget.withdraw());
+            if failover {
+                failovers += 1;
+            } else if err.is_retryable() && attempt < retries && self.budget.withdraw() {
+                attempt += 1;
+                let backoff = backoff.get_or_insert_with(|| {
+                    ExponentialBackoffMaker::new(
+                        Duration::from_millis(25),
+                        Duration::from_millis(250),
+                        1.0,
+                        tower::util::rng::HasherRng::default(),
+                    )
+                    .map(|mut maker| maker.make_backoff())
+                    .ok()
+                });
+                if let Some(backoff) = backoff.as_mut() {
+                    backoff.next_backoff().await;
+                }
+            } else {
                 return Err(err);
             }
-            attempt += 1;
+            let Some(next) = self.pick(&mut turn) else {
+                return Err(err);
+            };
+            instance = next;
             self.metrics.record_retry();
-            tracing::debug!(service = self.name, attempt, error = %err, "retrying");
-            if let Some(backoff) = backoff.as_mut() {
-                backoff.next_backoff().await;
-            }
+            tracing::debug!(service = self.name, attempt, failovers, error = %err, "retrying");
         }
+    }
+
+    /// The next instance, from `turn` on, whose breaker lets a call through.
+    fn pick(&self, turn: &mut usize) -> Option<(usize, &Breaker)> {
+        (0..self.urls.len()).find_map(|_| {
+            let index = *turn % self.urls.len();
+            *turn = turn.wrapping_add(1);
+            self.breakers
+                .get(index)
+                .filter(|breaker| breaker.is_call_permitted())
+                .map(|breaker| (index, breaker))
+        })
     }
 
     async fn attempt(
         &self,
+        instance: usize,
         method: Method,
         path_and_query: &str,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
-        let url = format!("{}{}", self.base_url, path_and_query);
+        let base = self.urls.get(instance).map_or("", String::as_str);
+        let url = format!("{base}{path_and_query}");
         let mut request = self
             .http
             .request(method, url)
