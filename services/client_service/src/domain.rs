@@ -5,7 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 use service_kit::{
     ApiError,
-    http::validate::{self, Fields},
+    http::{
+        extract::MergePatch,
+        validate::{self, Fields},
+    },
 };
 
 /// A client as stored and as returned by the API.
@@ -50,6 +53,16 @@ const FIELDS: &[&str] = &["name", "card_number", "card_issued_on"];
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
 
 impl NewClient {
+    /// PATCH: `current`'s fields with the merge patch applied, parsed as
+    /// for PUT. A member that is not a field is a 422 even when it is
+    /// `null` (which would remove nothing).
+    pub fn parse_patch(current: &Client, patch: &MergePatch) -> Result<Self, ApiError> {
+        validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
+        let mut fields = current.writable_fields();
+        patch.apply_to(&mut fields);
+        Self::parse(&Value::Object(fields))
+    }
+
     /// Every field is required; every invalid field is reported.
     pub fn parse(body: &Value) -> Result<Self, ApiError> {
         let mut fields = Fields::of(body, FIELDS, READ_ONLY)?;

@@ -13,7 +13,7 @@ use service_kit::ApiError;
 use service_kit::data::db::Written;
 use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
 use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
-use service_kit::http::extract::{Id, Json, MergePatch, Query};
+use service_kit::http::extract::{Id, Json, MergePatch, Query, optional_whole_number};
 use service_kit::http::pagination::{Listed, Page};
 use service_kit::http::problem::Problem;
 use utoipa::IntoParams;
@@ -63,9 +63,11 @@ const MAX_PATCH_ATTEMPTS: usize = 3;
 pub struct ListParams {
     /// Page size: 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     limit: Option<i64>,
     /// Only clients with a greater id (the last id of the previous page).
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     after: Option<i64>,
     /// A batch lookup: at most 1000 ids, separated by commas.
     #[param(
@@ -228,9 +230,7 @@ pub async fn patch_client(
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;
-        let mut fields = current.writable_fields();
-        patch.apply_to(&mut fields);
-        let new = NewClient::parse(&Value::Object(fields))?;
+        let new = NewClient::parse_patch(&current, &patch)?;
         match state
             .clients
             .update(id, &new, Some(current.version))

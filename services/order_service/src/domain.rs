@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use service_kit::{
     ApiError,
-    http::validate::{self, Fields},
+    http::{
+        extract::MergePatch,
+        validate::{self, Fields},
+    },
 };
 
 /// An order as stored.
@@ -111,6 +114,16 @@ impl NewOrder {
     /// PUT replaces the whole order: every field is required.
     pub fn parse_replace(body: &Value) -> Result<Self, ApiError> {
         Self::parse(body, true)
+    }
+
+    /// PATCH: `current`'s fields with the merge patch applied, parsed as
+    /// for PUT. A member that is not a field is a 422 even when it is
+    /// `null` (which would remove nothing).
+    pub fn parse_patch(current: &Order, patch: &MergePatch) -> Result<Self, ApiError> {
+        validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
+        let mut fields = current.writable_fields();
+        patch.apply_to(&mut fields);
+        Self::parse_replace(&Value::Object(fields))
     }
 
     fn parse(body: &Value, all_required: bool) -> Result<Self, ApiError> {

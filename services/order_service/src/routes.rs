@@ -13,7 +13,9 @@ use service_kit::ApiError;
 use service_kit::data::db::Written;
 use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
 use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
-use service_kit::http::extract::{Id, Json, MergePatch, Query};
+use service_kit::http::extract::{
+    Id, Json, MergePatch, Query, optional_whole_number, whole_number,
+};
 use service_kit::http::pagination::{Listed, Page};
 use service_kit::http::problem::{Problem, cause_chain};
 use utoipa::IntoParams;
@@ -116,15 +118,18 @@ pub async fn create_order(
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only the orders of this client.
+    #[serde(default, deserialize_with = "optional_whole_number")]
     client_id: Option<i64>,
     /// Only orders in this status.
     #[param(inline)]
     status: Option<OrderStatus>,
     /// Page size: 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     limit: Option<i64>,
     /// Only orders with a greater id (the last id of the previous page).
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "optional_whole_number")]
     after: Option<i64>,
 }
 
@@ -249,9 +254,7 @@ pub async fn patch_order(
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;
-        let mut fields = current.writable_fields();
-        patch.apply_to(&mut fields);
-        let new = NewOrder::parse_replace(&Value::Object(fields))?;
+        let new = NewOrder::parse_patch(&current, &patch)?;
         let client = if new.client_id != current.client_id {
             Some(existing_client(&state, new.client_id).await?)
         } else {
@@ -300,6 +303,7 @@ pub async fn delete_order(
 pub struct DeleteParams {
     /// Whose orders to delete.
     #[param(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
     client_id: i64,
 }
 

@@ -9,7 +9,7 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::http::problem::ApiError;
 
@@ -56,6 +56,11 @@ impl<S: Send + Sync> FromRequest<S> for MergePatch {
 }
 
 impl MergePatch {
+    /// The patch's members.
+    pub fn members(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+
     /// Applies the patch to `target` (RFC 7396): a member set to `null` is
     /// removed, an object is merged member by member, anything else replaces.
     pub fn apply_to(&self, target: &mut serde_json::Map<String, serde_json::Value>) {
@@ -168,6 +173,34 @@ where
     }
 }
 
+/// For `#[serde(deserialize_with = "whole_number")]` on an integer query
+/// parameter: a whole number, written `196` or `196.0` or `1.96e2` (JSON
+/// Schema's `integer` allows each, so the documents and the service agree),
+/// else an error that names the value.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    parse_whole_number(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a whole number")))
+}
+
+/// As [`whole_number`], for an optional parameter (with `#[serde(default)]`).
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    whole_number(deserializer).map(Some)
+}
+
+fn parse_whole_number(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        // As for integers in bodies (validate::integer_in): exactly whole,
+        // and small enough that a float holds it exactly.
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 /// A resource id in the path: a positive 64-bit integer, else 404 (no such
 /// resource can exist at that path).
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +227,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn whole_numbers_may_be_written_as_json_schema_integers() {
+        assert_eq!(parse_whole_number("196"), Some(196));
+        assert_eq!(parse_whole_number("196.0"), Some(196));
+        assert_eq!(parse_whole_number("1.96e2"), Some(196));
+        assert_eq!(parse_whole_number("-3"), Some(-3));
+        for bad in ["196.5", "", "x", "1e20", "NaN", "inf", "0x10"] {
+            assert_eq!(parse_whole_number(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7396() {

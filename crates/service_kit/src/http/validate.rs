@@ -26,11 +26,7 @@ impl<'a> Fields<'a> {
         let Value::Object(map) = body else {
             return Err(ApiError::invalid("body", "must be a JSON object"));
         };
-        let errors = map
-            .keys()
-            .filter(|key| !known.contains(&key.as_str()) && !read_only.contains(&key.as_str()))
-            .map(|key| FieldError::new(key.as_str(), "is not a field of this resource"))
-            .collect();
+        let errors = unknown_members(map, known, read_only);
         Ok(Self { map, errors })
     }
 
@@ -71,6 +67,34 @@ impl<'a> Fields<'a> {
             (true, None) => Err(ApiError::internal("a field failed without an error")),
             (false, _) => Err(ApiError::Validation(self.errors)),
         }
+    }
+}
+
+/// Each member of `map` that is neither in `known` nor in `read_only`.
+fn unknown_members(
+    map: &Map<String, Value>,
+    known: &[&str],
+    read_only: &[&str],
+) -> Vec<FieldError> {
+    map.keys()
+        .filter(|key| !known.contains(&key.as_str()) && !read_only.contains(&key.as_str()))
+        .map(|key| FieldError::new(key.as_str(), "is not a field of this resource"))
+        .collect()
+}
+
+/// A 422 naming every member of `map` that is not a field (`known`) or a
+/// read-only member (`read_only`): for a merge patch, whose members are
+/// checked before it is applied, since one set to `null` removes nothing
+/// and would otherwise pass unseen.
+pub fn only_fields(
+    map: &Map<String, Value>,
+    known: &[&str],
+    read_only: &[&str],
+) -> Result<(), ApiError> {
+    let errors = unknown_members(map, known, read_only);
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::Validation(errors)),
     }
 }
 
@@ -165,6 +189,20 @@ mod tests {
         let mut fields = Fields::of(&body, &["name", "count"], &[]).unwrap();
         assert!(fields.required("name", name).is_none());
         assert!(fields.finish(|| Some(())).is_err());
+    }
+
+    #[test]
+    fn only_fields_names_every_stranger_even_a_null_one() {
+        let patch = json!({"name": "x", "id": 3, "": null, "nmae": null});
+        let Value::Object(map) = patch else { panic!() };
+        let Err(ApiError::Validation(errors)) = only_fields(&map, &["name"], &["id"]) else {
+            panic!("expected 422");
+        };
+        let named: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(named, ["", "nmae"]);
+        let ok = json!({"name": null, "id": 1});
+        let Value::Object(map) = ok else { panic!() };
+        assert!(only_fields(&map, &["name"], &["id"]).is_ok());
     }
 
     #[test]
