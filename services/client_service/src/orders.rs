@@ -1,4 +1,4 @@
-//! The calls client_service makes to order_service, before it deletes a client.
+//! The calls client_service makes to order_service when it deletes a client.
 
 use service_kit::{
     config::DependencyConfig,
@@ -31,7 +31,8 @@ impl OrderService {
         }
     }
 
-    /// Deletes every order of the client.
+    /// Deletes every order of the client, and makes order_service refuse
+    /// any new one for it.
     pub async fn delete_orders_of(&self, client_id: i64) -> Result<(), UpstreamError> {
         let path = format!("/order/?client_id={client_id}");
         match self.upstream.delete(&path).await? {

@@ -257,7 +257,9 @@ pub struct DeleteParams {
 }
 
 /// A client with orders is deleted only with `?cascade=true`, which deletes
-/// its orders first (through order_service), then the client.
+/// its orders first (through order_service), then the client. Either way
+/// order_service records the client as deleted before the client goes, so
+/// that no order created meanwhile outlives it (see the README).
 #[utoipa::path(delete, path = "/client/{id}", tag = "clients",
     params(IdPath, DeleteParams, IfMatch),
     responses(
@@ -273,13 +275,16 @@ pub async fn delete_client(
 ) -> Result<StatusCode, ApiError> {
     let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
-    if params.cascade {
-        state.orders.delete_orders_of(id).await?;
-    } else if state.orders.has_orders(id).await? {
+    if !params.cascade && state.orders.has_orders(id).await? {
         return Err(ApiError::Conflict(format!(
             "Client {id} still has orders: delete them first, or use `?cascade=true`."
         )));
     }
+    // From here order_service takes no order for the client, and deletes
+    // those it has: with the cascade, all of them; without, any created
+    // since the check above. If this fails, the client stays, takes no new
+    // order, and the next DELETE finishes.
+    state.orders.delete_orders_of(id).await?;
     state
         .clients
         .delete(id, expected)

@@ -307,12 +307,12 @@ pub struct DeleteParams {
     client_id: i64,
 }
 
-/// `DELETE /order/?client_id=N`: every order of one client (client_service
-/// calls this when it deletes a client with `?cascade=true`).
+/// `DELETE /order/?client_id=N`: every order of one client, and no order for
+/// it from now on (client_service calls this when it deletes a client).
 #[utoipa::path(delete, path = "/order/", tag = "orders",
     params(DeleteParams),
     responses(
-        (status = 204, description = "Every order of the client was deleted (there may have been none)."),
+        (status = 204, description = "Every order of the client was deleted (there may have been none), and none can be created for it from now on."),
         Malformed, Unavailable
     )
 )]

@@ -6,7 +6,7 @@ use service_kit::{
     data::db::{Db, Exec, Migrations, Tx, Written},
     db_span,
     http::pagination::Page,
-    with_exec, with_pool,
+    with_exec, with_pool, with_tx,
 };
 use tracing::Instrument;
 
@@ -37,25 +37,29 @@ impl OrderStore {
         Self { db }
     }
 
-    /// Inserts inside `tx` when given, else as a statement of its own.
+    /// Inserts inside `tx` when given, else as a statement of its own;
+    /// refused (422) when the client has been deleted. The check and the
+    /// insert are one statement: see [`delete_by_client`](Self::delete_by_client)
+    /// for why no delete can slip in between.
     pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewOrder) -> Result<Order, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
         let sql = format!(
             "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+             SELECT $1, $2, $3, $4, $5, $6, $6 \
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
+             RETURNING {COLUMNS}"
         );
-        Ok(
-            with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
+        let inserted: Option<Order> = with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
             .bind(new.client_id)
             .bind(&new.item)
             .bind(new.quantity)
             .bind(new.price.cents())
             .bind(new.status.as_str())
             .bind(now)
-            .fetch_one(conn)
+            .fetch_optional(conn)
             .instrument(db_span!(self.db, "INSERT", "orders"))
-            .await)?,
-        )
+            .await)?;
+        inserted.ok_or_else(|| client_deleted(new.client_id))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
@@ -102,7 +106,9 @@ impl OrderStore {
         let sql = format!(
             "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
              status = $5, updated_at = $6, version = version + 1 \
-             WHERE id = $7 AND ($8 IS NULL OR version = $8) RETURNING {COLUMNS}"
+             WHERE id = $7 AND ($8 IS NULL OR version = $8) \
+             AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
+             RETURNING {COLUMNS}"
         );
         let updated: Option<Order> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
             .bind(new.client_id)
@@ -116,7 +122,20 @@ impl OrderStore {
             .fetch_optional(pool)
             .instrument(db_span!(self.db, "UPDATE", "orders"))
             .await)?;
+        if updated.is_none() && self.is_deleted_client(new.client_id).await? {
+            return Err(client_deleted(new.client_id));
+        }
         Written::of(updated, self.exists(id)).await
+    }
+
+    async fn is_deleted_client(&self, client_id: i64) -> Result<bool, ApiError> {
+        let found: Option<(i64,)> = with_pool!(&self.db, pool => sqlx::query_as(
+            "SELECT client_id FROM deleted_clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(pool)
+            .instrument(db_span!(self.db, "SELECT", "deleted_clients"))
+            .await)?;
+        Ok(found.is_some())
     }
 
     /// Deletes the order, if it is at `expected` version (when given).
@@ -132,15 +151,49 @@ impl OrderStore {
         Written::of((deleted > 0).then_some(()), self.exists(id)).await
     }
 
-    /// Deletes every order of a client; returns how many there were.
+    /// Deletes every order of a client, and records the client as
+    /// deleted, so that no order can be created for it (or moved to it)
+    /// from then on; returns how many orders there were. Done again, it
+    /// deletes nothing more and succeeds.
+    ///
+    /// No create can slip in between: an insert checks for the record in
+    /// the same statement. On SQLite writes take turns, so an insert runs
+    /// wholly before this transaction (and its order is deleted here) or
+    /// wholly after it (and is refused). On PostgreSQL this transaction
+    /// first locks the orders table against writes (`SHARE ROW EXCLUSIVE`,
+    /// which reads do not wait for): a create that inserted before waits
+    /// to be committed and its order is deleted here, a create that comes
+    /// later waits for this commit and then sees the record.
     pub async fn delete_by_client(&self, client_id: i64) -> Result<u64, ApiError> {
-        Ok(
-            with_pool!(&self.db, pool => sqlx::query("DELETE FROM orders WHERE client_id = $1")
+        let mut tx = self.db.begin().await?;
+        if let Tx::Postgres(tx) = &mut tx {
+            sqlx::query("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **tx)
+                .instrument(db_span!(Db::POSTGRES, "LOCK", "orders"))
+                .await?;
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        with_tx!(&mut tx, conn => sqlx::query(
+            "INSERT INTO deleted_clients (client_id, deleted_at) VALUES ($1, $2) \
+             ON CONFLICT (client_id) DO NOTHING")
             .bind(client_id)
-            .execute(pool)
+            .bind(now)
+            .execute(conn)
+            .instrument(db_span!(self.db, "INSERT", "deleted_clients"))
+            .await
+            .map(drop))?;
+        let deleted = with_tx!(&mut tx, conn => sqlx::query("DELETE FROM orders WHERE client_id = $1")
+            .bind(client_id)
+            .execute(conn)
             .instrument(db_span!(self.db, "DELETE", "orders"))
             .await
-            .map(|r| r.rows_affected()))?,
-        )
+            .map(|r| r.rows_affected()))?;
+        tx.commit().await?;
+        Ok(deleted)
     }
+}
+
+/// The 422 of a write for a client that has been deleted.
+fn client_deleted(client_id: i64) -> ApiError {
+    ApiError::invalid("client_id", format!("client {client_id} has been deleted"))
 }
