@@ -127,14 +127,10 @@ impl Creation {
     /// transaction); else `None`: a single statement needs none, and holds
     /// SQLite's write lock for less time.
     pub async fn tx(&mut self) -> Result<Option<&mut Tx>, ApiError> {
-        if !self.keyed {
-            return Ok(None);
+        if self.keyed && self.tx.is_none() {
+            self.tx = Some(self.db.begin().await?);
         }
-        let tx = match self.tx.take() {
-            Some(tx) => tx,
-            None => self.db.begin().await?,
-        };
-        Ok(Some(self.tx.insert(tx)))
+        Ok(self.tx.as_mut())
     }
 }
 
