@@ -2,10 +2,18 @@
 # make run: the whole system without Docker, in the foreground. REPLICAS
 # instances of each service (default 1) on SQLite (files in DATA_DIR) and
 # nginx on 127.0.0.1:GATEWAY_PORT, spreading requests over the instances.
-# Ctrl-C or SIGTERM stops all of them; so does any one of them exiting.
 #
 #   make run                 1 instance of each: client_service on 8000, order_service on 8001
 #   REPLICAS=2 make run      2 of each: client_service on 8000 and 8002, order_service on 8001 and 8003
+#
+# Supervision, as `restart: unless-stopped` in compose: a process that exits
+# is logged and started again, after 1 s, then 2 s, 4 s, ... while it keeps
+# exiting; after RESTART_LIMIT exits (default 5) within RESTART_WINDOW_SECS
+# (default 60) it is given up and the rest keep serving. Ctrl-C or SIGTERM
+# stops everything gracefully. (stack_supervise in scripts/stack.sh.)
+#
+# Logs and pid files go to .run/. RUN_BIN_DIR runs binaries built elsewhere
+# (e.g. target/debug) instead of building the release binaries of this tree.
 #
 # Ports, logs and the pairing of instances: see scripts/stack.sh.
 set -euo pipefail
@@ -16,37 +24,56 @@ export ORDER_SERVICE_PORT="${ORDER_SERVICE_PORT:-8001}"
 export REPLICAS="${REPLICAS:-1}"
 export DATA_DIR="${DATA_DIR:-./data}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
+run_dir_shown=".run"
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
 # Bad settings are reported now, not after a long build.
 stack_check_config
+for name in RESTART_LIMIT RESTART_WINDOW_SECS; do
+    if [[ -n "${!name:-}" ]] && ! [[ "${!name}" =~ ^[1-9][0-9]{0,5}$ ]]; then
+        echo "$name=${!name}: give a whole number from 1 to 999999" >&2
+        exit 1
+    fi
+done
+run_dir="$PWD/.run"
+if [[ -n "${RUN_BIN_DIR:-}" ]]; then
+    bin_dir="$(cd "$RUN_BIN_DIR" && pwd)"
+    for bin in client_service order_service; do
+        [[ -x "$bin_dir/$bin" ]] || {
+            echo "RUN_BIN_DIR=$RUN_BIN_DIR has no $bin: build it (cargo build --bins) or unset RUN_BIN_DIR" >&2
+            exit 1
+        }
+    done
+fi
 
 DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
 
 scripts/ensure-nginx.sh
-cargo build --release --locked --bin client_service --bin order_service
+if [[ -z "${RUN_BIN_DIR:-}" ]]; then
+    cargo build --release --locked --bin client_service --bin order_service
+    bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
+fi
 
-run_dir="$PWD/.run"
 trap 'echo; echo "stopping..."; stack_stop; exit 0' INT TERM
-stack_start "${CARGO_TARGET_DIR:-$PWD/target}/release" "$run_dir"
+stack_start "$bin_dir" "$run_dir"
 {
     echo
     echo "The system is up:  http://127.0.0.1:$GATEWAY_PORT/client/  and  http://127.0.0.1:$GATEWAY_PORT/order/"
     for ((i = 0; i < REPLICAS; i++)); do
         for service in client_service order_service; do
-            printf '  %-16s 127.0.0.1:%-6s log: .run/%s.%s.log\n' \
-                "$service.$i" "$(stack_port "$service" "$i")" "$service" "$i"
+            printf '  %-16s 127.0.0.1:%-6s log: %s/%s.%s.log\n' \
+                "$service.$i" "$(stack_port "$service" "$i")" "$run_dir_shown" "$service" "$i"
         done
     done
-    printf '  %-16s 127.0.0.1:%-6s logs: .run/gateway/ (access.log: one JSON line per request)\n' \
-        "gateway (nginx)" "$GATEWAY_PORT"
-    echo "  nginx's counters: curl --unix-socket .run/gateway/status.sock http://localhost/stub_status"
+    printf '  %-16s 127.0.0.1:%-6s logs: %s/gateway/ (access.log: one JSON line per request)\n' \
+        "gateway (nginx)" "$GATEWAY_PORT" "$run_dir_shown"
+    echo "  nginx's counters: curl --unix-socket $run_dir_shown/gateway/status.sock http://localhost/stub_status"
+    echo "  process ids      $run_dir_shown/*.pid"
     echo "  data             $DATA_DIR"
-    echo "Ctrl-C stops everything."
+    echo "A process that exits is started again. Ctrl-C stops everything."
 }
-# Stop everything as soon as any one of them exits.
-wait -n "${STACK_PIDS[@]}" || true
-echo "a process exited; stopping the rest" >&2
+# Returns only when nothing is left running; Ctrl-C and SIGTERM go to the trap.
+stack_supervise || true
 stack_stop
 exit 1

@@ -15,7 +15,9 @@
 # Instance i (0-based) of client_service listens on CLIENT_SERVICE_PORT + 2*i,
 # and of order_service on ORDER_SERVICE_PORT + 2*i: with the defaults 8000 and
 # 8001 that is 8000, 8002, 8004, ... and 8001, 8003, 8005, ..., which never
-# collide. Each instance logs to RUN_DIR/<service>.<i>.log.
+# collide. Each instance logs to RUN_DIR/<service>.<i>.log and its process
+# id is in RUN_DIR/<service>.<i>.pid (the gateway's in RUN_DIR/gateway.pid)
+# while it runs.
 #
 #   stack_check_config          checks REPLICAS and the ports; prints what is
 #                               wrong and returns 1 (call it early, before a
@@ -23,12 +25,25 @@
 #   stack_start BIN_DIR RUN_DIR starts everything and waits until all of it
 #                               is ready; on failure shows the logs' ends,
 #                               stops what it started and returns 1
+#   stack_supervise             keeps it running (run.sh): restarts what
+#                               exits, with a backoff, and gives up on what
+#                               keeps failing (RESTART_LIMIT exits within
+#                               RESTART_WINDOW_SECS); returns 1 only when
+#                               nothing is left running
 #   stack_stop                  stops everything that stack_start started
 #   stack_port SERVICE I        the port of instance I of SERVICE
 #                               (client_service or order_service)
-#   STACK_PIDS                  the processes started (run.sh waits on them)
+#   STACK_PIDS                  the processes started, one slot each (an
+#                               empty slot: not running now)
 
 STACK_PIDS=()
+# What runs in each slot of STACK_PIDS: "client_service 0", ..., "gateway"
+# (bench.sh adds a process of its own, without a name: never restarted).
+STACK_NAMES=()
+STACK_BIN_DIR=""
+STACK_RUN_DIR=""
+# stack_supervise's timer (a `sleep` until the next restart is due).
+STACK_TIMER=""
 # The repository's root, found from this file's own place when it is sourced,
 # so that the functions work whatever the current directory is later.
 STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -83,8 +98,7 @@ stack_check_config() {
     done
 }
 
-# stack_start_instance SERVICE I BIN_DIR RUN_DIR: starts one instance in the
-# background and records its PID.
+# How the instances are started (stack_launch below).
 #
 # The database: every instance of a service uses that service's ONE
 # database. For SQLite (one file, WAL mode, a busy timeout) that is safe for
@@ -100,7 +114,7 @@ stack_check_config() {
 # comma-separated. Each service's HTTP client takes turns over them, keeps a
 # circuit breaker per instance and fails over to another instance when one
 # does not answer, so losing client_service.1 breaks no order_service
-# instance.
+# instance. stack_peer_urls SERVICE: every instance of SERVICE, comma-separated.
 stack_peer_urls() {
     local service="$1" i urls=()
     for ((i = 0; i < $(stack_replicas); i++)); do
@@ -110,25 +124,65 @@ stack_peer_urls() {
     echo "${urls[*]}"
 }
 
+# stack_start_instance SERVICE I: gives instance I of SERVICE the next slot
+# and starts it in the background (stack_launch).
 stack_start_instance() {
-    local service="$1" i="$2" bin_dir="$3" run_dir="$4"
-    local port log="$run_dir/$service.$i.log"
-    port="$(stack_port "$service" "$i")"
-    case "$service" in
-        client_service)
-            LISTEN_ADDR="127.0.0.1:$port" \
-                ORDER_SERVICE_URL="$(stack_peer_urls order_service)" \
-                DATABASE_URL="${CLIENT_DATABASE_URL:-sqlite://$DATA_DIR/client_service.db}" \
-                "$bin_dir/client_service" >>"$log" 2>&1 &
-            ;;
-        order_service)
-            LISTEN_ADDR="127.0.0.1:$port" \
-                CLIENT_SERVICE_URL="$(stack_peer_urls client_service)" \
-                DATABASE_URL="${ORDER_DATABASE_URL:-sqlite://$DATA_DIR/order_service.db}" \
-                "$bin_dir/order_service" >>"$log" 2>&1 &
-            ;;
-    esac
-    STACK_PIDS+=($!)
+    local service="$1" i="$2"
+    STACK_NAMES+=("$service $i")
+    stack_launch $((${#STACK_NAMES[@]} - 1))
+}
+
+# stack_label SLOT: how the messages name what runs in SLOT, e.g.
+# client_service.1 (its log and pid files are named the same way).
+stack_label() {
+    local name="${STACK_NAMES[$1]:-}"
+    if [[ "$name" == *" "* ]]; then echo "${name/ /.}"; else echo "${name:-process}"; fi
+}
+
+# stack_launch SLOT: starts (or starts again) what runs in SLOT, in the
+# background, and records its process id in STACK_PIDS and in its pid file.
+stack_launch() {
+    local slot="$1" service i port log pid
+    read -r service i <<<"${STACK_NAMES[$slot]}"
+    if [[ "$service" == gateway ]]; then
+        stack_launch_gateway
+        pid=$!
+    else
+        port="$(stack_port "$service" "$i")"
+        log="$STACK_RUN_DIR/$service.$i.log"
+        case "$service" in
+            client_service)
+                LISTEN_ADDR="127.0.0.1:$port" \
+                    ORDER_SERVICE_URL="$(stack_peer_urls order_service)" \
+                    DATABASE_URL="${CLIENT_DATABASE_URL:-sqlite://$DATA_DIR/client_service.db}" \
+                    "$STACK_BIN_DIR/client_service" >>"$log" 2>&1 &
+                ;;
+            order_service)
+                LISTEN_ADDR="127.0.0.1:$port" \
+                    CLIENT_SERVICE_URL="$(stack_peer_urls client_service)" \
+                    DATABASE_URL="${ORDER_DATABASE_URL:-sqlite://$DATA_DIR/order_service.db}" \
+                    "$STACK_BIN_DIR/order_service" >>"$log" 2>&1 &
+                ;;
+        esac
+        pid=$!
+    fi
+    STACK_PIDS[slot]="$pid"
+    echo "$pid" >"$STACK_RUN_DIR/$(stack_label "$slot").pid"
+}
+
+# stack_launch_gateway: starts nginx in the background (its pid is $!).
+stack_launch_gateway() {
+    local gateway_dir="$STACK_RUN_DIR/gateway"
+    # The status server's default Unix socket: nginx removes it when it
+    # stops, but not when it is killed (SIGKILL, a crash), and a leftover
+    # file makes the next start fail ("Address already in use"). If nothing
+    # answers on it, it is a leftover.
+    local socket="$gateway_dir/status.sock"
+    if [[ -z "${GATEWAY_STATUS_LISTEN:-}" && -S "$socket" ]] \
+        && ! curl -s -o /dev/null --max-time 1 --unix-socket "$socket" http://localhost/stub_status; then
+        rm -f "$socket"
+    fi
+    "$(nginx_bin)" -p "$gateway_dir" -c "$gateway_dir/nginx.conf" &
 }
 
 # stack_wait_ready RUN_DIR URL...: waits for each URL; on failure shows the
@@ -152,6 +206,8 @@ stack_start() {
     stack_check_config || return 1
     replicas="$(stack_replicas)"
     mkdir -p "$run_dir" "$DATA_DIR"
+    STACK_BIN_DIR="$bin_dir"
+    STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../gateway/docs/build.sh" || return 1
 
@@ -165,14 +221,14 @@ stack_start() {
     # the schema is there, and the others, started together, have nothing to
     # migrate.
     for service in client_service order_service; do
-        stack_start_instance "$service" 0 "$bin_dir" "$run_dir"
+        stack_start_instance "$service" 0
         urls+=("http://127.0.0.1:$(stack_port "$service" 0)/readyz")
     done
     stack_wait_ready "$run_dir" "${urls[@]}" || return 1
     urls=()
     for ((i = 1; i < replicas; i++)); do
         for service in client_service order_service; do
-            stack_start_instance "$service" "$i" "$bin_dir" "$run_dir"
+            stack_start_instance "$service" "$i"
             urls+=("http://127.0.0.1:$(stack_port "$service" "$i")/readyz")
         done
     done
@@ -184,24 +240,14 @@ stack_start() {
     done
 
     # The gateway, with every instance in its upstream groups.
-    local gateway_dir="$run_dir/gateway"
-    GATEWAY_RUN_DIR="$gateway_dir" GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
+    GATEWAY_RUN_DIR="$STACK_RUN_DIR/gateway" GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
         CLIENT_SERVICE_ADDRS="$client_addrs" ORDER_SERVICE_ADDRS="$order_addrs" \
         "$STACK_ROOT/gateway/render.sh" || {
         stack_stop
         return 1
     }
-    # The status server's default Unix socket: nginx removes it when it
-    # stops, but not when it is killed (SIGKILL, a crash), and a leftover
-    # file makes the next start fail ("Address already in use"). If nothing
-    # answers on it, it is a leftover.
-    local socket="$gateway_dir/status.sock"
-    if [[ -z "${GATEWAY_STATUS_LISTEN:-}" && -S "$socket" ]] \
-        && ! curl -s -o /dev/null --max-time 1 --unix-socket "$socket" http://localhost/stub_status; then
-        rm -f "$socket"
-    fi
-    "$(nginx_bin)" -p "$gateway_dir" -c "$gateway_dir/nginx.conf" &
-    STACK_PIDS+=($!)
+    STACK_NAMES+=(gateway)
+    stack_launch $((${#STACK_NAMES[@]} - 1))
     stack_wait_ready "$run_dir" "http://127.0.0.1:$GATEWAY_PORT/healthz"
 }
 
@@ -217,10 +263,134 @@ wait_for() {
 # SIGTERM to every process, the last started (the gateway) first, so that no
 # new request reaches a stopping service; then wait for each to exit. The
 # services finish their requests in flight; nginx's master stops its workers
-# (never SIGKILL nginx: the workers would be left running).
+# (never SIGKILL nginx: the workers would be left running). A restart that
+# stack_supervise has scheduled does not happen any more.
 stack_stop() {
     local i
-    for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${STACK_PIDS[i]}" 2>/dev/null || true; done
-    for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do wait "${STACK_PIDS[i]}" 2>/dev/null || true; done
+    if [[ -n "$STACK_TIMER" ]]; then
+        kill "$STACK_TIMER" 2>/dev/null || true
+        wait "$STACK_TIMER" 2>/dev/null || true
+        STACK_TIMER=""
+    fi
+    for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+        [[ -z "${STACK_PIDS[i]}" ]] || kill -TERM "${STACK_PIDS[i]}" 2>/dev/null || true
+    done
+    for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+        [[ -z "${STACK_PIDS[i]}" ]] || wait "${STACK_PIDS[i]}" 2>/dev/null || true
+        [[ -z "${STACK_NAMES[i]:-}" || -z "$STACK_RUN_DIR" ]] || rm -f "$STACK_RUN_DIR/$(stack_label "$i").pid"
+    done
     STACK_PIDS=()
+    STACK_NAMES=()
+}
+
+# stack_log MESSAGE: one line on stderr with the time, for stack_supervise.
+stack_log() { printf '%(%H:%M:%S)T %s\n' -1 "$*" >&2; }
+
+# stack_exit_reason STATUS: how a process ended, from its wait status.
+stack_exit_reason() {
+    local status="$1"
+    if ((status > 128)) && kill -l $((status - 128)) >/dev/null 2>&1; then
+        echo "was killed by SIG$(kill -l $((status - 128)))"
+    else
+        if ((status == 0)); then echo "exited with status 0 (stopped)"; else echo "exited with status $status"; fi
+    fi
+}
+
+# stack_supervise: what `restart: unless-stopped` does in compose, for the
+# processes of stack_start (run.sh calls it once everything is up). A
+# process that exits, however it exits (a crash, SIGKILL, a graceful
+# SIGTERM, exit 0), is logged and started again on the same port, after a
+# delay that doubles with each exit within the window: 1 s, 2 s, 4 s, 8 s,
+# ... (at most 30 s). Once it has exited RESTART_LIMIT times (default 5)
+# within RESTART_WINDOW_SECS (default 60), it is given up: logged, not
+# started again, and the rest keep running (nginx routes around an instance
+# that is gone; the gateway itself is supervised the same way). An instance
+# that stays up longer than the window starts over at 1 s. Returns 1 when
+# nothing is left running; otherwise it runs until a signal's trap (run.sh:
+# SIGINT, SIGTERM) calls stack_stop and exits.
+stack_supervise() {
+    local limit="${RESTART_LIMIT:-5}" window="${RESTART_WINDOW_SECS:-60}"
+    # slot -> the times (epoch seconds) of its exits within the window
+    local -A exits=()
+    # slot -> when (epoch seconds) it is due to start again
+    local -A due=()
+    local slot pid status woke now next delay n t kept label changed
+    local -a pids
+    while :; do
+        pids=()
+        for slot in "${!STACK_PIDS[@]}"; do
+            [[ -z "${STACK_PIDS[slot]}" ]] || pids+=("${STACK_PIDS[slot]}")
+        done
+        if ((${#pids[@]} == 0 && ${#due[@]} == 0)); then
+            stack_log "nothing is left running"
+            return 1
+        fi
+        [[ -z "$STACK_TIMER" ]] || pids+=("$STACK_TIMER")
+        # Until one of them ends (a signal's trap also ends the wait). bash's
+        # own "Killed ..." line about a child is left out: the log below
+        # says it. `wait -n` only sees children that bash has not yet
+        # reported, so what ended is found below by looking at each one.
+        woke=0
+        wait -n "${pids[@]}" 2>/dev/null || woke=$?
+        now="$EPOCHSECONDS"
+        changed=""
+        for slot in "${!STACK_PIDS[@]}"; do
+            pid="${STACK_PIDS[slot]}"
+            if [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null; then continue; fi
+            # Gone: bash keeps its exit status for `wait PID`.
+            status=0
+            wait "$pid" 2>/dev/null || status=$?
+            changed=1
+            STACK_PIDS[slot]=""
+            label="$(stack_label "$slot")"
+            rm -f "$STACK_RUN_DIR/$label.pid"
+            kept=""
+            n=1
+            for t in ${exits[$slot]:-}; do
+                if ((now - t < window)); then
+                    kept+="$t "
+                    n=$((n + 1))
+                fi
+            done
+            exits[$slot]="$kept$now"
+            if [[ -z "${STACK_NAMES[slot]:-}" ]]; then
+                stack_log "process $pid $(stack_exit_reason "$status") (not restarted)"
+            elif ((n >= limit)); then
+                stack_log "$label (pid $pid) $(stack_exit_reason "$status"): it exited $n times" \
+                    "within ${window}s, GIVING UP on it (RESTART_LIMIT=$limit, RESTART_WINDOW_SECS=$window)." \
+                    "The rest keep running; see $STACK_RUN_DIR/$label.log"
+            else
+                delay=$((1 << (n - 1)))
+                ((delay <= 30)) || delay=30
+                due[$slot]=$((now + delay))
+                stack_log "$label (pid $pid) $(stack_exit_reason "$status"): starting it again" \
+                    "in ${delay}s (exit $n of $limit allowed within ${window}s)"
+            fi
+        done
+        # What is due starts now; the timer then sleeps until the next one.
+        next=""
+        for slot in "${!due[@]}"; do
+            if ((due[$slot] <= now)); then
+                unset "due[$slot]"
+                changed=1
+                stack_launch "$slot"
+                stack_log "$(stack_label "$slot") started again (pid ${STACK_PIDS[slot]})"
+            elif [[ -z "$next" ]] || ((due[$slot] < next)); then
+                next="${due[$slot]}"
+            fi
+        done
+        if [[ -n "$STACK_TIMER" ]]; then
+            kill "$STACK_TIMER" 2>/dev/null || true
+            wait "$STACK_TIMER" 2>/dev/null || true
+            STACK_TIMER=""
+        fi
+        if [[ -n "$next" ]]; then
+            sleep $((next - now)) &
+            STACK_TIMER=$!
+        elif [[ -z "$changed" && "$woke" == 127 ]]; then
+            # Nothing to wait for that bash knows of, and nothing changed:
+            # never a busy loop.
+            sleep 1
+        fi
+    done
 }
