@@ -12,8 +12,10 @@
 # (default 60) it is given up and the rest keep serving. Ctrl-C or SIGTERM
 # stops everything gracefully. (stack_supervise in scripts/stack.sh.)
 #
-# Logs and pid files go to .run/. RUN_BIN_DIR runs binaries built elsewhere
-# (e.g. target/debug) instead of building the release binaries of this tree.
+# Logs and pid files go to RUN_DIR (default .run; a relative path is taken
+# from the checkout's root), so that two stacks on other ports can run from
+# one checkout. RUN_BIN_DIR runs binaries built elsewhere (e.g. target/debug)
+# instead of building the release binaries of this tree.
 #
 # Ports, logs and the pairing of instances: see scripts/stack.sh.
 set -euo pipefail
@@ -24,7 +26,8 @@ export ORDER_SERVICE_PORT="${ORDER_SERVICE_PORT:-8001}"
 export REPLICAS="${REPLICAS:-1}"
 export DATA_DIR="${DATA_DIR:-./data}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
-run_dir_shown=".run"
+# As given, for the messages below (.run/client_service.0.log).
+run_dir_shown="${RUN_DIR:-.run}"
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
@@ -36,7 +39,15 @@ for name in RESTART_LIMIT RESTART_WINDOW_SECS; do
         exit 1
     fi
 done
-run_dir="$PWD/.run"
+run_dir="$(mkdir -p "$run_dir_shown" && cd "$run_dir_shown" && pwd)"
+# The folder's path goes into nginx's configuration, and it holds nginx's
+# status socket, whose path the kernel limits to 107 bytes.
+socket="$run_dir/gateway/status.sock"
+if ! [[ "$run_dir" =~ ^[A-Za-z0-9_./:@=+,-]+$ ]] || ((${#socket} > 107)); then
+    echo "RUN_DIR=$run_dir_shown: give a folder whose absolute path is made of letters, digits" \
+        "and . _ - / only, and short enough for $socket to fit in 107 bytes" >&2
+    exit 1
+fi
 if [[ -n "${RUN_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$RUN_BIN_DIR" && pwd)"
     for bin in client_service order_service; do
