@@ -67,6 +67,34 @@ pub fn free_port() -> u16 {
     panic!("no free port on 127.0.0.1 between 20000 and 32000")
 }
 
+/// The first of `count` consecutive free ports on 127.0.0.1, for a command
+/// that takes base ports and counts up from them (`scripts/run.sh`: instance
+/// i of a service on its base port + 2*i). The block is drawn at random from
+/// 12000-17999: below the ports [`free_port`] hands out (20000 and up), so
+/// that tests running at the same time cannot take one of them in the
+/// meantime, and below the fixed ports of `make bench` (18100-18190) and
+/// scripts/schemathesis.sh (18300-18380). Blocks handed out in this process
+/// never overlap.
+pub fn free_port_block(count: u16) -> u16 {
+    static TAKEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..1000 {
+        let base = 12_000 + (uuid::Uuid::new_v4().as_u128() % 6_000) as u16;
+        let end = base + count;
+        if end > 18_000 {
+            continue;
+        }
+        let Ok(mut taken) = TAKEN.lock() else { break };
+        if taken.iter().any(|&(b, e)| base < e && b < end) {
+            continue;
+        }
+        if (base..end).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            taken.push((base, end));
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free ports on 127.0.0.1 between 12000 and 18000")
+}
+
 /// Which database the services run on.
 #[derive(Clone, Debug)]
 pub enum Backend {
@@ -618,8 +646,9 @@ impl Drop for Stack {
     }
 }
 
-/// The two database URLs of a new stack.
-async fn databases(backend: &Backend, dir: &Path) -> (String, String) {
+/// The two database URLs (client_service's, order_service's) of a new
+/// stack whose files, for SQLite, go into `dir`.
+pub async fn databases(backend: &Backend, dir: &Path) -> (String, String) {
     match backend {
         Backend::Sqlite => (
             format!("sqlite://{}/clients.db", dir.display()),
@@ -812,11 +841,20 @@ pub struct Load {
 impl Load {
     /// `loops` concurrent loops, each cycling through `paths` with GET.
     pub fn start(stack: &Stack, paths: Vec<String>, loops: usize) -> Self {
+        Self::start_at(&stack.http, &stack.gateway, paths, loops)
+    }
+
+    /// The same against any gateway (e.g. one that `scripts/run.sh` started).
+    pub fn start_at(
+        http: &reqwest::Client,
+        gateway: &str,
+        paths: Vec<String>,
+        loops: usize,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = (0..loops)
             .map(|n| {
-                let (stop, http, gateway) =
-                    (stop.clone(), stack.http.clone(), stack.gateway.clone());
+                let (stop, http, gateway) = (stop.clone(), http.clone(), gateway.to_owned());
                 let paths = paths.clone();
                 tokio::spawn(async move {
                     let (mut sent, mut failures) = (0, Vec::new());
