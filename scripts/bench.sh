@@ -13,6 +13,7 @@
 #
 # BENCH_BIN_DIR runs binaries built elsewhere (e.g. of an older commit, to
 # compare) instead of building the release binaries of this tree.
+# BENCH_PG_PORT: the throwaway PostgreSQL's port (default 54339).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,26 +38,36 @@ else
 fi
 
 work="$(mktemp -d /tmp/rest-microservices-bench.XXXXXX)"
+pg_dir=""
 export GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18180}" CLIENT_SERVICE_PORT=18100 ORDER_SERVICE_PORT=18101
 export DATA_DIR="$work/data" LOG_FORMAT=json
 baseline_port=18190
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
-pg_dir=""
 cleanup() {
     stack_stop
-    [[ -n "$pg_dir" ]] && scripts/pg-cluster.sh stop "$pg_dir"
+    if [[ -n "$pg_dir" ]]; then scripts/pg-cluster.sh stop "$pg_dir"; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-if [[ "${BENCH_DATABASE:-sqlite}" == postgres ]]; then
-    pg_dir="$work/pg"
-    admin="$(scripts/pg-cluster.sh start "$pg_dir" 54339)"
-    psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
-    export CLIENT_DATABASE_URL="${admin%/*}/clients" ORDER_DATABASE_URL="${admin%/*}/orders"
-fi
+case "${BENCH_DATABASE:-sqlite}" in
+    sqlite) ;;
+    postgres)
+        # A folder of its own, not inside $work: mktemp makes $work private to
+        # its owner, and the cluster runs as the `postgres` user when we are
+        # root (pg-cluster.sh), which could not reach a folder inside it.
+        pg_dir="$(mktemp -d /tmp/rest-microservices-bench-pg.XXXXXX)"
+        admin="$(scripts/pg-cluster.sh start "$pg_dir" "${BENCH_PG_PORT:-54339}")"
+        psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
+        export CLIENT_DATABASE_URL="${admin%/*}/clients" ORDER_DATABASE_URL="${admin%/*}/orders"
+        ;;
+    *)
+        echo "BENCH_DATABASE=$BENCH_DATABASE: give sqlite or postgres" >&2
+        exit 1
+        ;;
+esac
 stack_start "$bin_dir" "$work/run"
 
 # The baseline: the same nginx binary and process settings, answering by itself.

@@ -43,7 +43,16 @@ start)
         fi
     fi
     mkdir -p "$dir"
-    [[ $EUID -eq 0 ]] && chown postgres: "$dir"
+    if [[ $EUID -eq 0 ]]; then
+        chown postgres: "$dir"
+        # The server runs as `postgres`, which must reach DIR through every
+        # folder above it: one made by `mktemp -d` (private to root) will not do.
+        if ! runuser -u postgres -- test -w "$dir"; then
+            echo "pg-cluster.sh: the postgres user cannot reach $dir (a folder above it is private," \
+                "e.g. made by mktemp -d): give a folder of its own, e.g. \$(mktemp -d)" >&2
+            exit 1
+        fi
+    fi
     as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     echo "$port" >"$dir/port"
