@@ -11,9 +11,21 @@
 # REPLICAS (default 1) instances of each service run behind the gateway, as
 # in `make run` (scripts/stack.sh): REPLICAS=2 make bench.
 #
-# BENCH_BIN_DIR runs binaries built elsewhere (e.g. of an older commit, to
-# compare) instead of building the release binaries of this tree.
-# BENCH_PG_PORT: the throwaway PostgreSQL's port (default 54339).
+# The table's header says which database, and which binaries: the git
+# commit of this tree (with "+ uncommitted changes" when the tree differs from
+# it) and the build profile. BENCH_PROFILE=debug measures the debug binaries
+# (`make test` runs one short round that way, to check that the bench works,
+# not to measure). BENCH_BIN_DIR runs binaries built elsewhere (e.g. of an
+# older commit, to compare) instead of building any; BENCH_BIN_COMMIT then
+# says which commit they are of, for the header.
+#
+# It fails (after the table) when a target got an answer other than 2xx, or
+# none at all: such figures measure an error, not the system.
+#
+#   BENCH_SECONDS (5)  BENCH_CONNECTIONS (64)  BENCH_THREADS (2)
+#   BENCH_DATABASE (sqlite | postgres)  BENCH_PG_PORT (54339)
+#   BENCH_GATEWAY_PORT (18180)  BENCH_PROFILE (release | debug)
+#   BENCH_BIN_DIR, BENCH_BIN_COMMIT  REPLICAS (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +44,24 @@ fi
 scripts/ensure-nginx.sh
 if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$BENCH_BIN_DIR" && pwd)"
+    binaries="commit ${BENCH_BIN_COMMIT:-unknown (set BENCH_BIN_COMMIT)}, from $bin_dir"
 else
-    cargo build --release --locked --bin client_service --bin order_service
-    bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
+    case "${BENCH_PROFILE:-release}" in
+        release) cargo build --release --locked --bin client_service --bin order_service ;;
+        debug) cargo build --locked --bin client_service --bin order_service ;;
+        *)
+            echo "BENCH_PROFILE=$BENCH_PROFILE: give release or debug" >&2
+            exit 1
+            ;;
+    esac
+    bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/${BENCH_PROFILE:-release}"
+    # The commit the binaries were just built from: this tree's.
+    if commit="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then
+        [[ -z "$(git status --porcelain 2>/dev/null)" ]] || commit+=" + uncommitted changes"
+    else
+        commit="unknown (not a git checkout)"
+    fi
+    binaries="commit $commit, ${BENCH_PROFILE:-release} build"
 fi
 
 work="$(mktemp -d /tmp/rest-microservices-bench.XXXXXX)"
@@ -95,24 +122,37 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"client_id":$client_id,"item":"Bench","quantity":2,"price":"9.99"}'
 LUA
 
-printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n\n' \
+printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n' \
     "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}" "${REPLICAS:-1}" "$(nproc)"
+printf 'binaries: %s\n\n' "$binaries"
 printf '%-24s %12s %10s %10s %10s %10s %9s\n' "target" "req/s" "p50" "p90" "p99" "errors" "vs nginx"
 baseline_rps=""
+failed=()
 run() {
     local name="$1" url="$2"; shift 2
-    local out rps p50 p90 p99 errors
+    local out rps p50 p90 p99 non_2xx socket_errors
     out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$@" "$url")"
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p90="$(awk '$1 == "90%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
-    errors="$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {n += 1} END {print n + 0}' <<<"$out")"
+    non_2xx="$(awk '/Non-2xx/ {n += $NF} END {print n + 0}' <<<"$out")"
+    # "Socket errors: connect 0, read 0, write 0, timeout 3": their sum.
+    socket_errors="$(awk -F'[ ,]+' '/Socket errors/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) n += $i} END {print n + 0}' <<<"$out")"
     [[ -z "$baseline_rps" ]] && baseline_rps="$rps"
-    printf '%-24s %12s %10s %10s %10s %10s %8.1f%%\n' "$name" "$rps" "$p50" "$p90" "$p99" "$errors" \
-        "$(awk -v a="$rps" -v b="$baseline_rps" 'BEGIN {print 100 * a / b}')"
+    printf '%-24s %12s %10s %10s %10s %10s %8.1f%%\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
+        "$((non_2xx + socket_errors))" "$(awk -v a="${rps:-0}" -v b="${baseline_rps:-0}" 'BEGIN {print (b > 0 ? 100 * a / b : 0)}')"
+    if ((non_2xx > 0)) || ! awk -v r="${rps:-0}" 'BEGIN {exit !(r > 0)}'; then
+        failed+=("$name: ${rps:-0} req/s, $non_2xx answers other than 2xx")
+    fi
 }
 run "nginx return 200" "http://127.0.0.1:$baseline_port/"
 run "GET /client/{id}" "$gateway/client/$client_id"
 run "GET /order/{id}" "$gateway/order/$order_id"
 run "POST /order/" "$gateway/order/" -s "$work/post.lua"
+if ((${#failed[@]})); then
+    printf '\nthe bench failed: these figures measure errors, not the system\n' >&2
+    printf '  %s\n' "${failed[@]}" >&2
+    tail -n 20 "$work/run"/*.log >&2 || true
+    exit 1
+fi
