@@ -6,7 +6,8 @@
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
 #   3. schemathesis against both OpenAPI documents, through the gateway
 #   4. the end-to-end tests again on PostgreSQL
-#   5. the offline checks of the Docker deployment
+#   5. `make bench` on PostgreSQL, one short round (it works; no figures)
+#   6. the offline checks of the Docker deployment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,9 @@ pg_dir="$(mktemp -d /tmp/rest-microservices-pg.XXXXXX)"
 trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
 pg_url="$(scripts/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
 E2E_BACKEND=postgres E2E_PG_URL="$pg_url" cargo test -p e2e --locked
+
+step "make bench on PostgreSQL: one round of 1 s per target, with the debug binaries (it works; no figures)"
+BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/bench.sh
 
 step "deployment files (compose, Dockerfiles, gateway template)"
 scripts/check-deploy.sh
