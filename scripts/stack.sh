@@ -205,6 +205,20 @@ stack_start() {
     local replicas i service client_addrs="" order_addrs="" urls=()
     stack_check_config || return 1
     replicas="$(stack_replicas)"
+    # A port that something already listens on (another stack, a `make run`
+    # elsewhere) would be answered by that, and the readiness checks below
+    # would believe it.
+    local port ports=("$GATEWAY_PORT")
+    for ((i = 0; i < replicas; i++)); do
+        ports+=("$(stack_port client_service "$i")" "$(stack_port order_service "$i")")
+    done
+    for port in "${ports[@]}"; do
+        if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "port $port on 127.0.0.1 is already in use (another stack?): stop that, or choose" \
+                "other GATEWAY_PORT / CLIENT_SERVICE_PORT / ORDER_SERVICE_PORT" >&2
+            return 1
+        fi
+    done
     mkdir -p "$run_dir" "$DATA_DIR"
     STACK_BIN_DIR="$bin_dir"
     STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
