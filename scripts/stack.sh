@@ -11,6 +11,7 @@
 #   DATA_DIR              folder of the SQLite files, unless
 #   CLIENT_DATABASE_URL / ORDER_DATABASE_URL   say otherwise (e.g. PostgreSQL)
 #   GATEWAY_STATUS_LISTEN, GATEWAY_ACCESS_LOG  passed on to gateway/render.sh
+#   RESTART_LIMIT, RESTART_WINDOW_SECS         stack_supervise's (5 and 60)
 #
 # Instance i (0-based) of client_service listens on CLIENT_SERVICE_PORT + 2*i,
 # and of order_service on ORDER_SERVICE_PORT + 2*i: with the defaults 8000 and
