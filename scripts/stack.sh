@@ -283,7 +283,7 @@ wait_for() {
 stack_stop() {
     local i
     if [[ -n "$STACK_TIMER" ]]; then
-        kill "$STACK_TIMER" 2>/dev/null || true
+        kill -PIPE "$STACK_TIMER" 2>/dev/null || true
         wait "$STACK_TIMER" 2>/dev/null || true
         STACK_TIMER=""
     fi
@@ -311,6 +311,12 @@ stack_exit_reason() {
     fi
 }
 
+# stack_now_ms: the time, in milliseconds since the epoch.
+stack_now_ms() {
+    local us="${EPOCHREALTIME//[!0-9]/}"
+    echo $((us / 1000))
+}
+
 # stack_supervise: what `restart: unless-stopped` does in compose, for the
 # processes of stack_start (run.sh calls it once everything is up). A
 # process that exits, however it exits (a crash, SIGKILL, a graceful
@@ -323,46 +329,37 @@ stack_exit_reason() {
 # that stays up longer than the window starts over at 1 s. Returns 1 when
 # nothing is left running; otherwise it runs until a signal's trap (run.sh:
 # SIGINT, SIGTERM) calls stack_stop and exits.
+#
+# How it notices an exit: `wait -n` returns when one of the processes ends,
+# but it only sees a child that bash has not reported yet, and bash reports
+# (and forgets) a child that ended while it was busy elsewhere (starting
+# another one, say). So every turn of the loop looks at each process itself
+# (kill -0), and the wait also ends after at most 1 s (a `sleep`, the
+# timer), so that no exit goes unnoticed for longer than that.
 stack_supervise() {
     local limit="${RESTART_LIMIT:-5}" window="${RESTART_WINDOW_SECS:-60}"
-    # slot -> the times (epoch seconds) of its exits within the window
+    # slot -> the times (ms) of its exits within the window
     local -A exits=()
-    # slot -> when (epoch seconds) it is due to start again
+    # slot -> when (ms) it is due to start again
     local -A due=()
-    local slot pid status woke now next delay n t kept label changed
+    local slot pid status now next delay n t kept label
     local -a pids
     while :; do
-        pids=()
-        for slot in "${!STACK_PIDS[@]}"; do
-            [[ -z "${STACK_PIDS[slot]}" ]] || pids+=("${STACK_PIDS[slot]}")
-        done
-        if ((${#pids[@]} == 0 && ${#due[@]} == 0)); then
-            stack_log "nothing is left running"
-            return 1
-        fi
-        [[ -z "$STACK_TIMER" ]] || pids+=("$STACK_TIMER")
-        # Until one of them ends (a signal's trap also ends the wait). bash's
-        # own "Killed ..." line about a child is left out: the log below
-        # says it. `wait -n` only sees children that bash has not yet
-        # reported, so what ended is found below by looking at each one.
-        woke=0
-        wait -n "${pids[@]}" 2>/dev/null || woke=$?
-        now="$EPOCHSECONDS"
-        changed=""
+        now="$(stack_now_ms)"
+        # What has ended since the last turn.
         for slot in "${!STACK_PIDS[@]}"; do
             pid="${STACK_PIDS[slot]}"
             if [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null; then continue; fi
             # Gone: bash keeps its exit status for `wait PID`.
             status=0
             wait "$pid" 2>/dev/null || status=$?
-            changed=1
             STACK_PIDS[slot]=""
             label="$(stack_label "$slot")"
             rm -f "$STACK_RUN_DIR/$label.pid"
             kept=""
             n=1
             for t in ${exits[$slot]:-}; do
-                if ((now - t < window)); then
+                if ((now - t < window * 1000)); then
                     kept+="$t "
                     n=$((n + 1))
                 fi
@@ -377,35 +374,40 @@ stack_supervise() {
             else
                 delay=$((1 << (n - 1)))
                 ((delay <= 30)) || delay=30
-                due[$slot]=$((now + delay))
+                due[$slot]=$((now + delay * 1000))
                 stack_log "$label (pid $pid) $(stack_exit_reason "$status"): starting it again" \
                     "in ${delay}s (exit $n of $limit allowed within ${window}s)"
             fi
         done
-        # What is due starts now; the timer then sleeps until the next one.
-        next=""
+        # What is due starts now.
+        next=$((now + 1000))
         for slot in "${!due[@]}"; do
             if ((due[$slot] <= now)); then
                 unset "due[$slot]"
-                changed=1
                 stack_launch "$slot"
                 stack_log "$(stack_label "$slot") started again (pid ${STACK_PIDS[slot]})"
-            elif [[ -z "$next" ]] || ((due[$slot] < next)); then
+            elif ((due[$slot] < next)); then
                 next="${due[$slot]}"
             fi
         done
-        if [[ -n "$STACK_TIMER" ]]; then
-            kill "$STACK_TIMER" 2>/dev/null || true
-            wait "$STACK_TIMER" 2>/dev/null || true
-            STACK_TIMER=""
+        pids=()
+        for slot in "${!STACK_PIDS[@]}"; do
+            [[ -z "${STACK_PIDS[slot]}" ]] || pids+=("${STACK_PIDS[slot]}")
+        done
+        if ((${#pids[@]} == 0 && ${#due[@]} == 0)); then
+            stack_log "nothing is left running"
+            return 1
         fi
-        if [[ -n "$next" ]]; then
-            sleep $((next - now)) &
-            STACK_TIMER=$!
-        elif [[ -z "$changed" && "$woke" == 127 ]]; then
-            # Nothing to wait for that bash knows of, and nothing changed:
-            # never a busy loop.
-            sleep 1
-        fi
+        # Until one of them ends, or the timer (at most 1 s, less when a
+        # restart is due sooner). A signal's trap also ends the wait. bash's
+        # own "Killed ..." line about a child is left out where it can be:
+        # the log above says it.
+        sleep "$(((next - now) / 1000)).$(printf '%03d' $(((next - now) % 1000)))" &
+        STACK_TIMER=$!
+        wait -n "${pids[@]}" "$STACK_TIMER" 2>/dev/null || true
+        # SIGPIPE: bash reports no child that it ends (SIGTERM: "Terminated").
+        kill -PIPE "$STACK_TIMER" 2>/dev/null || true
+        wait "$STACK_TIMER" 2>/dev/null || true
+        STACK_TIMER=""
     done
 }
