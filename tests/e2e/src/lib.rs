@@ -523,6 +523,21 @@ impl Stack {
         self.all("/order/?limit=1000").await
     }
 
+    /// The items of the orders stored whose item starts with `prefix`,
+    /// sorted: to compare with the creates a test made.
+    pub async fn stored_items(&self, prefix: &str) -> Vec<String> {
+        let mut items: Vec<String> = self
+            .all_orders()
+            .await
+            .iter()
+            .filter_map(|o| o["item"].as_str())
+            .filter(|item| item.starts_with(prefix))
+            .map(str::to_owned)
+            .collect();
+        items.sort();
+        items
+    }
+
     /// Every client stored, read through the gateway page by page.
     pub async fn all_clients(&self) -> Vec<Value> {
         self.all("/client/?limit=1000").await
@@ -893,6 +908,17 @@ impl Load {
         }
         total
     }
+}
+
+/// Asserts that a [`Load`] sent enough requests and none failed.
+#[track_caller]
+pub fn assert_no_failures(sent: usize, failures: &[String]) {
+    assert!(sent > 50, "only {sent} requests were sent");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:#?}",
+        failures.len()
+    );
 }
 
 /// `POST url` with an `Idempotency-Key`, retried with the same key until it

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Kind, Load, Options, Stack, create_with_retries, json};
+use e2e::{Kind, Load, Options, Stack, assert_no_failures, create_with_retries, json};
 use futures::future::join_all;
 use reqwest::StatusCode;
 
@@ -28,15 +28,6 @@ async fn two_of_each() -> (Stack, Vec<String>) {
         "/order/?limit=10".to_owned(),
     ];
     (stack, paths)
-}
-
-fn assert_no_failures(sent: usize, failures: &[String]) {
-    assert!(sent > 50, "only {sent} requests were sent");
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:#?}",
-        failures.len()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,17 +91,9 @@ async fn a_rolling_restart_fails_no_read_and_loses_or_doubles_no_create() {
     let (sent, failures) = load.stop().await;
     assert_no_failures(sent, &failures);
 
-    let mut stored: Vec<String> = stack
-        .all_orders()
-        .await
-        .iter()
-        .filter_map(|o| o["item"].as_str())
-        .filter(|item| item.starts_with("rolling-"))
-        .map(str::to_owned)
-        .collect();
-    stored.sort();
     let mut expected = keys;
     expected.sort();
+    let stored = stack.stored_items("rolling-").await;
     assert_eq!(stored, expected, "every create is stored exactly once");
 }
 
@@ -180,15 +163,7 @@ async fn losing_one_client_service_instance_breaks_no_order_service_instance() {
     assert!(problems.is_empty(), "reads: {problems:#?}");
     assert!(late_503.is_empty(), "creates answered 503: {late_503:#?}");
 
-    let mut stored: Vec<String> = stack
-        .all_orders()
-        .await
-        .iter()
-        .filter_map(|o| o["item"].as_str())
-        .filter(|item| item.starts_with("failover-"))
-        .map(str::to_owned)
-        .collect();
-    stored.sort();
     keys.sort();
+    let stored = stack.stored_items("failover-").await;
     assert_eq!(stored, keys, "every create is stored exactly once");
 }

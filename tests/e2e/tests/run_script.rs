@@ -14,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{Backend, GATEWAY_FAIL_TIMEOUT, Load, bin_dir, free_port_block, json, workspace_root};
+use e2e::{
+    Backend, GATEWAY_FAIL_TIMEOUT, Load, assert_no_failures, bin_dir, free_port_block, json,
+    workspace_root,
+};
 use reqwest::StatusCode;
 
 /// scripts/run.sh running, with its output in a file. (In the test's own
@@ -292,15 +295,6 @@ async fn a_client(run: &RunSh, card: &str) -> String {
     assert_eq!(response.status(), StatusCode::CREATED);
     let client: serde_json::Value = response.json().await.expect("the created client");
     format!("/client/{}", client["id"])
-}
-
-fn assert_no_failures(sent: usize, failures: &[String]) {
-    assert!(sent > 50, "only {sent} reads were sent");
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} reads failed: {failures:#?}",
-        failures.len()
-    );
 }
 
 /// After SIGTERM: run.sh exited 0, and every process it had started is gone
