@@ -1,7 +1,8 @@
 //! The HTTP server every service runs: its routes plus the shared layers
 //! (request id, trace context, the request's span, log line and metrics,
-//! body limit, problem+json for bare errors), the health endpoints,
-//! `/metrics`, and graceful shutdown on Ctrl-C or SIGTERM.
+//! one reading of the request target, body limit, problem+json for bare
+//! errors), the health endpoints, `/metrics`, and graceful shutdown on
+//! Ctrl-C or SIGTERM.
 
 use axum::{
     Router,
@@ -31,7 +32,10 @@ use std::{
 use crate::{
     config::{CommonConfig, redact_url},
     data::db::{Db, DbError},
-    http::problem::{ApiError, Problem, cause_chain},
+    http::{
+        problem::{ApiError, Problem, cause_chain},
+        target,
+    },
     observability::{
         context::{Correlation, REQUEST_ID},
         metrics, telemetry,
@@ -185,6 +189,7 @@ pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(refuse_unreadable_requests))
         .layer(ObserveLayer)
 }
 
@@ -382,6 +387,20 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("There is nothing at this path.".into())
 }
 
+/// One reading of the request target ([`target::check`], the gateway's rules
+/// too): a target that could be read two ways is a 400 in problem+json,
+/// before the route's handler runs.
+async fn refuse_unreadable_requests(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if let Err(fault) = target::check(uri.path(), uri.query()) {
+        return ApiError::BadRequest(format!(
+            "The request target holds {fault}, which the service refuses so that it and the gateway always read a path the same way."
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// Gives axum's own bodiless error answers (such as 405, which keeps its
 /// `Allow` header) a problem+json body like every other error.
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
@@ -455,6 +474,38 @@ mod tests {
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// A request target that could be read two ways is a 400 problem, and
+    /// the route never runs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn unreadable_requests_are_refused_in_problem_json() {
+        let app = Router::new()
+            .route("/client/{id}", get(|| async { "found" }))
+            .fallback(not_found)
+            .layer(middleware::from_fn(refuse_unreadable_requests));
+        let send = |target: &str| {
+            app.clone()
+                .oneshot(Request::get(target).body(Body::empty()).unwrap())
+        };
+        for (target, status) in [
+            ("/client/1", StatusCode::OK),
+            ("/client/%2E%2E/order/1", StatusCode::BAD_REQUEST),
+            ("/client/1%2F..%2F..%2Forder", StatusCode::BAD_REQUEST),
+            ("/client/./1", StatusCode::BAD_REQUEST),
+            ("/client/%5C", StatusCode::BAD_REQUEST),
+            ("/client/%00", StatusCode::BAD_REQUEST),
+            ("/%63lient/1", StatusCode::BAD_REQUEST),
+        ] {
+            let response = send(target).await.unwrap();
+            assert_eq!(response.status(), status, "{target}");
+            if status != StatusCode::OK {
+                assert_eq!(
+                    response.headers()[header::CONTENT_TYPE],
+                    "application/problem+json"
+                );
+            }
         }
     }
 
