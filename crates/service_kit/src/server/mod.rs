@@ -17,7 +17,6 @@ use tracing::{Instrument, field::Empty};
 
 use std::{
     convert::Infallible,
-    future::IntoFuture,
     net::SocketAddr,
     pin::Pin,
     process::ExitCode,
@@ -133,7 +132,7 @@ impl Started {
     pub async fn run(self) -> Result<(), StartError> {
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let draining = self.draining.clone();
-        let server = axum::serve(self.listener, self.app).with_graceful_shutdown(async move {
+        let server = serve(self.listener, self.app, async move {
             shutdown_signal().await;
             draining.start();
             let _ = stop_tx.send(true);
@@ -144,7 +143,7 @@ impl Started {
             tokio::time::sleep(grace).await;
         };
         let served = tokio::select! {
-            served = server.into_future() => served,
+            served = server => served,
             () = deadline => {
                 tracing::warn!(?grace, "grace period over: requests still in flight are dropped");
                 Ok(())
@@ -191,6 +190,80 @@ pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn(refuse_unreadable_requests))
         .layer(ObserveLayer)
+}
+
+/// Requests with more header fields than this are answered 431.
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// How many header fields the HTTP parser takes before it answers a 431 of
+/// its own, with no body (hyper's default: 100). Above what the gateway can
+/// pass on, so that through the gateway no request gets that bare 431 and
+/// [`refuse_unreadable_requests`] answers it in problem+json instead: the
+/// gateway reads at most 1 KiB + 4 x 8 KiB of request header
+/// (`client_header_buffer_size`, `large_client_header_buffers` in
+/// gateway/templates/gateway.conf.template: KEEP IN STEP), and the shortest
+/// field it passes on, `a:` and a line feed, is 3 bytes: 11 264 fields.
+/// (nginx 1.22 on Debian and upstream nginx since 1.29 also refuse more
+/// than 1000 header lines themselves, `max_headers`; the nginx 1.27 of the
+/// Docker image does not.) The parser's arrays of this length are
+/// allocated, not initialised, for each request head: their cost is one
+/// allocation of about 0.8 MB of address space, of which only the fields
+/// present are written.
+const PARSED_HEADER_FIELDS: usize = 12 * 1024;
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops
+/// accepting connections, lets each open one finish the request in flight
+/// (an idle keep-alive connection is closed at once) and returns when all
+/// are closed. It is what `axum::serve` does, with the HTTP/1 parser's
+/// header limit set ([`PARSED_HEADER_FIELDS`]), which `axum::serve` does
+/// not let one set.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), std::io::Error> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_headers(PARSED_HEADER_FIELDS);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    accept_failed(err).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let connection = connections.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// As `axum::serve`: a connection that failed before it was accepted is
+/// skipped; any other failure (too many open files) is logged, then the
+/// loop waits a second rather than spin.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %err, "cannot accept a connection");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The outermost layer of every route: see [`Observe`].
@@ -388,14 +461,25 @@ async fn not_found() -> ApiError {
 }
 
 /// One reading of the request target ([`target::check`], the gateway's rules
-/// too): a target that could be read two ways is a 400 in problem+json,
-/// before the route's handler runs.
+/// too): a target that could be read two ways is a 400. And a request with
+/// more than [`MAX_HEADER_FIELDS`] header fields is a 431. Both in
+/// problem+json, before the route's handler runs.
 async fn refuse_unreadable_requests(request: Request, next: Next) -> Response {
     let uri = request.uri();
     if let Err(fault) = target::check(uri.path(), uri.query()) {
         return ApiError::BadRequest(format!(
             "The request target holds {fault}, which the service refuses so that it and the gateway always read a path the same way."
         ))
+        .into_response();
+    }
+    let fields = request.headers().len();
+    if fields > MAX_HEADER_FIELDS {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "The request has {fields} header fields; at most {MAX_HEADER_FIELDS} are read."
+            ),
+        )
         .into_response();
     }
     next.run(request).await
@@ -477,17 +561,20 @@ mod tests {
         }
     }
 
-    /// A request target that could be read two ways is a 400 problem, and
-    /// the route never runs.
+    /// A request target that could be read two ways is a 400, too many
+    /// header fields a 431: both problems, and the route never runs.
     #[tokio::test(flavor = "current_thread")]
     async fn unreadable_requests_are_refused_in_problem_json() {
         let app = Router::new()
             .route("/client/{id}", get(|| async { "found" }))
             .fallback(not_found)
             .layer(middleware::from_fn(refuse_unreadable_requests));
-        let send = |target: &str| {
-            app.clone()
-                .oneshot(Request::get(target).body(Body::empty()).unwrap())
+        let send = |target: &str, headers: usize| {
+            let mut request = Request::get(target);
+            for i in 0..headers {
+                request = request.header(format!("x-h{i}"), "v");
+            }
+            app.clone().oneshot(request.body(Body::empty()).unwrap())
         };
         for (target, status) in [
             ("/client/1", StatusCode::OK),
@@ -498,7 +585,7 @@ mod tests {
             ("/client/%00", StatusCode::BAD_REQUEST),
             ("/%63lient/1", StatusCode::BAD_REQUEST),
         ] {
-            let response = send(target).await.unwrap();
+            let response = send(target, 0).await.unwrap();
             assert_eq!(response.status(), status, "{target}");
             if status != StatusCode::OK {
                 assert_eq!(
@@ -507,6 +594,51 @@ mod tests {
                 );
             }
         }
+        let ok = send("/client/1", MAX_HEADER_FIELDS).await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        let refused = send("/client/1", MAX_HEADER_FIELDS + 1).await.unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(
+            refused.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+
+    /// The accept loop's HTTP parser takes more header fields than its own
+    /// default of 100 (and more than the gateway can pass on), so that a
+    /// request with 11 000 reaches the layer above and is answered in
+    /// problem+json, not with hyper's bare 431.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_server_reads_enough_header_fields_to_answer_a_431_itself() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(middleware::from_fn(refuse_unreadable_requests));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut request = String::from("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n");
+        for _ in 0..11_000 {
+            request.push_str("a:\n");
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/problem+json"),
+            "{answer}"
+        );
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
     }
 
     #[derive(Debug, thiserror::Error)]
