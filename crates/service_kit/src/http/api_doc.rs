@@ -173,7 +173,11 @@ impl IntoResponses for Malformed {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         one(
             400,
-            problem("A malformed request: bad JSON, query or header."),
+            problem(
+                "A malformed request: a body that is not JSON or has a key twice in one object, \
+                 a path that could be read two ways (an encoded slash, a dot segment, ...), \
+                 or a bad query or header.",
+            ),
         )
     }
 }

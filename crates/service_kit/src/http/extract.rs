@@ -1,7 +1,17 @@
 //! Extractors whose rejections are [`ApiError`]s, so that a malformed body or
 //! query is answered in problem+json like every other error.
+//!
+//! A JSON body that has the same key twice in one object, at any depth, is
+//! a 400 naming the key ([`reject_duplicate_keys`]): RFC 8259 leaves it to
+//! each reader which of the values counts (serde_json takes the last, many
+//! proxies and loggers the first), so such a body can mean one thing to the
+//! service and another to whatever read it on the way; I-JSON (RFC 7493)
+//! forbids it.
+
+use std::{borrow::Cow, collections::HashSet, fmt};
 
 use axum::{
+    body::Bytes,
     extract::{
         FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
@@ -9,7 +19,10 @@ use axum::{
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{DeserializeOwned, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor},
+};
 
 use crate::http::problem::ApiError;
 
@@ -27,10 +40,7 @@ where
     /// Only `application/json` (POST and PUT); anything else is a 415.
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_media_type(&req, &["application/json"])?;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        json_body(req, state).await.map(Self)
     }
 }
 
@@ -44,13 +54,12 @@ impl<S: Send + Sync> FromRequest<S> for MergePatch {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_media_type(&req, &["application/merge-patch+json", "application/json"])?;
-        match axum::Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(axum::Json(serde_json::Value::Object(patch))) => Ok(Self(patch)),
-            Ok(_) => Err(ApiError::invalid(
+        match json_body(req, state).await? {
+            serde_json::Value::Object(patch) => Ok(Self(patch)),
+            _ => Err(ApiError::invalid(
                 "body",
                 "a merge patch must be a JSON object",
             )),
-            Err(rejection) => Err(json_rejection(rejection)),
         }
     }
 }
@@ -96,6 +105,214 @@ fn merge(
         other => {
             target.insert(key.to_owned(), other.clone());
         }
+    }
+}
+
+/// The body, read whole (413 beyond the body limit), checked for duplicate
+/// keys (400), then parsed (400 if it is not JSON, 422 if it does not fit
+/// `T`).
+async fn json_body<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<T, ApiError> {
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| json_rejection(rejection.into()))?;
+    reject_duplicate_keys(&bytes)?;
+    match axum::Json::<T>::from_bytes(&bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(rejection)),
+    }
+}
+
+/// A key found twice in one object of a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    /// The object's place in the document, as a JSON Pointer (RFC 6901):
+    /// `""` for the top level, `/items/0` for the first item's object.
+    pub pointer: String,
+    /// The key, as its string reads once decoded (`"\u0061"` is `a`).
+    pub key: String,
+}
+
+impl fmt::Display for DuplicateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = if self.pointer.is_empty() {
+            "the top-level object".to_owned()
+        } else {
+            format!("the object at `{}`", self.pointer)
+        };
+        write!(
+            f,
+            "The body has the key `{}` more than once in {place}: the keys of a JSON object must be unique (RFC 7493), or readers disagree on its value.",
+            self.key
+        )
+    }
+}
+
+impl From<DuplicateKey> for ApiError {
+    fn from(duplicate: DuplicateKey) -> Self {
+        ApiError::BadRequest(duplicate.to_string())
+    }
+}
+
+/// Finds the first key that appears twice in one object of `json`, at any
+/// depth. One pass of serde_json's own parser over the bytes with a visitor
+/// that keeps only the keys of the objects it is inside (borrowed from the
+/// bytes unless they hold escapes); nothing else is built, and the place of
+/// the object is put together only once a duplicate is found, on the way
+/// out. A document that is not JSON passes: parsing it afterwards reports
+/// the syntax error.
+pub fn reject_duplicate_keys(json: &[u8]) -> Result<(), DuplicateKey> {
+    let mut found = Found::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    if Node(&mut found).deserialize(&mut deserializer).is_ok() {
+        return Ok(());
+    }
+    match found.key {
+        Some(key) => {
+            let pointer = found.steps.iter().rev().fold(String::new(), |mut p, step| {
+                p.push('/');
+                p.push_str(step);
+                p
+            });
+            Err(DuplicateKey { pointer, key })
+        }
+        None => Ok(()),
+    }
+}
+
+/// The duplicate key, once found, and the steps from its object up to the
+/// top (innermost first), collected as the visitors return.
+#[derive(Default)]
+struct Found {
+    key: Option<String>,
+    steps: Vec<String>,
+}
+
+impl Found {
+    /// After a member or item failed: if it failed on a duplicate, the
+    /// member's key (as a JSON Pointer token, RFC 6901) or the item's index
+    /// is one more step of the way to it.
+    fn step_out(&mut self, step: impl FnOnce() -> String) {
+        if self.key.is_some() {
+            self.steps.push(step());
+        }
+    }
+}
+
+/// One value of the document: its objects' keys are checked, everything
+/// else is passed over.
+struct Node<'f>(&'f mut Found);
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// Objects of up to this many keys are checked by comparing each new key
+/// with the earlier ones, kept in an array on the stack (no hashing, no
+/// allocation); larger ones with a hash set, so that a body of many keys
+/// stays linear.
+const SMALL_OBJECT: usize = 16;
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        loop {
+            match items.next_element_seed(Node(&mut *self.0)) {
+                Ok(Some(())) => index += 1,
+                Ok(None) => return Ok(()),
+                Err(err) => {
+                    self.0.step_out(|| index.to_string());
+                    return Err(err);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let mut small: [Cow<'de, str>; SMALL_OBJECT] = Default::default();
+        let mut count = 0;
+        let mut large: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(key) = members.next_key_seed(Key)? {
+            let repeated = if count < SMALL_OBJECT {
+                let repeated = small[..count].contains(&key);
+                small[count] = key.clone();
+                repeated
+            } else {
+                if large.is_empty() {
+                    large.extend(small.iter().cloned());
+                }
+                !large.insert(key.clone())
+            };
+            count += 1;
+            if repeated {
+                self.0.key = Some(key.into_owned());
+                return Err(A::Error::custom("duplicate key"));
+            }
+            if let Err(err) = members.next_value_seed(Node(&mut *self.0)) {
+                self.0
+                    .step_out(|| key.replace('~', "~0").replace('/', "~1"));
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key, borrowed from the document when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 }
 
@@ -236,6 +453,54 @@ mod tests {
         assert_eq!(parse_whole_number("-3"), Some(-3));
         for bad in ["196.5", "", "x", "1e20", "NaN", "inf", "0x10"] {
             assert_eq!(parse_whole_number(bad), None, "{bad}");
+        }
+    }
+
+    fn duplicate(json: &str) -> Option<(String, String)> {
+        reject_duplicate_keys(json.as_bytes())
+            .err()
+            .map(|d| (d.pointer, d.key))
+    }
+
+    #[test]
+    fn a_key_twice_in_one_object_is_found_at_any_depth() {
+        let found = |pointer: &str, key: &str| Some((pointer.to_owned(), key.to_owned()));
+        assert_eq!(duplicate(r#"{"name":"A","name":"B"}"#), found("", "name"));
+        assert_eq!(
+            duplicate(r#"{"a":{"b":[1,{"c":1,"d":2,"c":3}]}}"#),
+            found("/a/b/1", "c")
+        );
+        assert_eq!(duplicate(r#"[{"x":1},{"x":1,"x":2}]"#), found("/1", "x"));
+        // The same key once decoded, whatever its spelling.
+        assert_eq!(duplicate(r#"{"a":1,"\u0061":2}"#), found("", "a"));
+        // Pointer escapes (RFC 6901) in the place of the object.
+        assert_eq!(
+            duplicate(r#"{"a/b~":{"k":1,"k":2}}"#),
+            found("/a~1b~0", "k")
+        );
+        // Past the small-object list: the hash set.
+        let many: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let json = format!("{{{},\"k33\":0}}", many.join(","));
+        assert_eq!(duplicate(&json), found("", "k33"));
+    }
+
+    #[test]
+    fn unique_keys_and_documents_that_are_not_json_pass() {
+        for json in [
+            r#"{"name":"A","card_number":"B","nested":{"name":"C"}}"#,
+            r#"[{"x":1},{"x":1}]"#,
+            r#"{"a":{"a":{"a":1}}}"#,
+            r#"{"":1," ":2}"#,
+            r#""just a string""#,
+            "[]",
+            "12",
+            // Not JSON: left to the parser that follows.
+            "{",
+            r#"{"a":1,"b""#,
+            "not json",
+            "",
+        ] {
+            assert_eq!(duplicate(json), None, "{json}");
         }
     }
 
