@@ -216,6 +216,11 @@ pub struct Options {
     pub client_service_url: Option<String>,
     /// Database URLs instead of the ones the backend makes.
     pub databases: Option<(String, String)>,
+    /// nginx directives added to the public server of the rendered gateway,
+    /// for a test only: e.g. `location = /_test/429 { return 429; }` makes a
+    /// status that the shipped configuration cannot produce, to see that the
+    /// shipped error pages answer it. Empty: the gateway as it ships.
+    pub gateway_test_directives: String,
 }
 
 impl Default for Options {
@@ -227,6 +232,7 @@ impl Default for Options {
             client_env: Vec::new(),
             client_service_url: None,
             databases: None,
+            gateway_test_directives: String::new(),
         }
     }
 }
@@ -314,7 +320,7 @@ impl Stack {
                 .expect("http client"),
             _dir: dir,
         };
-        stack.render_gateway(gateway_port);
+        stack.render_gateway(gateway_port, &options.gateway_test_directives);
         for service in stack
             .client_services
             .iter_mut()
@@ -327,8 +333,9 @@ impl Stack {
         stack
     }
 
-    /// Renders the shipped template with `gateway/render.sh`, as `make run` does.
-    fn render_gateway(&self, gateway_port: u16) {
+    /// Renders the shipped template with `gateway/render.sh`, as `make run`
+    /// does; then adds `test_directives`, if any, to the public server.
+    fn render_gateway(&self, gateway_port: u16, test_directives: &str) {
         let addrs = |services: &[Service]| {
             services
                 .iter()
@@ -344,6 +351,14 @@ impl Stack {
             .status()
             .expect("cannot run gateway/render.sh");
         assert!(status.success(), "gateway/render.sh failed");
+        if !test_directives.is_empty() {
+            let path = self.nginx_dir.join("gateway.conf");
+            let conf = std::fs::read_to_string(&path).expect("rendered gateway.conf");
+            let marker = "    server_name _;\n";
+            assert!(conf.contains(marker), "no `server_name _;` in {conf}");
+            let conf = conf.replacen(marker, &format!("{marker}{test_directives}\n"), 1);
+            std::fs::write(&path, conf).expect("write gateway.conf");
+        }
     }
 
     /// The first client_service instance.
@@ -473,6 +488,22 @@ impl Stack {
     }
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(Method::DELETE, path, None).await
+    }
+
+    /// The gateway's port.
+    pub fn gateway_port(&self) -> u16 {
+        self.gateway
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("the gateway's port")
+    }
+
+    /// Sends `request` as it is, byte for byte, to the gateway: for what an
+    /// HTTP client library would refuse to send or would tidy up (raw paths,
+    /// bad request lines, hundreds of headers, broken bodies).
+    pub async fn raw(&self, request: &[u8]) -> Reply {
+        raw_request(self.gateway_port(), request).await
     }
 
     /// Sends raw bytes with a content type, for malformed bodies.
@@ -694,10 +725,62 @@ pub async fn databases(backend: &Backend, dir: &Path) -> (String, String) {
     }
 }
 
+/// `GET target HTTP/1.1` with a Host, `Connection: close`, and `headers`
+/// (each line ending in CRLF), as bytes for [`Stack::raw`].
+pub fn raw_get(target: &[u8], headers: &[u8]) -> Vec<u8> {
+    raw_request_bytes(b"GET", target, headers, b"")
+}
+
+/// A request of `method` with `headers` (each line ending in CRLF) and
+/// `body`, sent as they are (no Content-Length added).
+pub fn raw_request_bytes(method: &[u8], target: &[u8], headers: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut request = Vec::new();
+    for part in [
+        method,
+        b" ",
+        target,
+        b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+        headers,
+        b"\r\n",
+        body,
+    ] {
+        request.extend_from_slice(part);
+    }
+    request
+}
+
+/// Sends `request` as it is to 127.0.0.1:`port` and reads the answer up to
+/// the end of the connection (the request should say `Connection: close`);
+/// for at most 30 s. An answer that never came is a `Reply` with status 0
+/// ([`Reply::NO_ANSWER`]).
+pub async fn raw_request(port: u16, request: &[u8]) -> Reply {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        // A server that answers before it has read the whole request (a
+        // header too large) may close the connection while it is still being
+        // written, or reset it after its answer: what it answered counts.
+        let written = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        if let Err(err) = stream.read_to_end(&mut answer).await.and(written)
+            && answer.is_empty()
+        {
+            return Err(err);
+        }
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("no end of the answer within 30 s")
+        .unwrap_or_default();
+    Reply::parse(&answer)
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    /// The status as sent: [`Reply::NO_ANSWER`] when none was.
+    pub raw_status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
     pub text: String,
@@ -711,8 +794,60 @@ impl Reply {
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self {
             status,
+            raw_status: status.as_u16(),
             headers,
             body,
+            text,
+        }
+    }
+
+    /// The status of an answer that never came: the connection was closed
+    /// without a byte.
+    pub const NO_ANSWER: u16 = 0;
+
+    /// Reads a raw HTTP/1.1 answer (status line, headers, body whole or
+    /// chunked). Empty input: status 0.
+    pub fn parse(answer: &[u8]) -> Self {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(answer.len());
+        let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+        let mut body = answer.get(split + 4..).unwrap_or_default().to_vec();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse::<u16>().ok())
+            .unwrap_or(Self::NO_ANSWER);
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            if let Some((name, value)) = line.split_once(':')
+                && let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.trim().as_bytes()),
+                    HeaderValue::from_str(value.trim()),
+                )
+            {
+                headers.append(name, value);
+            }
+        }
+        if headers
+            .get("transfer-encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"))
+        {
+            body = dechunk(&body);
+        }
+        let text = String::from_utf8_lossy(&body).into_owned();
+        Self {
+            // No answer (0) is no status code: 999, which no server sends;
+            // `raw_status` keeps the 0.
+            status: StatusCode::from_u16(status)
+                .or_else(|_| StatusCode::from_u16(999))
+                .unwrap_or_default(),
+            raw_status: status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
     }
@@ -741,6 +876,23 @@ impl Reply {
         &self.body
     }
 
+    /// Asserts a problem with this status that names its request: the
+    /// body's `request_id` is the `X-Request-ID` header, which is not empty.
+    #[track_caller]
+    pub fn assert_problem_with_id(&self, status: StatusCode) -> &Value {
+        let body = self.assert_problem(status);
+        let id = self.header("x-request-id");
+        assert!(!id.is_empty(), "no X-Request-ID: {self:?}");
+        assert_eq!(body["request_id"], id, "{}", self.text);
+        assert_eq!(
+            self.headers.get_all("x-request-id").iter().count(),
+            1,
+            "X-Request-ID more than once: {:?}",
+            self.headers
+        );
+        body
+    }
+
     /// Asserts a 422 naming `field` among its invalid fields.
     #[track_caller]
     pub fn assert_invalid(&self, field: &str) {
@@ -751,6 +903,24 @@ impl Reply {
             .unwrap_or_default();
         assert!(fields.contains(&field), "`{field}` not in {}", self.text);
     }
+}
+
+/// The body of a chunked answer, put together.
+fn dechunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(end) = chunked.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&chunked[..end])
+            .ok()
+            .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok())
+            .unwrap_or(0);
+        let start = end + 2;
+        if size == 0 || chunked.len() < start + size {
+            break;
+        }
+        body.extend_from_slice(&chunked[start..start + size]);
+        chunked = chunked.get(start + size + 2..).unwrap_or_default();
+    }
+    body
 }
 
 /// A TCP proxy on 127.0.0.1 that delays every chunk of the answers it
