@@ -294,3 +294,114 @@ async fn the_services_take_what_their_documents_allow_and_refuse_what_they_forbi
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert!(stack.all_orders().await.is_empty());
 }
+
+/// A key twice in one object, at any depth, is a 400 that names it, at
+/// both services, through the gateway and directly; nothing is stored or
+/// changed. (Taken as it came, `{"name":"A","name":"B"}` was stored as "B",
+/// while a proxy or log reading the first value saw "A".)
+#[tokio::test]
+async fn duplicate_keys_are_refused_at_every_service_at_any_depth() {
+    let stack = Stack::start().await;
+    let client = stack.create_client("Ada", "A-1").await;
+    let id = client["id"].as_i64().unwrap();
+    let order = stack.create_order(id, "tea").await;
+    let client_path = format!("/client/{id}");
+    let order_path = format!("/order/{}", order["id"]);
+    let json = "application/json";
+    let patch = "application/merge-patch+json";
+    let cases = [
+        (
+            Method::POST,
+            "/client/".to_owned(),
+            json,
+            r#"{"name":"A","card_number":"D-1","card_issued_on":"2021-01-01","name":"B"}"#
+                .to_owned(),
+            "`name`",
+        ),
+        (
+            Method::POST,
+            "/client/".to_owned(),
+            json,
+            r#"{"name":"A","card_number":"D-2","\u006eame":"B","card_issued_on":"2021-01-01"}"#
+                .to_owned(),
+            "`name`",
+        ),
+        (
+            Method::PUT,
+            client_path.clone(),
+            json,
+            r#"{"name":"A","card_number":"A-1","card_issued_on":"2021-01-01","card_number":"A-9"}"#
+                .to_owned(),
+            "`card_number`",
+        ),
+        (
+            Method::PATCH,
+            client_path.clone(),
+            patch,
+            r#"{"name":"A","name":"B"}"#.to_owned(),
+            "`name`",
+        ),
+        (
+            Method::POST,
+            "/order/".to_owned(),
+            json,
+            format!(r#"{{"client_id":{id},"item":"x","price":"1.00","item":"y"}}"#),
+            "`item`",
+        ),
+        (
+            Method::POST,
+            "/order/".to_owned(),
+            json,
+            format!(
+                r#"{{"client_id":{id},"item":"x","price":"1.00","extra":[{{"a":1}},{{"b":1,"b":2}}]}}"#
+            ),
+            "`b` more than once in the object at `/extra/1`",
+        ),
+        (
+            Method::PUT,
+            order_path.clone(),
+            json,
+            format!(r#"{{"client_id":{id},"item":"x","quantity":1,"quantity":2,"price":"1.00"}}"#),
+            "`quantity`",
+        ),
+        (
+            Method::PATCH,
+            order_path.clone(),
+            patch,
+            r#"{"item":"x","nested":{"deeper":{"k":1,"k":1}}}"#.to_owned(),
+            "`k` more than once in the object at `/nested/deeper`",
+        ),
+    ];
+    for (method, path, content_type, body, named) in cases {
+        let reply = stack
+            .send_raw(
+                method.clone(),
+                &path,
+                content_type,
+                body.clone().into_bytes(),
+            )
+            .await;
+        let problem = reply.assert_problem_with_id(StatusCode::BAD_REQUEST);
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(named), "{method} {path} {body}: {detail}");
+        let service = if path.starts_with("/client") {
+            stack.client_service()
+        } else {
+            stack.order_service()
+        };
+        let direct = stack
+            .http
+            .request(method.clone(), format!("{}{path}", service.url()))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let direct = e2e::Reply::from(direct).await;
+        let problem = direct.assert_problem_with_id(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["detail"], detail, "{} {path}", service.name);
+    }
+    assert_eq!(stack.all_clients().await, vec![client.clone()]);
+    assert_eq!(stack.get(&client_path).await.body, client);
+    assert_eq!(stack.all_orders().await, vec![order.clone()]);
+}
