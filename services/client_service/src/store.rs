@@ -3,7 +3,7 @@
 use chrono::{SubsecRound, Utc};
 use service_kit::{
     ApiError,
-    data::db::{Db, Exec, Migrations, Tx, Written, is_unique_violation},
+    data::db::{self, Db, Exec, Migrations, Tx, Written, is_unique_violation},
     db_span,
     http::pagination::Page,
     with_exec, with_pool,
@@ -64,9 +64,10 @@ impl ClientStore {
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now)
-            .fetch_one(conn)
+            .fetch_all(conn)
             .instrument(db_span!(self.db, "INSERT", "clients"))
-            .await)
+            .await
+            .and_then(db::returned_one))
         .map_err(|err| card_conflict(err, new))
     }
 
@@ -131,9 +132,10 @@ impl ClientStore {
             .bind(now)
             .bind(id)
             .bind(expected)
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .instrument(db_span!(self.db, "UPDATE", "clients"))
-            .await)
+            .await
+            .map(db::returned))
         .map_err(|err| card_conflict(err, new))?;
         Written::of(updated, self.exists(id)).await
     }

@@ -3,7 +3,7 @@
 use chrono::{SubsecRound, Utc};
 use service_kit::{
     ApiError,
-    data::db::{Db, Exec, Migrations, Tx, Written},
+    data::db::{self, Db, Exec, Migrations, Tx, Written},
     db_span,
     http::pagination::Page,
     with_exec, with_pool, with_tx,
@@ -56,9 +56,10 @@ impl OrderStore {
             .bind(new.price.cents())
             .bind(new.status.as_str())
             .bind(now)
-            .fetch_optional(conn)
+            .fetch_all(conn)
             .instrument(db_span!(self.db, "INSERT", "orders"))
-            .await)?;
+            .await
+            .map(db::returned))?;
         inserted.ok_or_else(|| client_deleted(new.client_id))
     }
 
@@ -119,9 +120,10 @@ impl OrderStore {
             .bind(now)
             .bind(id)
             .bind(expected)
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .instrument(db_span!(self.db, "UPDATE", "orders"))
-            .await)?;
+            .await
+            .map(db::returned))?;
         if updated.is_none() && self.is_deleted_client(new.client_id).await? {
             return Err(client_deleted(new.client_id));
         }

@@ -190,6 +190,25 @@ impl<T> Written<T> {
     }
 }
 
+/// The row that a write's `RETURNING` clause returned, if any:
+/// `sqlx::query_as("UPDATE … RETURNING …").fetch_all(conn).await.map(db::returned)`.
+///
+/// A write with `RETURNING` is read with `fetch_all`, never `fetch_one` or
+/// `fetch_optional`: those stop after the first row and reset the
+/// statement, so on SQLite it never reaches `SQLITE_DONE`. The write is
+/// committed all the same (by the reset), but SQLite runs its automatic
+/// checkpoint only from a statement that reached `SQLITE_DONE`: with every
+/// write read that way, the write-ahead log was never checkpointed and
+/// grew by every create, forever (issue 14).
+pub fn returned<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
+/// [`returned`] for a write that always returns its row (an `INSERT`).
+pub fn returned_one<T>(rows: Vec<T>) -> Result<T, sqlx::Error> {
+    returned(rows).ok_or(sqlx::Error::RowNotFound)
+}
+
 /// A service's migrations, one set per backend.
 pub struct Migrations {
     pub sqlite: &'static Migrator,
