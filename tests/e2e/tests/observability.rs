@@ -521,6 +521,71 @@ async fn metrics_count_exactly_the_traffic_by_route_template() {
         .assert_problem(StatusCode::NOT_FOUND);
 }
 
+/// SQLite's write-ahead log in `/metrics`: its size and the service's own
+/// checkpoints, the last of which left it empty once the service was idle
+/// (issue 14). PostgreSQL has no such series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_and_its_checkpoints_are_in_the_metrics() {
+    let stack = Stack::start().await;
+    let client = stack.create_client("Ada", "A-1").await["id"]
+        .as_i64()
+        .unwrap();
+    stack.create_order(client, "Tea").await;
+    let sqlite = matches!(e2e::Backend::from_env(), e2e::Backend::Sqlite);
+    let emptied = |samples: &[e2e::Sample]| {
+        metric(samples, "db_wal_bytes", &[]) == Some(0.0)
+            && metric(
+                samples,
+                "db_wal_checkpoints_total",
+                &[("outcome", "complete")],
+            )
+            .is_some_and(|n| n >= 1.0)
+    };
+    let mut samples = metrics_of(&stack, stack.order_service()).await;
+    // The log is truncated within a few seconds of the last write.
+    for _ in 0..80 {
+        if !sqlite || emptied(&samples) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        samples = metrics_of(&stack, stack.order_service()).await;
+    }
+    let wal: Vec<_> = samples
+        .iter()
+        .filter(|s| s.name.starts_with("db_wal_"))
+        .map(|s| (s.name.as_str(), &s.labels, s.value))
+        .collect();
+    if !sqlite {
+        assert!(wal.is_empty(), "no WAL on PostgreSQL: {wal:?}");
+        return;
+    }
+    assert!(emptied(&samples), "the idle log is truncated: {wal:?}");
+    let checkpoints = |outcome| {
+        metric(
+            &samples,
+            "db_wal_checkpoints_total",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(checkpoints("error"), Some(0.0), "{wal:?}");
+    assert!(checkpoints("busy").is_some(), "{wal:?}");
+    assert_eq!(
+        metric(&samples, "db_wal_last_checkpoint_busy", &[]),
+        Some(0.0)
+    );
+    for state in ["log", "checkpointed"] {
+        assert_eq!(
+            metric(
+                &samples,
+                "db_wal_last_checkpoint_frames",
+                &[("state", state)]
+            ),
+            Some(0.0),
+            "a TRUNCATE that finished leaves no frame: {wal:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outcomes_of_failed_calls_and_the_open_breaker_are_counted() {
     let mut stack = Stack::start_with(Options {

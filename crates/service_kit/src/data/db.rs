@@ -7,7 +7,9 @@
 //! compile error. DDL differs, so each service keeps one migrations folder per
 //! backend.
 
-use std::{str::FromStr, time::Duration};
+pub mod wal;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     migrate::Migrator,
@@ -22,10 +24,11 @@ use crate::{
     observability::metrics as names,
 };
 
-/// A connection pool to the service's own database.
+/// A connection pool to the service's own database; on SQLite, with its
+/// write-ahead log (kept bounded by a checkpointer, see [`wal`]).
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite(sqlx::SqlitePool, Arc<wal::Wal>),
     Postgres(sqlx::PgPool),
 }
 
@@ -128,7 +131,7 @@ impl<'a> Exec<'a> {
 macro_rules! with_exec {
     ($exec:expr, $e:ident => $body:expr) => {
         match $exec {
-            $crate::data::db::Exec::Pool($crate::data::db::Db::Sqlite($e)) => $body,
+            $crate::data::db::Exec::Pool($crate::data::db::Db::Sqlite($e, _)) => $body,
             $crate::data::db::Exec::Pool($crate::data::db::Db::Postgres($e)) => $body,
             $crate::data::db::Exec::Tx($crate::data::db::Tx::Sqlite(tx)) => {
                 let $e = &mut **tx;
@@ -221,7 +224,7 @@ pub struct Migrations {
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::data::db::Db::Sqlite($pool) => $body,
+            $crate::data::db::Db::Sqlite($pool, _) => $body,
             $crate::data::db::Db::Postgres($pool) => $body,
         }
     };
@@ -265,12 +268,13 @@ impl Db {
             }
         }
         match &db {
-            Db::Sqlite(pool) => {
+            Db::Sqlite(pool, wal) => {
                 // Several instances may share one SQLite file and start at
                 // once; sqlx locks migrations only on PostgreSQL (an advisory
                 // lock), so here a lock file next to the database does it.
                 let _lock = lock_file(pool.connect_options().get_filename()).await?;
                 migrations.sqlite.run(pool).await?;
+                tokio::spawn(wal::checkpointer(pool.clone(), wal.clone()));
             }
             Db::Postgres(pool) => migrations.postgres.run(pool).await?,
         }
@@ -289,11 +293,12 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
+                let wal = Arc::new(wal::Wal::new(options.get_filename()));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(options);
-                Ok(Db::Sqlite(pool))
+                    .connect_lazy_with(wal::with_pragmas(options));
+                Ok(Db::Sqlite(pool, wal))
             }
             "postgres" | "postgresql" => {
                 let options = PgConnectOptions::from_str(url).map_err(DbError::InvalidUrl)?;
@@ -311,7 +316,7 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let span = db_span!(self, "BEGIN");
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().instrument(span).await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().instrument(span).await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().instrument(span).await?),
         })
     }
@@ -324,7 +329,7 @@ impl Db {
     /// The OpenTelemetry `db.system.name` of the backend.
     pub fn system_name(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => Self::SQLITE.system_name(),
+            Db::Sqlite(..) => Self::SQLITE.system_name(),
             Db::Postgres(_) => Self::POSTGRES.system_name(),
         }
     }
@@ -340,22 +345,54 @@ impl Db {
         PoolStats { size, idle, max }
     }
 
-    /// Sets the pool's gauges to its state now (at each scrape).
-    pub fn record_pool_metrics(&self) {
+    /// Sets the pool's gauges, and on SQLite the write-ahead log's, to
+    /// their state now (at each scrape).
+    pub fn record_metrics(&self) {
         let pool = self.pool_stats();
         metrics::gauge!(names::DB_POOL, "state" => "in_use").set(f64::from(pool.size - pool.idle));
         metrics::gauge!(names::DB_POOL, "state" => "idle").set(f64::from(pool.idle));
         metrics::gauge!(names::DB_POOL_MAX).set(f64::from(pool.max));
+        let Some(wal) = self.wal_stats() else {
+            return;
+        };
+        // u64 to f64: exact below 2^53 bytes and frames.
+        metrics::gauge!(names::DB_WAL_BYTES).set(wal.bytes as f64);
+        for (outcome, count) in [
+            ("complete", wal.complete),
+            ("busy", wal.busy),
+            ("error", wal.failed),
+        ] {
+            metrics::counter!(names::DB_WAL_CHECKPOINTS, "outcome" => outcome).absolute(count);
+        }
+        if let Some(last) = wal.last {
+            metrics::gauge!(names::DB_WAL_LAST_BUSY).set(f64::from(u8::from(last.busy)));
+            metrics::gauge!(names::DB_WAL_LAST_FRAMES, "state" => "log")
+                .set(last.log_frames as f64);
+            metrics::gauge!(names::DB_WAL_LAST_FRAMES, "state" => "checkpointed")
+                .set(last.checkpointed_frames as f64);
+        }
     }
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
 
+    /// The write-ahead log's size and checkpoints, for the metrics (SQLite
+    /// only).
+    pub fn wal_stats(&self) -> Option<wal::WalStats> {
+        match self {
+            Db::Sqlite(_, wal) => Some(wal.stats()),
+            Db::Postgres(_) => None,
+        }
+    }
+
     pub async fn close(&self) {
+        if let Db::Sqlite(_, wal) = self {
+            wal.stop();
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }

@@ -12,6 +12,10 @@
 //! | `upstream_peer_circuit_breaker_state` | gauge | `target`, `peer` (an instance's base URL, from the configuration): that instance's breaker |
 //! | `db_pool_connections` | gauge | `state`: `in_use`, `idle` (sampled at scrape time) |
 //! | `db_pool_max_connections` | gauge | |
+//! | `db_wal_bytes` | gauge | SQLite only: the write-ahead log's size (sampled at scrape time) |
+//! | `db_wal_checkpoints_total` | counter | SQLite only: `outcome`: `complete`, `busy`, `error` |
+//! | `db_wal_last_checkpoint_busy` | gauge | SQLite only: 1 when the last checkpoint could not finish |
+//! | `db_wal_last_checkpoint_frames` | gauge | SQLite only: `state`: `log`, `checkpointed` |
 //! | `build_info` | gauge, always 1 | `service`, `version` |
 //!
 //! Every label takes a bounded set of values, so the number of series stays
@@ -32,6 +36,10 @@ pub const BREAKER_STATE: &str = "upstream_circuit_breaker_state";
 pub const PEER_BREAKER_STATE: &str = "upstream_peer_circuit_breaker_state";
 pub const DB_POOL: &str = "db_pool_connections";
 pub const DB_POOL_MAX: &str = "db_pool_max_connections";
+pub const DB_WAL_BYTES: &str = "db_wal_bytes";
+pub const DB_WAL_CHECKPOINTS: &str = "db_wal_checkpoints_total";
+pub const DB_WAL_LAST_BUSY: &str = "db_wal_last_checkpoint_busy";
+pub const DB_WAL_LAST_FRAMES: &str = "db_wal_last_checkpoint_frames";
 pub const BUILD_INFO: &str = "build_info";
 
 /// Latency buckets, in seconds: 1 ms to 10 s.
@@ -109,6 +117,23 @@ fn describe() {
     );
     describe_gauge!(DB_POOL, "Database pool connections, in use and idle.");
     describe_gauge!(DB_POOL_MAX, "The database pool's maximum size.");
+    describe_gauge!(
+        DB_WAL_BYTES,
+        Unit::Bytes,
+        "Size of SQLite's write-ahead log file."
+    );
+    describe_counter!(
+        DB_WAL_CHECKPOINTS,
+        "The service's own SQLite checkpoints (TRUNCATE), by outcome."
+    );
+    describe_gauge!(
+        DB_WAL_LAST_BUSY,
+        "1 when the last checkpoint was kept from finishing (by readers or a writer)."
+    );
+    describe_gauge!(
+        DB_WAL_LAST_FRAMES,
+        "The last checkpoint's frames in the log and checkpointed (0 and 0 once it truncated the log)."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels name the service and its version."

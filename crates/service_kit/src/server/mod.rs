@@ -426,7 +426,7 @@ fn log_request(
 
 /// The service's metrics, in the Prometheus text format.
 async fn metrics_text(State((db, _)): State<(Db, Draining)>) -> Response {
-    db.record_pool_metrics();
+    db.record_metrics();
     let mut response = metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
