@@ -5,7 +5,8 @@
 #   1. formatting, clippy (warnings are errors) and the module layers
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
 #   3. schemathesis against both OpenAPI documents, through the gateway
-#   4. the end-to-end tests again on PostgreSQL
+#   4. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
+#      init script run against the same cluster
 #   5. `make bench` on PostgreSQL, one short round (it works; no figures)
 #   6. the offline checks of the Docker deployment
 set -euo pipefail
@@ -37,6 +38,19 @@ pg_dir="$(mktemp -d /tmp/rest-microservices-pg.XXXXXX)"
 trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
 pg_url="$(scripts/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
 E2E_BACKEND=postgres E2E_PG_URL="$pg_url" cargo test -p e2e --locked
+
+step "compose's PostgreSQL init script: both roles and databases, idle_in_transaction_session_timeout set"
+port="$(cat "$pg_dir/port")"
+PGHOST=127.0.0.1 PGPORT="$port" POSTGRES_USER=postgres POSTGRES_DB=postgres \
+    CLIENT_DB_PASSWORD=test ORDER_DB_PASSWORD=test deploy/postgres/init-databases.sh >/dev/null
+for role_db in client_service:clients order_service:orders; do
+    timeout="$(psql -qtAX "postgres://${role_db%%:*}@127.0.0.1:$port/${role_db##*:}" -c 'SHOW idle_in_transaction_session_timeout')"
+    if [[ "$timeout" != 30s ]]; then
+        echo "${role_db%%:*}: idle_in_transaction_session_timeout is '$timeout', not 30s" >&2
+        exit 1
+    fi
+done
+echo "ok: client_service and order_service sessions end after 30 s idle in a transaction"
 
 step "make bench on PostgreSQL: one round of 1 s per target, with the debug binaries (it works; no figures)"
 BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/bench.sh

@@ -9,6 +9,13 @@
 # service's role can connect only to its own database (the owner keeps its
 # privileges; the superuser can always connect).
 #
+# Both roles get idle_in_transaction_session_timeout = 30s: a service's
+# transactions are a few statements that take milliseconds, and none waits
+# for anything else (a call to the other service) while open. A session idle
+# in a transaction for 30 s belongs to a stuck or dead request; PostgreSQL
+# then ends it, which releases its locks and lets VACUUM reclaim what it kept
+# alive, and the pool opens a new connection.
+#
 # compose.yaml mounts this file into /docker-entrypoint-initdb.d/. The
 # postgres image's entrypoint runs the scripts there ONCE, when it
 # initializes an empty data directory (the first start with a fresh `pgdata`
@@ -34,10 +41,12 @@ psql --no-psqlrc --set ON_ERROR_STOP=1 \
     --set client_password="${CLIENT_DB_PASSWORD}" \
     --set order_password="${ORDER_DB_PASSWORD}" <<-'EOSQL'
 	CREATE ROLE client_service LOGIN PASSWORD :'client_password';
+	ALTER ROLE client_service SET idle_in_transaction_session_timeout = '30s';
 	CREATE DATABASE clients OWNER client_service;
 	REVOKE CONNECT, TEMPORARY ON DATABASE clients FROM PUBLIC;
 
 	CREATE ROLE order_service LOGIN PASSWORD :'order_password';
+	ALTER ROLE order_service SET idle_in_transaction_session_timeout = '30s';
 	CREATE DATABASE orders OWNER order_service;
 	REVOKE CONNECT, TEMPORARY ON DATABASE orders FROM PUBLIC;
 EOSQL
