@@ -1,7 +1,7 @@
 # The commands of this project. Each is a script under scripts/, so it can
 # also be read (and run) on its own.
 
-.PHONY: run test bench lint fmt check-deploy clean
+.PHONY: run test bench soak lint fmt check-deploy clean
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
@@ -14,6 +14,10 @@ test:
 ## bench: requests per second through the gateway, beside nginx's own `return 200`
 bench:
 	scripts/bench.sh
+
+## soak: a steady mix through the gateway for SOAK_SECONDS (default 600), a row per minute, then whether it stayed flat
+soak:
+	scripts/soak.sh
 
 ## lint: formatting, clippy and the module layers, as CI runs them
 lint:

@@ -4,11 +4,13 @@
 # PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
-#   3. schemathesis against both OpenAPI documents, through the gateway
-#   4. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
+#   3. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
+#      request may fail, and the WAL must stay under its bound
+#   4. schemathesis against both OpenAPI documents, through the gateway
+#   5. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
 #      init script run against the same cluster
-#   5. `make bench` on PostgreSQL, one short round (it works; no figures)
-#   6. the offline checks of the Docker deployment
+#   6. `make bench` on PostgreSQL, one short round (it works; no figures)
+#   7. the offline checks of the Docker deployment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +31,9 @@ gateway/docs/build.sh
 
 step "unit, in-process and end-to-end tests (SQLite)"
 E2E_BACKEND=sqlite cargo test --workspace --locked
+
+step "a short soak through the gateway (SQLite, 20 s): no request fails, the WAL stays bounded"
+SOAK_SECONDS=20 SOAK_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/soak.sh
 
 step "the API against its OpenAPI documents: schemathesis, through the gateway"
 scripts/schemathesis.sh
