@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The dev overlay's copy of deploy/postgres/init-databases.sh (compose's):
+# kustomize reads no file outside the overlay's folder, so the script is
+# here twice, and scripts/check-k8s.py fails when the SQL of the two differs.
+#
+# Creates one database per service, each owned by its own role:
+#
+#   database  owner (login role)  password from
+#   clients   client_service      CLIENT_DB_PASSWORD
+#   orders    order_service       ORDER_DB_PASSWORD
+#
+# and revokes CONNECT (and TEMPORARY) on both databases from PUBLIC, so each
+# service's role can connect only to its own database (the owner keeps its
+# privileges; the superuser can always connect).
+#
+# Both roles get idle_in_transaction_session_timeout = 30s: a service's
+# transactions are a few statements that take milliseconds, and none waits
+# for anything else (a call to the other service) while open. A session idle
+# in a transaction for 30 s belongs to a stuck or dead request; PostgreSQL
+# then ends it, which releases its locks (a migration's, too) and lets VACUUM
+# reclaim what it kept alive, and the pool opens a new connection.
+#
+# postgres.yaml mounts it (from a ConfigMap, executable) into
+# /docker-entrypoint-initdb.d/; the postgres image's entrypoint runs it ONCE,
+# when it initializes an empty data directory (the first start with a new
+# PersistentVolumeClaim). Changing a password later therefore needs ALTER
+# ROLE, or deleting the claim (and all data) to start from scratch.
+set -eo pipefail
+
+# Fail loudly rather than create a role without a password.
+: "${CLIENT_DB_PASSWORD:?CLIENT_DB_PASSWORD must be set for the postgres container}"
+: "${ORDER_DB_PASSWORD:?ORDER_DB_PASSWORD must be set for the postgres container}"
+
+# The passwords are passed as psql variables and written as :'name', which
+# psql replaces by a correctly quoted SQL literal. ON_ERROR_STOP makes psql
+# exit non-zero at the first failing statement, and the entrypoint then
+# aborts the initialization.
+psql --no-psqlrc --set ON_ERROR_STOP=1 \
+    --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-postgres}" \
+    --set client_password="${CLIENT_DB_PASSWORD}" \
+    --set order_password="${ORDER_DB_PASSWORD}" <<-'EOSQL'
+	CREATE ROLE client_service LOGIN PASSWORD :'client_password';
+	ALTER ROLE client_service SET idle_in_transaction_session_timeout = '30s';
+	CREATE DATABASE clients OWNER client_service;
+	REVOKE CONNECT, TEMPORARY ON DATABASE clients FROM PUBLIC;
+
+	CREATE ROLE order_service LOGIN PASSWORD :'order_password';
+	ALTER ROLE order_service SET idle_in_transaction_session_timeout = '30s';
+	CREATE DATABASE orders OWNER order_service;
+	REVOKE CONNECT, TEMPORARY ON DATABASE orders FROM PUBLIC;
+EOSQL
+
+echo "init-databases.sh: created databases clients (owner client_service) and orders (owner order_service)"
