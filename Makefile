@@ -1,7 +1,7 @@
 # The commands of this project. Each is a script under scripts/, so it can
 # also be read (and run) on its own.
 
-.PHONY: run test bench soak lint fmt check-deploy clean
+.PHONY: run test bench soak lint fmt check-deploy check-k8s clean
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
@@ -31,6 +31,10 @@ fmt:
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
 	scripts/check-deploy.sh
+
+## check-k8s: the Kubernetes manifests (deploy/k8s), rendered and checked, without a cluster
+check-k8s:
+	scripts/check-k8s.sh
 
 clean:
 	cargo clean

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: every test, on a fresh machine. Installs what is missing (nginx;
-# docker-compose and hadolint for the deployment checks), starts a throwaway
-# PostgreSQL cluster, and runs:
+# docker-compose and hadolint for the deployment checks; kubernetes-validate,
+# checkov and, when none is installed, kubectl for the Kubernetes checks),
+# starts a throwaway PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
 #   3. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
@@ -10,7 +11,7 @@
 #   5. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
 #      init script run against the same cluster
 #   6. `make bench` on PostgreSQL, one short round (it works; no figures)
-#   7. the offline checks of the Docker deployment
+#   7. the offline checks of the Docker and the Kubernetes deployments
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,5 +63,8 @@ BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/bench.sh
 
 step "deployment files (compose, Dockerfiles, gateway template)"
 scripts/check-deploy.sh
+
+step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
+scripts/check-k8s.sh
 
 step "all tests passed"

@@ -1,0 +1,1168 @@
+#!/usr/bin/env python3
+"""Checks the Kubernetes deployment (deploy/k8s) offline, without a cluster.
+
+Run by scripts/check-k8s.sh (which installs the tools into .venv first), so
+by `make check-k8s` and `make test`. Every step below must pass:
+
+ 1. render     every overlay, with and without each component, renders with
+               `kubectl kustomize` (a copy of deploy/k8s whose overlay lists
+               that set of components); the overlays as committed render to
+               the same objects as the copy with their own components.
+ 2. schemas    every rendered object is valid, in strict mode (no unknown
+               field), against Kubernetes' own schemas of the oldest and the
+               newest version checked (kubernetes-validate); Gateway API
+               objects against the Gateway API's own CRD schemas (from
+               ../shared/data/gateway-api-crds, or GATEWAY_API_CRDS).
+ 3. checkov    no failed check on any rendering; a skipped check is named,
+               with its reason, in a checkov.io/skip annotation on the object
+               (one exception: the renderings without the network-policies
+               component are left without policies on purpose, so
+               CKV2_K8S_6 "pods without a NetworkPolicy" is skipped there).
+ 4. consistency what the manifests say agrees with the code and compose.yaml:
+               - every environment variable is one the binary reads (its
+                 `--help` lists it; RUST_LOG and OTEL_* are read by the log
+                 and trace libraries, so the binary must contain the name),
+                 the gateway's are its template's or its image entrypoint's;
+               - ports: LISTEN_ADDR, containerPort, the Service's port and
+                 targetPort, the probes' port, compose's `expose`;
+               - the gateway's upstream lines and the services' URLs name
+                 existing Services and ports, with the failover parameters
+                 of gateway/render.sh and gateway/Dockerfile;
+               - images and settings agree with compose.yaml (PostgreSQL's
+                 image, passwords and URLs in dev, log format, grace periods,
+                 replicas), the init script's SQL with compose's;
+               - every workload: probes, a preStop pause and a grace period
+                 longer than pause + SHUTDOWN_GRACE_SECS, requests and limits,
+                 non-root with a fixed uid, no privilege escalation, no
+                 capability, seccomp RuntimeDefault, read-only root, the
+                 recommended labels, no service links, images from `images:`;
+               - production: 2 or more replicas of everything, spread over
+                 nodes and zones;
+ 5. run        the binaries start with the ConfigMaps' settings (on
+               loopback, SQLite) and answer 200 on every probe path; nginx
+               runs the gateway with the Kubernetes main configuration
+               (as the container's user when this runs as root) and passes
+               /client/ and /order/ to them.
+ 6. self-check broken copies of the manifests are fed to each step, which
+               must report them: a check that cannot fail checks nothing.
+
+Prints one line per check and ends with "check-k8s: N passed, M failed";
+exits 1 when any failed.
+"""
+
+import argparse
+import base64
+import copy
+import itertools
+import json
+import mmap
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import yaml
+from kubernetes_validate import utils as kv
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ["dev", "production"]
+COMPONENTS = ["network-policies", "gateway-api"]
+# The oldest Kubernetes these manifests are for, and the newest that
+# kubernetes-validate knows.
+OLDEST_K8S = "1.33.0"
+SERVICES = {"client-service": "client_service", "order-service": "order_service"}
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+# Variables that the nginx image's own entrypoint reads (docker-nginx's
+# entrypoint scripts), beside the template's GATEWAY_* ones.
+NGINX_ENTRYPOINT_VARS = {
+    "NGINX_ENVSUBST_OUTPUT_DIR",
+    "NGINX_ENVSUBST_TEMPLATE_DIR",
+    "NGINX_ENVSUBST_TEMPLATE_SUFFIX",
+    "NGINX_ENVSUBST_FILTER",
+    "NGINX_ENTRYPOINT_QUIET_LOGS",
+}
+# The postgres image's variables used here, beside compose's.
+POSTGRES_IMAGE_VARS = {"PGDATA", "POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB"}
+
+
+# --------------------------------------------------------------- report ---
+class Report:
+    def __init__(self, quiet=False):
+        self.passed = 0
+        self.failed = []
+        self.quiet = quiet
+        self.timings = []
+
+    def step(self, title):
+        self.end_step()
+        self.current = (title.split(":")[0], time.monotonic())
+        if not self.quiet:
+            print(f"\n==> {title}", flush=True)
+
+    def end_step(self):
+        if getattr(self, "current", None):
+            name, since = self.current
+            self.timings.append(f"{name} {time.monotonic() - since:.0f} s")
+            self.current = None
+
+    def check(self, name, problems):
+        """One check: passed when `problems` is empty."""
+        if problems:
+            self.failed.append(name)
+            if not self.quiet:
+                print(f"    FAILED: {name}")
+                for p in problems:
+                    print(f"        - {p}")
+        else:
+            self.passed += 1
+            if not self.quiet:
+                print(f"    ok: {name}")
+        return not problems
+
+
+def load_all(text):
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def key(obj):
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(docs, kind, name):
+    found = find(docs, kind, name)
+    return found[0] if found else None
+
+
+def workloads(docs):
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+
+
+# --------------------------------------------------------------- render ---
+def kubectl_kustomize(kubectl, path):
+    out = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or f"kubectl kustomize {path} failed")
+    return out.stdout
+
+
+def variants():
+    for overlay in OVERLAYS:
+        for n in range(len(COMPONENTS) + 1):
+            for comps in itertools.combinations(COMPONENTS, n):
+                yield overlay, comps
+
+
+def variant_name(overlay, comps):
+    return "+".join([overlay, *comps])
+
+
+def render_all(kubectl, work, tree=K8S):
+    """Renders every variant from a copy of `tree`; returns {name: (overlay,
+    comps, docs, text)} and problems."""
+    copy_root = work / "k8s"
+    shutil.rmtree(copy_root, ignore_errors=True)
+    shutil.copytree(tree, copy_root)
+    rendered, problems = {}, []
+    for overlay, comps in variants():
+        kfile = copy_root / "overlays" / overlay / "kustomization.yaml"
+        original = kfile.read_text()
+        kust = yaml.safe_load(original)
+        if comps:
+            kust["components"] = [f"../../components/{c}" for c in comps]
+        else:
+            kust.pop("components", None)
+        kfile.write_text(yaml.safe_dump(kust, sort_keys=False))
+        name = variant_name(overlay, comps)
+        try:
+            text = kubectl_kustomize(kubectl, kfile.parent)
+            rendered[name] = (overlay, comps, load_all(text), text)
+        except RuntimeError as err:
+            problems.append(f"{name}: {err}")
+        kfile.write_text(original)
+    return rendered, problems
+
+
+def committed_components(overlay, tree=K8S):
+    kust = yaml.safe_load((tree / "overlays" / overlay / "kustomization.yaml").read_text())
+    names = []
+    for path in kust.get("components") or []:
+        names.append(Path(path).name)
+    return tuple(c for c in COMPONENTS if c in names), [n for n in names if n not in COMPONENTS]
+
+
+# -------------------------------------------------------------- schemas ---
+_validated = {}
+
+
+def k8s_schema_problems(docs, versions):
+    """Problems of each object, each distinct object validated once (the
+    renderings share most of theirs)."""
+    problems = []
+    for doc in docs:
+        if doc.get("apiVersion", "").startswith(GATEWAY_API_GROUP + "/"):
+            continue
+        canonical = json.dumps(doc, sort_keys=True) + repr(versions)
+        if canonical not in _validated:
+            _validated[canonical] = k8s_object_problems(doc, versions)
+        problems += _validated[canonical]
+    return problems
+
+
+def k8s_object_problems(doc, versions):
+    problems = []
+    for version in versions:
+        try:
+            kv.validate(doc, version, strict=True)
+        except kv.ValidationError as err:
+            path = ".".join(str(p) for p in err.path)
+            problems.append(f"{key(doc)} (Kubernetes {err.version}): {path}: {err.message}")
+        except kv.SchemaNotFoundError as err:
+            problems.append(f"{key(doc)}: {err.message}")
+    return problems
+
+
+def strict_schema(node):
+    """A CRD's openAPIV3Schema as a JSON Schema that refuses unknown fields,
+    as the API server's strict field validation does (a structural schema
+    prunes them silently otherwise)."""
+    if isinstance(node, list):
+        return [strict_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict_schema(v) for k, v in node.items()}
+    if out.get("nullable") is True and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def list_type_problems(schema, value, path):
+    """x-kubernetes-list-type: set / map (with its keys): no two items alike."""
+    problems = []
+    if isinstance(value, dict) and isinstance(schema, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                problems += list_type_problems(sub, value[name], f"{path}.{name}")
+    elif isinstance(value, list) and isinstance(schema, dict):
+        kind = schema.get("x-kubernetes-list-type")
+        if kind == "set":
+            seen = [json.dumps(v, sort_keys=True) for v in value]
+            if len(set(seen)) != len(seen):
+                problems.append(f"{path}: items must be unique (list-type set)")
+        elif kind == "map":
+            keys = schema.get("x-kubernetes-list-map-keys") or []
+            seen = [tuple(json.dumps(v.get(k)) for k in keys) for v in value if isinstance(v, dict)]
+            if len(set(seen)) != len(seen):
+                problems.append(f"{path}: items must be unique by {keys} (list-type map)")
+        for i, item in enumerate(value):
+            problems += list_type_problems(schema.get("items") or {}, item, f"{path}[{i}]")
+    return problems
+
+
+def load_crds(crd_dir):
+    """{(group/version, kind): schema} from every CRD file in crd_dir."""
+    crds = {}
+    for path in sorted(Path(crd_dir).glob("*.yaml")):
+        for doc in load_all(path.read_text()):
+            if doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                if version.get("served") and "schema" in version:
+                    api = f"{spec['group']}/{version['name']}"
+                    crds[(api, spec["names"]["kind"])] = strict_schema(version["schema"]["openAPIV3Schema"])
+    return crds
+
+
+def crd_problems(docs, crds):
+    problems = []
+    for doc in docs:
+        if not doc.get("apiVersion", "").startswith(GATEWAY_API_GROUP + "/"):
+            continue
+        schema = crds.get((doc["apiVersion"], doc["kind"]))
+        if schema is None:
+            problems.append(f"{key(doc)}: no CRD schema for {doc['apiVersion']} {doc['kind']}")
+            continue
+        # metadata is the API server's business (the CRD schema says only
+        # "object"): checked here for what matters, a DNS-1123 name.
+        body = {k: v for k, v in doc.items() if k != "metadata"}
+        name = doc.get("metadata", {}).get("name", "")
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name) or len(name) > 253:
+            problems.append(f"{key(doc)}: metadata.name is not a DNS-1123 subdomain")
+        validator = jsonschema.Draft7Validator({k: v for k, v in schema.items() if k != "properties"} | {
+            "properties": {k: v for k, v in (schema.get("properties") or {}).items() if k != "metadata"}
+        })
+        for err in sorted(validator.iter_errors(body), key=lambda e: list(e.path)):
+            path = ".".join(str(p) for p in err.path)
+            problems.append(f"{key(doc)}: {path}: {err.message}")
+        problems += [f"{key(doc)}: {p}" for p in list_type_problems(schema, body, "")]
+    return problems
+
+
+# -------------------------------------------------------------- checkov ---
+def run_checkov(checkov, files, skip_checks=()):
+    """checkov on the given files; returns (problems, passed, skipped)."""
+    if not files:
+        return [], 0, 0
+    with tempfile.TemporaryDirectory() as out_dir:
+        cmd = [checkov, "--framework", "kubernetes", "--skip-download", "--compact",
+               "--output", "json", "--output-file-path", out_dir]
+        for f in files:
+            cmd += ["-f", str(f)]
+        if skip_checks:
+            cmd += ["--skip-check", ",".join(skip_checks)]
+        # --skip-download: nothing is fetched (guidelines, policies), so it
+        # runs offline.
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        result_files = list(Path(out_dir).glob("*.json"))
+        if not result_files:
+            return [f"checkov did not run (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"], 0, 0
+        data = json.loads(result_files[0].read_text())
+    reports = data if isinstance(data, list) else [data]
+    problems, passed, skipped = [], 0, 0
+    for report in reports:
+        results = report.get("results", {})
+        summary = report.get("summary", {})
+        passed += summary.get("passed", 0)
+        skipped += summary.get("skipped", 0)
+        if summary.get("parsing_errors"):
+            problems.append(f"checkov could not parse {summary['parsing_errors']} file(s)")
+        for failed in results.get("failed_checks", []):
+            problems.append(f"{failed['check_id']} {failed['check_name']}: {failed['resource']} "
+                            f"({Path(failed['file_path']).name})")
+        for s in results.get("skipped_checks", []):
+            reason = (s.get("check_result") or {}).get("suppress_comment") or ""
+            if not reason.strip() or reason.strip() == "No comment provided":
+                problems.append(f"{s['check_id']} skipped without a reason: {s['resource']}")
+    if proc.returncode not in (0, 1):
+        problems.append(f"checkov exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    if proc.returncode == 1 and not problems:
+        problems.append("checkov exited 1 but reported no failed check")
+    return problems, passed, skipped
+
+
+# ---------------------------------------------------------- consistency ---
+class Facts:
+    """What the manifests are checked against: the binaries, the gateway's
+    files, compose.yaml and the compose init script."""
+
+    def __init__(self, bin_dir):
+        self.bin_dir = Path(bin_dir)
+        self.help = {}
+        self.help_vars = {}
+        for binary in SERVICES.values():
+            out = subprocess.run([str(self.bin_dir / binary), "--help"], capture_output=True, text=True,
+                                 env={"PATH": os.environ.get("PATH", "")})
+            if out.returncode != 0:
+                raise RuntimeError(f"{binary} --help failed: {out.stderr}")
+            self.help[binary] = out.stdout
+            self.help_vars[binary] = set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", out.stdout))
+        self.template = (ROOT / "gateway/templates/gateway.conf.template").read_text()
+        self.template_vars = set(re.findall(r"\$\{(GATEWAY_[A-Z_]+)\}", self.template))
+        self.gateway_dockerfile = (ROOT / "gateway/Dockerfile").read_text()
+        self.dockerfile_env = dockerfile_env(self.gateway_dockerfile)
+        self.render_params = re.search(r'^server_params="([^"]*)"', (ROOT / "gateway/render.sh").read_text(),
+                                       re.M).group(1)
+        self.compose = expand_defaults(yaml.safe_load((ROOT / "compose.yaml").read_text()))
+        self.compose_init = (ROOT / "deploy/postgres/init-databases.sh").read_text()
+        self.versions = {}
+        for binary in SERVICES.values():
+            toml = (ROOT / "services" / binary / "Cargo.toml").read_text()
+            self.versions[binary] = re.search(r'^version = "([^"]+)"', toml, re.M).group(1)
+
+    def binary_mentions(self, binary, name):
+        with open(self.bin_dir / binary, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(name.encode()) >= 0
+
+
+def dockerfile_env(text):
+    """NAME -> default value of every ENV in a Dockerfile (NAME=value forms)."""
+    joined = re.sub(r"\\\n", " ", text)
+    env = {}
+    for line in joined.splitlines():
+        if line.strip().startswith("ENV "):
+            for m in re.finditer(r'([A-Z_][A-Z0-9_]*)=("([^"]*)"|(\S*))', line[4:]):
+                env[m.group(1)] = m.group(3) if m.group(3) is not None else m.group(4)
+    return env
+
+
+def expand_defaults(node):
+    """compose's ${VAR:-default} replaced by the default: what a fresh clone runs."""
+    if isinstance(node, dict):
+        return {k: expand_defaults(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_defaults(v) for v in node]
+    if isinstance(node, str):
+        return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", node)
+    return node
+
+
+def init_sql(script):
+    m = re.search(r"<<-'EOSQL'\n(.*?)\nEOSQL", script, re.S)
+    if not m:
+        return None
+    return [line.strip() for line in m.group(1).splitlines() if line.strip()]
+
+
+def data_of(docs, kind, name):
+    """A ConfigMap's data, or a Secret's decoded data (by generated or plain name)."""
+    for d in docs:
+        if d["kind"] != kind:
+            continue
+        n = d["metadata"]["name"]
+        if n == name or re.fullmatch(re.escape(name) + r"-[a-z0-9]{10}", n):
+            if kind == "Secret":
+                return {k: base64.b64decode(v).decode() for k, v in (d.get("data") or {}).items()}
+            return dict(d.get("data") or {})
+    return None
+
+
+def container_env(docs, container):
+    """name -> value (None when it comes from a Secret not in the rendering)."""
+    env = {}
+    for src in container.get("envFrom") or []:
+        if "configMapRef" in src:
+            data = data_of(docs, "ConfigMap", src["configMapRef"]["name"])
+            env.update(data or {})
+        if "secretRef" in src:
+            data = data_of(docs, "Secret", src["secretRef"]["name"])
+            env.update(data or {})
+    for e in container.get("env") or []:
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        elif "secretKeyRef" in e.get("valueFrom", {}):
+            ref = e["valueFrom"]["secretKeyRef"]
+            data = data_of(docs, "Secret", ref["name"])
+            env[e["name"]] = None if data is None else data.get(ref["key"])
+        else:
+            env[e["name"]] = None
+    return env
+
+
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"].get("labels") or {}
+
+
+def matches(selector, labels):
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        value = labels.get(expr["key"])
+        if expr["operator"] == "In" and value not in expr["values"]:
+            return False
+        if expr["operator"] == "NotIn" and value in expr["values"]:
+            return False
+        if expr["operator"] == "Exists" and value is None:
+            return False
+    return True
+
+
+def port_number(container, port):
+    if isinstance(port, int):
+        return port
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return p["containerPort"]
+    return None
+
+
+def parse_quantity_cpu(value):
+    s = str(value)
+    return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
+
+
+def consistency_problems(facts, overlay, comps, docs):
+    problems = []
+    p = problems.append
+    compose_services = facts.compose["services"]
+    services_by_name = {d["metadata"]["name"]: d for d in find(docs, "Service")}
+
+    # ---- every object: the recommended labels
+    for d in docs:
+        labels = d["metadata"].get("labels") or {}
+        for label in ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
+            if label not in labels:
+                p(f"{key(d)}: no label {label}")
+        if d["kind"] not in ("Namespace", "NetworkPolicy"):
+            for label in ("app.kubernetes.io/name", "app.kubernetes.io/component"):
+                if label not in labels:
+                    p(f"{key(d)}: no label {label}")
+
+    # ---- every workload
+    for w in workloads(docs):
+        name = w["metadata"]["name"]
+        spec = w["spec"]["template"]["spec"]
+        labels = pod_labels(w)
+        for label in ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"):
+            if label not in labels:
+                p(f"{key(w)}: the pods have no label {label}")
+        if spec.get("enableServiceLinks") is not False:
+            p(f"{key(w)}: enableServiceLinks is not false (Kubernetes would add *_PORT variables)")
+        if spec.get("automountServiceAccountToken") is not False:
+            p(f"{key(w)}: automountServiceAccountToken is not false")
+        pod_sc = spec.get("securityContext") or {}
+        if pod_sc.get("runAsNonRoot") is not True or not pod_sc.get("runAsUser"):
+            p(f"{key(w)}: the pod does not run as a fixed non-root user")
+        if (pod_sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            p(f"{key(w)}: the pod's seccompProfile is not RuntimeDefault")
+        for c in spec["containers"] + (spec.get("initContainers") or []):
+            where = f"{key(w)} container {c['name']}"
+            sc = c.get("securityContext") or {}
+            if sc.get("runAsNonRoot") is not True or not (sc.get("runAsUser") or pod_sc.get("runAsUser")):
+                p(f"{where}: runAsNonRoot with a fixed uid is not set")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                p(f"{where}: allowPrivilegeEscalation is not false")
+            if (sc.get("capabilities") or {}).get("drop") != ["ALL"] or (sc.get("capabilities") or {}).get("add"):
+                p(f"{where}: capabilities are not drop: [ALL]")
+            if (sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+                p(f"{where}: seccompProfile is not RuntimeDefault")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                p(f"{where}: the root file system is not read-only")
+            res = c.get("resources") or {}
+            for part in ("requests", "limits"):
+                for r in ("cpu", "memory"):
+                    if r not in (res.get(part) or {}):
+                        p(f"{where}: no {part}.{r}")
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                if probe not in c:
+                    p(f"{where}: no {probe}")
+            image = c.get("image", "")
+            if "/" not in image and ":" not in image:
+                p(f"{where}: image {image!r} was not set by the kustomization's images:")
+
+    # ---- the two services
+    for svc_name, binary in SERVICES.items():
+        w = one(docs, "Deployment", svc_name)
+        if w is None:
+            p(f"no Deployment {svc_name}")
+            continue
+        spec = w["spec"]["template"]["spec"]
+        c = next((c for c in spec["containers"] if c["name"] == svc_name), None)
+        if c is None:
+            p(f"{key(w)}: no container {svc_name}")
+            continue
+        env = container_env(docs, c)
+        compose = compose_services[binary]
+        # variables: each one the binary reads
+        for var in env:
+            if var in facts.help_vars[binary]:
+                continue
+            if (var == "RUST_LOG" or var.startswith("OTEL_")) and facts.binary_mentions(binary, var):
+                continue
+            p(f"{key(w)}: sets {var}, which {binary} does not read (not in its --help)")
+        # ports
+        listen = env.get("LISTEN_ADDR", "")
+        listen_port = int(listen.rsplit(":", 1)[1]) if ":" in listen else None
+        container_ports = [pp["containerPort"] for pp in c.get("ports") or []]
+        http_port = port_number(c, "http")
+        if listen_port is None or container_ports != [listen_port] or http_port != listen_port:
+            p(f"{key(w)}: LISTEN_ADDR {listen!r} and the container's ports {container_ports} disagree")
+        if [int(x) for x in compose.get("expose", [])] != [listen_port]:
+            p(f"{key(w)}: listens on {listen_port}, compose's {binary} exposes {compose.get('expose')}")
+        for k in ("LISTEN_ADDR", "LOG_FORMAT"):
+            if env.get(k) != compose["environment"].get(k):
+                p(f"{key(w)}: {k}={env.get(k)!r}, compose.yaml says {compose['environment'].get(k)!r}")
+        # probes: their port, and their paths (answered: see the run step)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = (c.get(probe) or {}).get("httpGet")
+            if not get or port_number(c, get.get("port")) != listen_port:
+                p(f"{key(w)}: {probe} is not an HTTP GET on the service's port")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+            got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+            if got != path:
+                p(f"{key(w)}: {probe} asks {got!r}, the service's is {path}")
+        # shutdown: preStop pause + SHUTDOWN_GRACE_SECS < terminationGracePeriodSeconds
+        pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds")
+        grace = int(env.get("SHUTDOWN_GRACE_SECS") or 10)
+        period = spec.get("terminationGracePeriodSeconds", 30)
+        if not pause:
+            p(f"{key(w)}: no preStop pause")
+        elif period < pause + grace + 1:
+            p(f"{key(w)}: terminationGracePeriodSeconds {period} leaves no time after the {pause} s pause"
+              f" and SHUTDOWN_GRACE_SECS={grace}")
+        compose_stop = int(str(compose.get("stop_grace_period", "10s")).rstrip("s"))
+        if compose_stop <= grace:
+            p(f"compose's {binary}: stop_grace_period {compose_stop}s is not above SHUTDOWN_GRACE_SECS={grace}")
+        # its Service
+        s = services_by_name.get(svc_name)
+        if s is None or not all(pod_labels(w).get(k) == v for k, v in s["spec"]["selector"].items()):
+            p(f"Service {svc_name}: missing, or it selects no pod of {key(w)}")
+        else:
+            sports = s["spec"]["ports"]
+            if [(sp["port"], port_number(c, sp.get("targetPort", sp["port"]))) for sp in sports] != [
+                    (listen_port, listen_port)]:
+                p(f"Service {svc_name}: ports {sports} do not lead to the container's {listen_port}")
+        # the other service: a Service name and port
+        for var, target in (("ORDER_SERVICE_URL", "order-service"), ("CLIENT_SERVICE_URL", "client-service")):
+            if var not in env:
+                continue
+            m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", env[var] or "")
+            target_svc = services_by_name.get(target)
+            if not m or m.group(1) != target or target_svc is None or int(m.group(2)) not in [
+                    sp["port"] for sp in target_svc["spec"]["ports"]]:
+                p(f"{key(w)}: {var}={env[var]!r} is not the Service {target} and its port")
+            compose_url = compose["environment"].get(var, "")
+            if (env[var] or "").replace("-", "_") != compose_url:
+                p(f"{key(w)}: {var}={env[var]!r}, compose.yaml says {compose_url!r} (with _ for -)")
+        # DATABASE_URL from a Secret named in the manifest
+        refs = [e for e in c.get("env") or [] if e["name"] == "DATABASE_URL"]
+        if not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
+            p(f"{key(w)}: DATABASE_URL does not come from a Secret")
+        elif overlay == "dev":
+            url = env.get("DATABASE_URL")
+            if url != compose["environment"]["DATABASE_URL"]:
+                p(f"{key(w)}: the dev DATABASE_URL {url!r} is not compose's {compose['environment']['DATABASE_URL']!r}")
+        # its image: from images:, tagged with the service's version
+        image = c["image"]
+        version = facts.versions[binary]
+        if not image.endswith(":" + version) and "@sha256:" not in image:
+            p(f"{key(w)}: image {image} is not tagged with {binary}'s version {version}")
+        # autoscaler and disruption budget
+        hpa = one(docs, "HorizontalPodAutoscaler", svc_name)
+        if hpa is None or hpa["spec"]["scaleTargetRef"].get("name") != svc_name:
+            p(f"no HorizontalPodAutoscaler for {key(w)}")
+        if "replicas" in w["spec"]:
+            p(f"{key(w)}: sets replicas, which its HorizontalPodAutoscaler owns")
+        pdb = [b for b in find(docs, "PodDisruptionBudget") if matches(b["spec"]["selector"], pod_labels(w))]
+        if not pdb:
+            p(f"no PodDisruptionBudget for {key(w)}")
+
+    # ---- the gateway
+    gw = one(docs, "Deployment", "gateway")
+    if gw is None:
+        p("no Deployment gateway")
+    else:
+        spec = gw["spec"]["template"]["spec"]
+        c = next((c for c in spec["containers"] if c["name"] == "gateway"), None)
+        env = container_env(docs, c)
+        for var in env:
+            if var not in facts.template_vars and var not in NGINX_ENTRYPOINT_VARS:
+                p(f"{key(gw)}: sets {var}, which neither the gateway template nor the nginx image reads")
+        values = {v: env.get(v, facts.dockerfile_env.get(v)) for v in facts.template_vars}
+        for var, value in values.items():
+            if not value:
+                p(f"{key(gw)}: the template's {var} has no value (neither the manifest nor gateway/Dockerfile)")
+        for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service")):
+            lines = re.findall(r"server\s+([^\s;]+)\s*([^;]*);", values.get(var) or "")
+            if not lines:
+                p(f"{key(gw)}: {var} has no server line")
+            for addr, params in lines:
+                host, _, port = addr.rpartition(":")
+                target = services_by_name.get(host)
+                if host != svc_name or target is None or int(port) not in [sp["port"] for sp in target["spec"]["ports"]]:
+                    p(f"{key(gw)}: {var} names {addr}, not the Service {svc_name} and its port")
+                if params.strip() != facts.render_params:
+                    p(f"{key(gw)}: {var} has parameters {params.strip()!r}, gateway/render.sh {facts.render_params!r}")
+            default = facts.dockerfile_env.get(var, "")
+            dparams = re.findall(r"server\s+[^\s;]+\s*([^;]*);", default)
+            if [d.strip() for d in dparams] != [facts.render_params]:
+                p(f"gateway/Dockerfile: {var}'s parameters {dparams} are not gateway/render.sh's")
+        listen = values.get("GATEWAY_LISTEN", "")
+        if port_number(c, "http") != int(listen.rsplit(":", 1)[-1] or 0):
+            p(f"{key(gw)}: port http is not GATEWAY_LISTEN {listen}")
+        status = values.get("GATEWAY_STATUS_LISTEN", "")
+        if port_number(c, "status") != int(status.rsplit(":", 1)[-1] or 0):
+            p(f"{key(gw)}: port status is not GATEWAY_STATUS_LISTEN {status}")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            get = (c.get(probe) or {}).get("httpGet") or {}
+            if get.get("path") != "/healthz" or port_number(c, get.get("port")) != port_number(c, "http"):
+                p(f"{key(gw)}: {probe} is not GET /healthz on the public port")
+        if "location = /healthz" not in facts.template:
+            p("gateway template: no `location = /healthz` for the probes")
+        s = services_by_name.get("gateway")
+        if s is None or [sp["port"] for sp in s["spec"]["ports"]] != [8080]:
+            p("Service gateway: must publish 8080 only (as compose publishes the gateway's 8080 only)")
+        compose_ports = [str(x).rsplit(":", 1)[-1] for x in compose_services["gateway"].get("ports", [])]
+        if compose_ports != [str(port_number(c, "http"))]:
+            p(f"{key(gw)}: public port {port_number(c, 'http')}, compose publishes {compose_ports}")
+        # the main nginx.conf: mounted, used, one worker per CPU of the limit
+        conf_vol = next((v for v in spec.get("volumes") or [] if "configMap" in v
+                         and data_of(docs, "ConfigMap", v["configMap"]["name"]) is not None
+                         and "nginx.conf" in data_of(docs, "ConfigMap", v["configMap"]["name"])), None)
+        if conf_vol is None:
+            p(f"{key(gw)}: no ConfigMap volume with nginx.conf")
+        else:
+            conf = data_of(docs, "ConfigMap", conf_vol["configMap"]["name"])["nginx.conf"]
+            mount = next((m for m in c.get("volumeMounts") or [] if m["name"] == conf_vol["name"]), None)
+            args = c.get("args") or []
+            if mount is None or args[:1] != ["nginx"] or "-c" not in args or \
+                    args[args.index("-c") + 1] != f"{mount['mountPath']}/nginx.conf":
+                p(f"{key(gw)}: args {args} do not run nginx (through the image's entrypoint) with the mounted nginx.conf")
+            workers = re.search(r"^worker_processes\s+(\d+);", conf, re.M)
+            cpu = parse_quantity_cpu(c["resources"]["limits"]["cpu"])
+            if not workers or int(workers.group(1)) != max(1, int(cpu + 0.999)):
+                p(f"{key(gw)}: worker_processes {workers and workers.group(1)} is not one per CPU of the limit {cpu}")
+            out_dir = env.get("NGINX_ENVSUBST_OUTPUT_DIR", "/etc/nginx/conf.d")
+            if f"include {out_dir}/*.conf;" not in conf:
+                p(f"{key(gw)}: nginx.conf does not include {out_dir}/*.conf, where the template is rendered")
+            writable = [m["mountPath"] for m in c.get("volumeMounts") or []
+                        if any(v["name"] == m["name"] and "emptyDir" in v for v in spec.get("volumes") or [])]
+            if out_dir not in writable:
+                p(f"{key(gw)}: {out_dir} (NGINX_ENVSUBST_OUTPUT_DIR) is not a writable emptyDir")
+            for path in re.findall(r"^\s*(?:pid|\w+_temp_path)\s+(\S+);", conf, re.M):
+                if not any(path.startswith(w.rstrip("/") + "/") for w in writable):
+                    p(f"{key(gw)}: nginx writes {path}, which is on the read-only root file system")
+        # the image's conf.d, which the Kubernetes nginx.conf does not include
+        confd = re.findall(r"/etc/nginx/conf\.d/(\S+)", facts.gateway_dockerfile)
+        if [x for x in confd if x not in ("default.conf", "00-server-tokens.conf")]:
+            p(f"gateway/Dockerfile writes {confd} into conf.d: base/gateway-nginx.conf must include them")
+
+    # ---- the dev overlay's PostgreSQL, as compose's
+    if overlay == "dev":
+        pg = one(docs, "StatefulSet", "postgres")
+        cpg = compose_services["postgres"]
+        if pg is None:
+            p("dev: no StatefulSet postgres")
+        else:
+            spec = pg["spec"]["template"]["spec"]
+            c = spec["containers"][0]
+            if c["image"] != cpg["image"]:
+                p(f"{key(pg)}: image {c['image']}, compose.yaml runs {cpg['image']}")
+            env = container_env(docs, c)
+            for var in env:
+                if var not in cpg["environment"] and var not in POSTGRES_IMAGE_VARS:
+                    p(f"{key(pg)}: sets {var}, which neither compose's postgres nor the image reads")
+            for var, value in cpg["environment"].items():
+                if env.get(var) != value:
+                    p(f"{key(pg)}: {var} is {env.get(var)!r}, compose's default is {value!r}")
+            if not pg["spec"].get("volumeClaimTemplates"):
+                p(f"{key(pg)}: no PersistentVolumeClaim")
+            init = data_of(docs, "ConfigMap", "postgres-init")
+            dev_sql = init_sql(next(iter(init.values()))) if init else None
+            compose_sql = init_sql(facts.compose_init)
+            if dev_sql is None or compose_sql is None:
+                p("dev: no SQL found in the init script (postgres-init) or in deploy/postgres/init-databases.sh")
+            elif dev_sql != compose_sql:
+                # Equal, but for a role setting that compose's script does
+                # not have yet (idle_in_transaction_session_timeout).
+                extra = [line for line in dev_sql if line not in compose_sql]
+                if [line for line in dev_sql if line in compose_sql] != compose_sql or [
+                        line for line in extra if not re.fullmatch(r"ALTER ROLE \w+ SET \w+ = '[^']*';", line)]:
+                    p("dev: the init script's SQL differs from deploy/postgres/init-databases.sh's")
+            vol = next((v for v in spec.get("volumes") or [] if (v.get("configMap") or {}).get("name", "").startswith("postgres-init")), None)
+            mount = vol and next((m for m in c.get("volumeMounts") or [] if m["name"] == vol["name"]), None)
+            if not vol or not mount or mount["mountPath"] != "/docker-entrypoint-initdb.d" or vol["configMap"].get("defaultMode") != 0o555:
+                p(f"{key(pg)}: the init script is not mounted, executable, in /docker-entrypoint-initdb.d")
+            s = services_by_name.get("postgres")
+            if s is None or [sp["port"] for sp in s["spec"]["ports"]] != [5432]:
+                p("dev: no Service postgres on 5432 (the host of compose's DATABASE_URLs)")
+
+    # ---- production: replicas and spreading
+    if overlay == "production":
+        for w in find(docs, "Deployment"):
+            name = w["metadata"]["name"]
+            hpa = one(docs, "HorizontalPodAutoscaler", name)
+            if hpa is None or hpa["spec"].get("minReplicas", 1) < 2:
+                p(f"production: {key(w)} is not kept at 2 or more replicas")
+            keys = {t["topologyKey"] for t in w["spec"]["template"]["spec"].get("topologySpreadConstraints") or []
+                    if matches(t.get("labelSelector") or {"matchLabels": {"-": "-"}}, pod_labels(w))}
+            for k in ("kubernetes.io/hostname", "topology.kubernetes.io/zone"):
+                if k not in keys:
+                    p(f"production: {key(w)} is not spread over {k}")
+        if find(docs, "StatefulSet") or one(docs, "Secret", "client-service-database"):
+            p("production: holds a database or a database Secret (both are the operator's)")
+        for d in find(docs, "Secret"):
+            p(f"production: {key(d)} is in the repository")
+
+    # ---- network policies: every pod that a policy allows to be reached exists
+    if "network-policies" in comps:
+        pols = find(docs, "NetworkPolicy")
+        if not any(pp["spec"]["podSelector"] == {} and set(pp["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+                   and not pp["spec"].get("ingress") and not pp["spec"].get("egress") for pp in pols):
+            p("network-policies: no default deny of all traffic")
+        for w in workloads(docs):
+            if not any(matches(pp["spec"]["podSelector"], pod_labels(w)) and pp["spec"]["podSelector"] != {} for pp in pols):
+                p(f"network-policies: no policy for {key(w)}")
+    # ---- Gateway API: the route leads to the gateway Service's port
+    if "gateway-api" in comps:
+        for route in find(docs, "HTTPRoute"):
+            for rule in route["spec"].get("rules", []):
+                for ref in rule.get("backendRefs", []):
+                    target = services_by_name.get(ref["name"])
+                    if target is None or ref.get("port") not in [sp["port"] for sp in target["spec"]["ports"]]:
+                        p(f"{key(route)}: backendRef {ref['name']}:{ref.get('port')} is no Service port")
+            for parent in route["spec"].get("parentRefs", []):
+                if one(docs, "Gateway", parent["name"]) is None:
+                    p(f"{key(route)}: parentRef {parent['name']} is no Gateway here")
+    return problems
+
+
+# ------------------------------------------------------------------ run ---
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=2.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def wait_http(url, proc, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if http_get(url, 0.5) is not None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_problems(facts, docs, work):
+    """Starts both binaries with their ConfigMaps' settings and nginx with
+    the gateway's Kubernetes configuration; asks every probe path, and
+    /client/ and /order/ through nginx."""
+    problems = []
+    procs = []
+    ports = {}
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+    # nginx may run as the container's user (see run_gateway): it must
+    # reach its files.
+    os.chmod(work, 0o711)
+    os.chmod(run_dir, 0o755)
+    try:
+        for svc_name, binary in SERVICES.items():
+            w = one(docs, "Deployment", svc_name)
+            c = next(c for c in w["spec"]["template"]["spec"]["containers"] if c["name"] == svc_name)
+            env = {k: v for k, v in container_env(docs, c).items() if v is not None and k != "DATABASE_URL"}
+            port = free_port()
+            env.update(LISTEN_ADDR=f"127.0.0.1:{port}", DATA_DIR=str(run_dir / binary),
+                       PATH=os.environ.get("PATH", ""))
+            log = open(run_dir / f"{binary}.log", "w")
+            proc = subprocess.Popen([str(facts.bin_dir / binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            procs.append(proc)
+            if not wait_http(f"http://127.0.0.1:{port}/healthz", proc):
+                tail = (run_dir / f"{binary}.log").read_text()[-1500:]
+                problems.append(f"{binary} did not start with the settings of {key(w)}: {tail.strip()}")
+                continue
+            ports[svc_name] = port
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                path = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+                status = http_get(f"http://127.0.0.1:{port}{path}")
+                if status != 200:
+                    problems.append(f"{key(w)}: {probe} GET {path} answered {status}, not 200")
+        if len(ports) == len(SERVICES):
+            problems += run_gateway(facts, docs, run_dir, ports, procs)
+    finally:
+        for proc in procs:
+            stop(proc)
+        for proc in procs:
+            if proc.returncode not in (0, None) and proc.returncode != -signal.SIGTERM:
+                problems.append(f"a process exited {proc.returncode} when stopped (see {run_dir})")
+    return problems
+
+
+def run_gateway(facts, docs, run_dir, ports, procs):
+    problems = []
+    gw = one(docs, "Deployment", "gateway")
+    spec = gw["spec"]["template"]["spec"]
+    c = next(c for c in spec["containers"] if c["name"] == "gateway")
+    env = container_env(docs, c)
+    values = {v: env.get(v, facts.dockerfile_env.get(v)) for v in facts.template_vars}
+    # The Services' names resolve in the cluster only: the same lines with
+    # the local instances' addresses.
+    for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service")):
+        values[var] = re.sub(r"server\s+[^\s;]+", f"server 127.0.0.1:{ports[svc_name]}", values[var])
+    gw_port, status_port = free_port(), free_port()
+    values["GATEWAY_LISTEN"] = f"127.0.0.1:{gw_port}"
+    values["GATEWAY_STATUS_LISTEN"] = f"127.0.0.1:{status_port}"
+    values["GATEWAY_ACCESS_LOG"] = str(run_dir / "access.log")
+    values["GATEWAY_DOCS_DIR"] = str(run_dir / "docs")
+    rendered = facts.template
+    for var, value in values.items():
+        rendered = rendered.replace("${" + var + "}", value)
+    # The mounted nginx.conf, with its writable places moved into run_dir.
+    conf_vol = next(v for v in spec["volumes"] if "configMap" in v and "nginx.conf" in (data_of(docs, "ConfigMap", v["configMap"]["name"]) or {}))
+    conf = data_of(docs, "ConfigMap", conf_vol["configMap"]["name"])["nginx.conf"]
+    out_dir = env.get("NGINX_ENVSUBST_OUTPUT_DIR", "/etc/nginx/conf.d")
+    moved = {}
+    for mount in c["volumeMounts"]:
+        if any(v["name"] == mount["name"] and "emptyDir" in v for v in spec["volumes"]):
+            target = run_dir / "mounts" / mount["mountPath"].strip("/").replace("/", "_")
+            target.mkdir(parents=True, exist_ok=True)
+            moved[mount["mountPath"].rstrip("/") + "/"] = str(target) + "/"
+            if mount["mountPath"] == out_dir:
+                (target / "gateway.conf").write_text(rendered)
+    # Every path that starts with a mount's path, in one pass.
+    pattern = "|".join(re.escape(m) for m in sorted(moved, key=len, reverse=True))
+    conf = re.sub(rf"(?<=\s)({pattern})", lambda m: moved[m.group(1)], conf)
+    (run_dir / "nginx.conf").write_text(conf)
+    (run_dir / "access.log").touch()
+    uid = (c.get("securityContext") or {}).get("runAsUser") or spec["securityContext"]["runAsUser"]
+    gid = (c.get("securityContext") or {}).get("runAsGroup") or spec["securityContext"].get("runAsGroup", uid)
+    cmd = [shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(run_dir / "error.log"), "-p", str(run_dir),
+           "-c", str(run_dir / "nginx.conf")]
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        # As the container's user, which owns nothing but the emptyDirs.
+        for path in [run_dir / "mounts", *(run_dir / "mounts").iterdir(), run_dir / "access.log"]:
+            os.chown(path, uid, gid)
+        (run_dir / "error.log").touch()
+        os.chown(run_dir / "error.log", uid, gid)
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd]
+    test = subprocess.run(cmd + ["-t", "-q"], capture_output=True, text=True)
+    if test.returncode != 0:
+        return [f"nginx -t on the gateway's Kubernetes configuration: {test.stderr.strip()}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(run_dir / "nginx.stderr", "w"))
+    procs.append(proc)
+    base = f"http://127.0.0.1:{gw_port}"
+    if not wait_http(base + "/healthz", proc, 10):
+        err = (run_dir / "nginx.stderr").read_text() + (run_dir / "error.log").read_text()
+        return [f"nginx did not start with the gateway's Kubernetes configuration: {err.strip()[-1500:]}"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        path = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+        status = http_get(base + path)
+        if status != 200:
+            problems.append(f"{key(gw)}: {probe} GET {path} answered {status}, not 200")
+    for path in ("/client/", "/order/"):
+        status = http_get(base + path)
+        if status != 200:
+            problems.append(f"gateway: GET {path} through nginx answered {status}, not 200")
+    # SIGQUIT: the image's stop signal, a graceful stop.
+    stop(proc, signal.SIGQUIT)
+    if proc.returncode != 0:
+        problems.append(f"nginx exited {proc.returncode} on SIGQUIT")
+    return problems
+
+
+# ----------------------------------------------------------- self-check ---
+def container(docs, workload, name):
+    w = one(docs, "Deployment", workload)
+    return next(c for c in w["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def set_config(docs, name, k, v):
+    for d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(name):
+            d["data"][k] = v
+
+
+def broken_schema(docs):
+    docs = copy.deepcopy(docs)
+    container(docs, "client-service", "client-service")["readinessprobe"] = {"httpGet": {"path": "/readyz"}}
+    one(docs, "Service", "gateway")["spec"]["ports"][0]["port"] = "8080"
+    return docs, ["readinessprobe", "ports.0.port"]
+
+
+def broken_crd(docs):
+    docs = copy.deepcopy(docs)
+    route = one(docs, "HTTPRoute", "rest-microservices")
+    route["spec"]["rules"][0]["backendRefs"][0]["port"] = "http"
+    route["spec"]["rules"][0]["timeout"] = "10s"
+    gw = one(docs, "Gateway", "rest-microservices")
+    gw["spec"]["listeners"].append(copy.deepcopy(gw["spec"]["listeners"][0]))
+    return docs, ["backendRefs.0.port", "timeout", "list-type map"]
+
+
+def broken_checkov(docs):
+    docs = copy.deepcopy(docs)
+    c = container(docs, "order-service", "order-service")
+    del c["securityContext"]
+    del c["resources"]["limits"]
+    return docs, ["CKV_K8S_", "order-service"]
+
+
+def broken_consistency(docs):
+    docs = copy.deepcopy(docs)
+    set_config(docs, "order-service-settings", "CLIENT_SERVICE_TIMEOUT", "2000")
+    set_config(docs, "gateway-settings", "GATEWAY_ORDER_SERVERS", "server orders-service:8001 max_fails=2 fail_timeout=2s;")
+    container(docs, "client-service", "client-service")["readinessProbe"]["httpGet"]["path"] = "/ready"
+    w = one(docs, "Deployment", "client-service")
+    w["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+    w["spec"]["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    pg = one(docs, "StatefulSet", "postgres")
+    pg["spec"]["template"]["spec"]["containers"][0]["image"] = "postgres:17-alpine"
+    for d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("postgres-init"):
+            d["data"] = {k: v.replace("DATABASE orders OWNER order_service", "DATABASE orders OWNER client_service")
+                         for k, v in d["data"].items()}
+    return docs, ["CLIENT_SERVICE_TIMEOUT", "orders-service", "'/ready'", "terminationGracePeriodSeconds 10",
+                  "allowPrivilegeEscalation", "postgres:17-alpine", "init script's SQL"]
+
+
+def broken_run(docs):
+    docs = copy.deepcopy(docs)
+    set_config(docs, "order-service-settings", "CLIENT_SERVICE_TIMEOUT_MS", "soon")
+    container(docs, "client-service", "client-service")["readinessProbe"]["httpGet"]["path"] = "/ready"
+    return docs, ["order_service did not start", "GET /ready answered 404"]
+
+
+def caught(report, name, problems, expected):
+    missing = [e for e in expected if not any(e in p for p in problems)]
+    return report.check(name, [f"not reported: {m!r} (reported: {problems[:6]})" for m in missing])
+
+
+# ----------------------------------------------------------------- main ---
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kubectl", required=True)
+    ap.add_argument("--checkov", required=True)
+    ap.add_argument("--bin-dir", required=True, help="folder of the debug binaries (their --help)")
+    ap.add_argument("--crds", help="the Gateway API CRDs (default: ../shared/data/gateway-api-crds)")
+    ap.add_argument("--keep", help="also write the renderings into this folder")
+    args = ap.parse_args()
+    report = Report()
+    started = time.monotonic()
+    latest = kv.latest_version()
+    versions = sorted({OLDEST_K8S, latest}, key=lambda v: [int(x) for x in v.split(".")])
+
+    with tempfile.TemporaryDirectory(prefix="check-k8s.") as tmp:
+        work = Path(tmp)
+        # ---- 1. render
+        report.step("1. render: every overlay, with and without each component (kubectl kustomize)")
+        rendered, problems = render_all(args.kubectl, work)
+        report.check(f"{len(list(variants()))} renderings: " + ", ".join(rendered), problems)
+        if not rendered:
+            return finish(report, started)
+        for overlay in OVERLAYS:
+            comps, unknown = committed_components(overlay)
+            try:
+                as_committed = load_all(kubectl_kustomize(args.kubectl, K8S / "overlays" / overlay))
+                diff = sorted({json.dumps(d, sort_keys=True) for d in as_committed}
+                              ^ {json.dumps(d, sort_keys=True) for d in rendered[variant_name(overlay, comps)][2]})
+                report.check(f"overlays/{overlay} as committed (components: {', '.join(comps) or 'none'})",
+                             ([f"unknown components {unknown}"] if unknown else [])
+                             + ([f"differs from the copy's rendering in {len(diff)} object(s)"] if diff else []))
+            except RuntimeError as err:
+                report.check(f"overlays/{overlay} as committed", [str(err)])
+        try:
+            kubectl_kustomize(args.kubectl, K8S / "base")
+            report.check("base renders on its own", [])
+        except RuntimeError as err:
+            report.check("base renders on its own", [str(err)])
+        render_dir = work / "rendered"
+        render_dir.mkdir()
+        for name, (_, _, _, text) in rendered.items():
+            (render_dir / f"{name}.yaml").write_text(text)
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            for f in render_dir.iterdir():
+                shutil.copy(f, args.keep)
+
+        # ---- 2. schemas
+        report.step(f"2. schemas: Kubernetes {' and '.join(v.rsplit('.', 1)[0] for v in versions)} (strict), "
+                    "Gateway API CRDs")
+        for name, (_, _, docs, _) in rendered.items():
+            report.check(f"{name}: {len(docs)} objects valid against Kubernetes' schemas",
+                         k8s_schema_problems(docs, versions))
+        crd_dir = Path(args.crds or os.environ.get("GATEWAY_API_CRDS") or ROOT.parent / "shared/data/gateway-api-crds")
+        crds = {}
+        if not crd_dir.is_dir():
+            report.check("Gateway API CRDs", [
+                f"{crd_dir} does not exist: the Gateway and HTTPRoute cannot be checked. Put the Gateway API's "
+                "standard CRDs (v1.6.1) there, or name their folder in GATEWAY_API_CRDS"])
+        else:
+            crds = load_crds(crd_dir)
+            snapshot = (crd_dir / "SNAPSHOT").read_text().strip() if (crd_dir / "SNAPSHOT").exists() else "?"
+            print(f"    Gateway API CRDs: {crd_dir} ({snapshot}; {len(crds)} kinds and versions)")
+            for name, (_, comps, docs, _) in rendered.items():
+                if "gateway-api" in comps:
+                    gw_docs = [d for d in docs if d["apiVersion"].startswith(GATEWAY_API_GROUP)]
+                    report.check(f"{name}: {len(gw_docs)} Gateway API objects valid against their CRDs",
+                                 crd_problems(docs, crds) + ([] if gw_docs else ["no Gateway API object"]))
+
+        # ---- 3. checkov
+        report.step("3. checkov: no failed check")
+        with_np = [render_dir / f"{n}.yaml" for n, v in rendered.items() if "network-policies" in v[1]]
+        without_np = [render_dir / f"{n}.yaml" for n, v in rendered.items() if "network-policies" not in v[1]]
+        for files, skips, label in (
+                (with_np, (), "renderings with the network policies"),
+                (without_np, ("CKV2_K8S_6",), "renderings without them (CKV2_K8S_6, pods without a policy, skipped)")):
+            problems, passed, skipped = run_checkov(args.checkov, files, skips)
+            report.check(f"{len(files)} {label}: {passed} passed, {skipped} skipped with a reason", problems)
+
+        # ---- 4. consistency
+        report.step("4. consistency: manifests, binaries (--help), gateway files, compose.yaml")
+        facts = Facts(args.bin_dir)
+        for name, (overlay, comps, docs, _) in rendered.items():
+            report.check(f"{name}", consistency_problems(facts, overlay, comps, docs))
+
+        # ---- 5. run
+        report.step("5. run: the binaries with the ConfigMaps' settings, nginx with the gateway's configuration")
+        for overlay in OVERLAYS:
+            docs = rendered[variant_name(overlay, ())][2]
+            report.check(f"{overlay}: both services start, every probe path answers 200, "
+                         "nginx serves /healthz, /client/ and /order/", run_problems(facts, docs, work))
+
+        # ---- 6. self-check
+        report.step("6. self-check: broken manifests are caught")
+        dev = rendered["dev+network-policies+gateway-api"][2]
+        bad, expected = broken_schema(dev)
+        caught(report, "schemas: an unknown field and a wrong type", k8s_schema_problems(bad, versions), expected)
+        if crds:
+            bad, expected = broken_crd(dev)
+            caught(report, "Gateway API: a wrong type, an unknown field, two listeners of one name",
+                   crd_problems(bad, crds), expected)
+        bad, expected = broken_checkov(dev)
+        bad_file = work / "broken.yaml"
+        bad_file.write_text(yaml.safe_dump_all(bad, sort_keys=False))
+        problems, _, _ = run_checkov(args.checkov, [bad_file])
+        caught(report, "checkov: a container without securityContext and limits", problems, expected)
+        bad, expected = broken_consistency(dev)
+        caught(report, "consistency: unread variable, wrong upstream, probe path, grace period, privilege, "
+               "image, init SQL",
+               consistency_problems(facts, "dev", ("network-policies", "gateway-api"), bad), expected)
+        bad, expected = broken_run(rendered["dev"][2])
+        caught(report, "run: a setting the binary refuses, a probe path it does not serve",
+               run_problems(facts, bad, work), expected)
+        broken_tree = work / "broken-tree"
+        shutil.copytree(K8S, broken_tree)
+        with open(broken_tree / "overlays/dev/kustomization.yaml", "a") as f:
+            f.write("\npatches:\n  - path: patches/missing.yaml\n")
+        (work / "broken-render").mkdir()
+        _, problems = render_all(args.kubectl, work / "broken-render", broken_tree)
+        caught(report, "render: a kustomization naming a missing patch", problems, ["dev:", "missing.yaml"])
+
+    return finish(report, started)
+
+
+def finish(report, started):
+    report.end_step()
+    print(f"\n    ({time.monotonic() - started:.0f} s: {', '.join(report.timings)})")
+    if report.failed:
+        print("\nFAILED checks:")
+        for name in report.failed:
+            print(f"  - {name}")
+    print(f"\ncheck-k8s: {report.passed} passed, {len(report.failed)} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
