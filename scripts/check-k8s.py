@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the Kubernetes deployment (deploy/k8s) offline, without a cluster.
 
-Run by scripts/check-k8s.sh (which installs the tools into .venv first), so
+Run by scripts/check-k8s.sh (which installs the tools into .venv/k8s first), so
 by `make check-k8s` and `make test`. Every step below must pass:
 
  1. render     every overlay, with and without each component, renders with

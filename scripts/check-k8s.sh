@@ -6,8 +6,10 @@
 # schemas, checkov, consistency with the binaries and compose.yaml, the
 # binaries and nginx run with the manifests' settings, and a self-check).
 #
-# It installs what is missing, into the project's .venv (as
-# scripts/schemathesis.sh does), from PyPI only:
+# It installs what is missing, from PyPI only, into .venv/k8s: a virtual
+# environment of its own inside the project's .venv, because checkov pins
+# versions (packaging<24) that schemathesis's install in .venv would
+# upgrade from under it:
 #   kubernetes-validate  Kubernetes' schemas, offline
 #   cel-python           evaluates the CEL rules of the Gateway API's CRDs
 #   checkov              the security and good-practice checks
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=".venv"
+venv=".venv/k8s"
 kubernetes_validate_version="1.37.0"
 cel_python_version="0.5.0"
 checkov_version="3.3.30"
