@@ -776,7 +776,7 @@ def consistency_problems(facts, overlay, comps, docs):
                     args[args.index("-c") + 1] != f"{mount['mountPath']}/nginx.conf":
                 p(f"{key(gw)}: args {args} do not run nginx (through the image's entrypoint) with the mounted nginx.conf")
             workers = re.search(r"^worker_processes\s+(\d+);", conf, re.M)
-            cpu = parse_quantity_cpu(c["resources"]["limits"]["cpu"])
+            cpu = parse_quantity_cpu(((c.get("resources") or {}).get("limits") or {}).get("cpu", 0))
             if not workers or int(workers.group(1)) != max(1, int(cpu + 0.999)):
                 p(f"{key(gw)}: worker_processes {workers and workers.group(1)} is not one per CPU of the limit {cpu}")
             out_dir = env.get("NGINX_ENVSUBST_OUTPUT_DIR", "/etc/nginx/conf.d")
@@ -1092,6 +1092,15 @@ def broken_run(docs):
     return docs, ["order_service did not start", "GET /ready answered 404"]
 
 
+def guarded(check, *args):
+    """A check's problems; a manifest so broken that the check itself stops
+    (a missing key, a wrong type) is a problem too, not a traceback."""
+    try:
+        return check(*args)
+    except Exception as err:  # noqa: BLE001 - reported, and the check fails
+        return [f"{check.__name__} stopped on this rendering: {type(err).__name__}: {err}"]
+
+
 def caught(report, name, problems, expected):
     missing = [e for e in expected if not any(e in p for p in problems)]
     return report.check(name, [f"not reported: {m!r} (reported: {problems[:6]})" for m in missing])
@@ -1116,8 +1125,10 @@ def main():
         # ---- 1. render
         report.step("1. render: every overlay, with and without each component (kubectl kustomize)")
         rendered, problems = render_all(args.kubectl, work)
-        report.check(f"{len(list(variants()))} renderings: " + ", ".join(rendered), problems)
-        if not rendered:
+        report.check(f"{len(list(variants()))} renderings: " + ", ".join(
+            variant_name(*v) for v in variants()), problems)
+        if problems:
+            # The other steps need every rendering.
             return finish(report, started)
         for overlay in OVERLAYS:
             comps, unknown = committed_components(overlay)
@@ -1149,7 +1160,7 @@ def main():
                     "Gateway API CRDs")
         for name, (_, _, docs, _) in rendered.items():
             report.check(f"{name}: {len(docs)} objects valid against Kubernetes' schemas",
-                         k8s_schema_problems(docs, versions))
+                         guarded(k8s_schema_problems, docs, versions))
         crd_dir = Path(args.crds or os.environ.get("GATEWAY_API_CRDS") or ROOT.parent / "shared/data/gateway-api-crds")
         crds = {}
         if not crd_dir.is_dir():
@@ -1164,7 +1175,7 @@ def main():
                 if "gateway-api" in comps:
                     gw_docs = [d for d in docs if d["apiVersion"].startswith(GATEWAY_API_GROUP)]
                     report.check(f"{name}: {len(gw_docs)} Gateway API objects valid against their CRDs",
-                                 crd_problems(docs, crds) + ([] if gw_docs else ["no Gateway API object"]))
+                                 guarded(crd_problems, docs, crds) + ([] if gw_docs else ["no Gateway API object"]))
 
         # ---- 3. checkov
         report.step("3. checkov: no failed check")
@@ -1180,14 +1191,14 @@ def main():
         report.step("4. consistency: manifests, binaries (--help), gateway files, compose.yaml")
         facts = Facts(args.bin_dir)
         for name, (overlay, comps, docs, _) in rendered.items():
-            report.check(f"{name}", consistency_problems(facts, overlay, comps, docs))
+            report.check(f"{name}", guarded(consistency_problems, facts, overlay, comps, docs))
 
         # ---- 5. run
         report.step("5. run: the binaries with the ConfigMaps' settings, nginx with the gateway's configuration")
         for overlay in OVERLAYS:
             docs = rendered[variant_name(overlay, ())][2]
             report.check(f"{overlay}: both services start, every probe path answers 200, "
-                         "nginx serves /healthz, /client/ and /order/", run_problems(facts, docs, work))
+                         "nginx serves /healthz, /client/ and /order/", guarded(run_problems, facts, docs, work))
 
         # ---- 6. self-check
         report.step("6. self-check: broken manifests are caught")
