@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make test: every test, on a fresh machine. Installs what is missing (nginx;
 # docker-compose and hadolint for the deployment checks; kubernetes-validate,
-# checkov and, when none is installed, kubectl for the Kubernetes checks),
-# starts a throwaway PostgreSQL cluster, and runs:
+# cel-python, checkov and, when none is installed, kubectl for the Kubernetes
+# checks), starts a throwaway PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
 #   2. unit and in-process tests, and the end-to-end tests on SQLite
 #   3. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
