@@ -33,14 +33,7 @@ seconds="${BENCH_SECONDS:-5}"
 connections="${BENCH_CONNECTIONS:-64}"
 threads="${BENCH_THREADS:-2}"
 
-if ! command -v wrk >/dev/null; then
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-    else
-        echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2
-        exit 1
-    fi
-fi
+scripts/ensure-wrk.sh
 scripts/ensure-nginx.sh
 if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$BENCH_BIN_DIR" && pwd)"

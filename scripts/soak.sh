@@ -66,14 +66,7 @@ rows=$((seconds / interval))
 [[ "$database" == sqlite || "$database" == postgres ]] \
     || { echo "soak: SOAK_DATABASE must be sqlite or postgres (got '$database')" >&2; exit 2; }
 
-if ! command -v wrk >/dev/null; then
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-    else
-        echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2
-        exit 1
-    fi
-fi
+scripts/ensure-wrk.sh
 scripts/ensure-nginx.sh
 if [[ -n "${SOAK_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$SOAK_BIN_DIR" && pwd)"
