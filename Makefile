@@ -1,7 +1,7 @@
 # The commands of this project. Each is a script under scripts/, so it can
 # also be read (and run) on its own.
 
-.PHONY: run test bench soak lint fmt check-deploy check-k8s clean
+.PHONY: run test bench profile soak lint fmt check-deploy check-k8s clean
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
@@ -11,9 +11,13 @@ run:
 test:
 	scripts/test.sh
 
-## bench: requests per second through the gateway, beside nginx's own `return 200`
+## bench: requests per second, latency and CPU time per request through the gateway, against the architecture's limit
 bench:
 	scripts/bench.sh
+
+## profile: where the services' CPU goes for one bench target (PROFILE_TARGET=client|order|post): a flame graph under target/profile
+profile:
+	scripts/profile.sh
 
 ## soak: a steady mix through the gateway for SOAK_SECONDS (default 600), a row per minute, then whether it stayed flat
 soak:

@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# make bench: requests per second and latency through the gateway, measured
-# with wrk beside nginx's own `return 200` in the same run on the same
-# machine (the ceiling any proxied request can reach here).
+# make bench: requests per second, latency and CPU time per request through
+# the gateway, measured with wrk against the architecture's own limit in the
+# same run on the same machine.
 #
 # It starts its own stack from release binaries (SQLite in a temp folder, or
 # BENCH_DATABASE=postgres for a throwaway PostgreSQL cluster), seeds one
-# client and one order, then runs, each for BENCH_SECONDS (default 5) with
-# BENCH_CONNECTIONS (default 64) connections:
-#   nginx return 200 | GET /client/{id} | GET /order/{id} | POST /order/
+# client and one order, then runs each target for BENCH_SECONDS (default 5)
+# with BENCH_CONNECTIONS (default 64) connections:
+#   nginx return 200   nginx answering by itself (no proxying, no access log)
+#   limit              the project's gateway (the same template, access log
+#                      on) in front of tools/bench_limit, an axum server that
+#                      answers a fixed client-sized JSON body: the most any
+#                      service can reach behind this gateway on this machine
+#   GET /client/{id} | GET /order/{id} | POST /order/
 # REPLICAS (default 1) instances of each service run behind the gateway, as
 # in `make run` (scripts/stack.sh): REPLICAS=2 make bench.
+#
+# Columns: req/s; latency percentiles; errors (non-2xx answers and socket
+# errors); "÷ limit", the target's req/s over the limit row's; and "CPU µs/req",
+# the CPU time (user + system, from /proc/PID/stat before and after the
+# target) of the processes that answer it, over the requests answered: both
+# services' instances, the database server's processes (PostgreSQL), and
+# the gateway's nginx workers. (wrk's own CPU is not counted.) Unlike req/s,
+# that figure does not depend on how many cores the machine has, so it
+# compares across machines.
 #
 # The table's header says which database, and which binaries: the git
 # commit of this tree (with "+ uncommitted changes" when the tree differs from
@@ -26,6 +40,11 @@
 #   BENCH_DATABASE (sqlite | postgres)  BENCH_PG_PORT (54339)
 #   BENCH_GATEWAY_PORT (18180)  BENCH_PROFILE (release | debug)
 #   BENCH_BIN_DIR, BENCH_BIN_COMMIT  REPLICAS (1)
+#   BENCH_TARGETS   the targets to run, by short name, space-separated
+#                   (default: "return200 limit client order post")
+#   BENCH_PERF_DIR  when set (scripts/profile.sh), `perf record` samples the
+#                   services while each service target runs, into
+#                   BENCH_PERF_DIR/<target>.perf.data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,33 +54,42 @@ threads="${BENCH_THREADS:-2}"
 
 scripts/ensure-wrk.sh
 scripts/ensure-nginx.sh
+profile="${BENCH_PROFILE:-release}"
+case "$profile" in
+    release | debug | profiling) ;;
+    *)
+        echo "BENCH_PROFILE=$profile: give release, debug or profiling" >&2
+        exit 1
+        ;;
+esac
+cargo_profile=(--profile "$profile")
+[[ "$profile" != debug ]] || cargo_profile=(--profile dev)
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}/$profile"
 if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$BENCH_BIN_DIR" && pwd)"
     binaries="commit ${BENCH_BIN_COMMIT:-unknown (set BENCH_BIN_COMMIT)}, from $bin_dir"
+    # The limit server is the measuring instrument, not the system measured:
+    # always this tree's.
+    cargo build "${cargo_profile[@]}" --locked --bin bench_limit
 else
-    case "${BENCH_PROFILE:-release}" in
-        release) cargo build --release --locked --bin client_service --bin order_service ;;
-        debug) cargo build --locked --bin client_service --bin order_service ;;
-        *)
-            echo "BENCH_PROFILE=$BENCH_PROFILE: give release or debug" >&2
-            exit 1
-            ;;
-    esac
-    bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/${BENCH_PROFILE:-release}"
+    cargo build "${cargo_profile[@]}" --locked --bin client_service --bin order_service --bin bench_limit
+    bin_dir="$target_dir"
     # The commit the binaries were just built from: this tree's.
     if commit="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then
         [[ -z "$(git status --porcelain 2>/dev/null)" ]] || commit+=" + uncommitted changes"
     else
         commit="unknown (not a git checkout)"
     fi
-    binaries="commit $commit, ${BENCH_PROFILE:-release} build"
+    binaries="commit $commit, $profile build"
 fi
+limit_bin="$target_dir/bench_limit"
 
 work="$(mktemp -d /tmp/rest-microservices-bench.XXXXXX)"
 pg_dir=""
 export GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18180}" CLIENT_SERVICE_PORT=18100 ORDER_SERVICE_PORT=18101
 export DATA_DIR="$work/data" LOG_FORMAT=json
-baseline_port=18190
+baseline_port=18190 limit_port=18191 limit_server_port=18102
+targets=" ${BENCH_TARGETS:-return200 limit client order post} "
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
@@ -101,8 +129,23 @@ server {
 }
 CONF
 "$(nginx_bin)" -p "$work/baseline" -c "$work/baseline/nginx.conf" &
-STACK_PIDS+=($!)
+baseline_pid=$!
+STACK_PIDS+=("$baseline_pid")
 wait_for "http://127.0.0.1:$baseline_port/"
+
+# The limit: the project's gateway, rendered from the same template with its
+# access log on, in front of the limit server for both /client/ and /order/.
+"$limit_bin" "127.0.0.1:$limit_server_port" &
+limit_server_pid=$!
+STACK_PIDS+=("$limit_server_pid")
+wait_for "http://127.0.0.1:$limit_server_port/healthz"
+GATEWAY_RUN_DIR="$work/limit-gateway" GATEWAY_LISTEN="127.0.0.1:$limit_port" \
+    CLIENT_SERVICE_ADDRS="127.0.0.1:$limit_server_port" ORDER_SERVICE_ADDRS="127.0.0.1:$limit_server_port" \
+    gateway/render.sh
+"$(nginx_bin)" -p "$work/limit-gateway" -c "$work/limit-gateway/nginx.conf" &
+limit_gateway_pid=$!
+STACK_PIDS+=("$limit_gateway_pid")
+wait_for "http://127.0.0.1:$limit_port/healthz"
 
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 client_id="$(curl -fsS "$gateway/client/" -H 'content-type: application/json' \
@@ -115,37 +158,118 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"client_id":$client_id,"item":"Bench","quantity":2,"price":"9.99"}'
 LUA
 
+# The processes that answer the services' targets: every service instance,
+# the gateway's master (its workers are found as its children, each time,
+# as nginx may replace one) and, on PostgreSQL, the postmaster (its backends
+# likewise).
+stack_roots=() service_pids=()
+for i in "${!STACK_NAMES[@]}"; do
+    case "${STACK_NAMES[i]}" in
+        *_service*) stack_roots+=("${STACK_PIDS[i]}") service_pids+=("${STACK_PIDS[i]}") ;;
+        gateway) stack_roots+=("${STACK_PIDS[i]}") ;;
+    esac
+done
+if [[ -n "$pg_dir" ]]; then
+    stack_roots+=("$(head -n 1 "$pg_dir/data/postmaster.pid")")
+fi
+
+# cpu_ticks ROOT...: the CPU time, in clock ticks, of each ROOT and of its
+# children: user + system of the live processes, plus what their exited
+# children used (cutime + cstime, counted by the parent that reaped them).
+# Field 2 of /proc/PID/stat, the command name, may hold blanks: the fields
+# are counted from the last ')'.
+cpu_ticks() {
+    local pids=() root
+    for root in "$@"; do
+        pids+=("$root")
+        mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$root" || true)
+    done
+    local total=0 pid stat rest
+    for pid in "${pids[@]}"; do
+        stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+        rest="${stat##*) }"
+        read -r -a fields <<<"$rest"
+        # rest starts at field 3 (state): utime is field 14, i.e. index 11.
+        total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+ticks_per_second="$(getconf CLK_TCK)"
+
 printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n' \
     "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}" "${REPLICAS:-1}" "$(nproc)"
 printf 'binaries: %s\n\n' "$binaries"
-printf '%-24s %12s %10s %10s %10s %10s %9s\n' "target" "req/s" "p50" "p90" "p99" "errors" "vs nginx"
-baseline_rps=""
+printf '%-20s %10s %9s %9s %9s %7s %8s %11s\n' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" "CPU µs/req"
+limit_rps=""
+declare -A rps_of p99_of
 failed=()
+# run NAME SHORT URL CPU_ROOTS [WRK_ARGS...]: one target. CPU_ROOTS: the
+# processes whose CPU time is counted, space-separated.
 run() {
-    local name="$1" url="$2"; shift 2
-    local out rps p50 p90 p99 non_2xx socket_errors
+    local name="$1" short="$2" url="$3" roots="$4"; shift 4
+    [[ "$targets" == *" $short "* ]] || return 0
+    local out rps p50 p90 p99 non_2xx socket_errors requests before after perf_pid=""
+    # shellcheck disable=SC2086 # a list of process ids
+    before="$(cpu_ticks $roots)"
+    if [[ -n "${BENCH_PERF_DIR:-}" && "$short" =~ ^(client|order|post)$ ]]; then
+        perf record -e cpu-clock -g -p "$(IFS=,; echo "${service_pids[*]}")" \
+            -o "$BENCH_PERF_DIR/$short.perf.data" -q &
+        perf_pid=$!
+    fi
     out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$@" "$url")"
+    if [[ -n "$perf_pid" ]]; then
+        kill -INT "$perf_pid" && wait "$perf_pid" || true
+    fi
+    # shellcheck disable=SC2086
+    after="$(cpu_ticks $roots)"
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
     p90="$(awk '$1 == "90%" {print $2}' <<<"$out")"
     p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
     non_2xx="$(awk '/Non-2xx/ {n += $NF} END {print n + 0}' <<<"$out")"
     # "Socket errors: connect 0, read 0, write 0, timeout 3": their sum.
     socket_errors="$(awk -F'[ ,]+' '/Socket errors/ {for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) n += $i} END {print n + 0}' <<<"$out")"
-    [[ -z "$baseline_rps" ]] && baseline_rps="$rps"
-    printf '%-24s %12s %10s %10s %10s %10s %8.1f%%\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
-        "$((non_2xx + socket_errors))" "$(awk -v a="${rps:-0}" -v b="${baseline_rps:-0}" 'BEGIN {print (b > 0 ? 100 * a / b : 0)}')"
+    [[ "$short" != limit ]] || limit_rps="$rps"
+    rps_of[$short]="${rps:-0}"
+    p99_of[$short]="$p99"
+    printf '%-20s %10s %9s %9s %9s %7s %8s %11s\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
+        "$((non_2xx + socket_errors))" \
+        "$(awk -v a="${rps:-0}" -v b="${limit_rps:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')" \
+        "$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="${requests:-0}" \
+            'BEGIN {if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-"}')"
     if ((non_2xx > 0)) || ! awk -v r="${rps:-0}" 'BEGIN {exit !(r > 0)}'; then
         failed+=("$name: ${rps:-0} req/s, $non_2xx answers other than 2xx")
     fi
 }
-run "nginx return 200" "http://127.0.0.1:$baseline_port/"
-run "GET /client/{id}" "$gateway/client/$client_id"
-run "GET /order/{id}" "$gateway/order/$order_id"
-run "POST /order/" "$gateway/order/" -s "$work/post.lua"
+run "nginx return 200" return200 "http://127.0.0.1:$baseline_port/" "$baseline_pid"
+run "limit" limit "http://127.0.0.1:$limit_port/client/$client_id" "$limit_server_pid $limit_gateway_pid"
+run "GET /client/{id}" client "$gateway/client/$client_id" "${stack_roots[*]}"
+run "GET /order/{id}" order "$gateway/order/$order_id" "${stack_roots[*]}"
+run "POST /order/" post "$gateway/order/" "${stack_roots[*]}" -s "$work/post.lua"
 if ((${#failed[@]})); then
     printf '\nthe bench failed: these figures measure errors, not the system\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
     tail -n 20 "$work/run"/*.log >&2 || true
     exit 1
+fi
+
+# The goals of the performance work (README, "Performance"), as ratios to
+# the limit measured above. Reported, not enforced: a figure measured on a
+# shared machine is a measurement, not a test.
+if [[ -n "$limit_rps" ]]; then
+    printf '\ngoals (÷ limit): '
+    for goal in "client 0.50" "order 0.25" "post 0.20"; do
+        read -r short want <<<"$goal"
+        [[ -n "${rps_of[$short]:-}" ]] || continue
+        awk -v a="${rps_of[$short]}" -v b="$limit_rps" -v w="$want" -v s="$short" \
+            'BEGIN {r = a / b; printf "%s %.2f (≥ %.2f: %s)  ", s, r, w, (r >= w ? "met" : "NOT met")}'
+    done
+    if [[ -n "${p99_of[client]:-}" && -n "${p99_of[limit]:-}" ]]; then
+        # wrk prints latencies as 812.00us, 3.25ms or 1.02s.
+        to_us() { awk -v v="$1" 'BEGIN {n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1e6}'; }
+        awk -v a="$(to_us "${p99_of[client]}")" -v b="$(to_us "${p99_of[limit]}")" \
+            'BEGIN {printf "client p99 %.1f× the limit'"'"'s (≤ 2: %s)", a / b, (a <= 2 * b ? "met" : "NOT met")}'
+    fi
+    printf '\n'
 fi
