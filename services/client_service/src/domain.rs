@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use service_kit::{
     ApiError,
+    data::db::{FromRow, Row},
     http::{
         extract::MergePatch,
         validate::{self, Fields},
@@ -12,7 +13,7 @@ use service_kit::{
 };
 
 /// A client as stored and as returned by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Ada Lovelace", "card_number": "AL-1815",
     "card_issued_on": "2020-02-29", "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z"}))]
 pub struct Client {
@@ -25,6 +26,20 @@ pub struct Client {
     /// Bumped by every update; sent as the `ETag`, not in the body.
     #[serde(skip)]
     pub version: i64,
+}
+
+impl FromRow for Client {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            card_number: row.get("card_number")?,
+            card_issued_on: row.get("card_issued_on")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            version: row.get("version")?,
+        })
+    }
 }
 
 impl Client {

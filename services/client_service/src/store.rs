@@ -3,10 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use service_kit::{
     ApiError,
-    data::db::{self, Db, Exec, Migrations, Tx, Written, is_unique_violation},
+    data::db::{self, Db, Exec, Migrations, Query, Tx, Written, is_unique_violation},
     db_span,
     http::pagination::Page,
-    with_exec, with_pool,
 };
 use tracing::Instrument;
 
@@ -58,26 +57,27 @@ impl ClientStore {
             "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
         );
-        with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
+        let insert = Query::new(sql)
             .bind(new.name.as_str())
             .bind(new.name.folded())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
-            .bind(now)
-            .fetch_all(conn)
+            .bind(now);
+        Exec::new(&self.db, tx)
+            .fetch_all(&insert)
             .instrument(db_span!(self.db, "INSERT", "clients"))
             .await
-            .and_then(db::returned_one))
-        .map_err(|err| card_conflict(err, new))
+            .and_then(db::returned_one)
+            .map_err(|err| card_conflict(err, new))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Client>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(pool)
+        Ok(self
+            .db
+            .fetch_optional(&Query::new(sql).bind(id))
             .instrument(db_span!(self.db, "SELECT", "clients"))
-            .await)?)
+            .await?)
     }
 
     async fn exists(&self, id: i64) -> Result<bool, ApiError> {
@@ -85,29 +85,32 @@ impl ClientStore {
     }
 
     pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, ApiError> {
-        Ok(with_pool!(&self.db, pool => {
-            let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM clients WHERE id > "));
-            query.push_bind(page.after);
-            if let Some(ids) = &filter.ids {
-                query.push(" AND id IN (");
-                let mut list = query.separated(", ");
-                for id in ids {
-                    list.push_bind(*id);
+        let mut query = Query::new(format!("SELECT {COLUMNS} FROM clients WHERE id > "));
+        query.push_bind(page.after);
+        if let Some(ids) = &filter.ids {
+            query.push(" AND id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    query.push(", ");
                 }
-                query.push(")");
+                query.push_bind(*id);
             }
-            if let Some(prefix) = &filter.name_prefix {
-                query.push(" AND name_folded LIKE ")
-                    .push_bind(starts_with_pattern(&prefix.to_lowercase()))
-                    .push(" ESCAPE '\\'");
-            }
-            query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
+            query.push(")");
+        }
+        if let Some(prefix) = &filter.name_prefix {
             query
-                .build_query_as()
-                .fetch_all(pool)
-                .instrument(db_span!(self.db, "SELECT", "clients"))
-                .await
-        })?)
+                .push(" AND name_folded LIKE ")
+                .push_bind(starts_with_pattern(&prefix.to_lowercase()))
+                .push(" ESCAPE '\\'");
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(page.rows_to_fetch());
+        Ok(self
+            .db
+            .fetch_all(&query)
+            .instrument(db_span!(self.db, "SELECT", "clients"))
+            .await?)
     }
 
     /// Replaces every writable field, if the client is at `expected`
@@ -124,32 +127,35 @@ impl ClientStore {
              updated_at = $5, version = version + 1 \
              WHERE id = $6 AND ($7 IS NULL OR version = $7) RETURNING {COLUMNS}"
         );
-        let updated: Option<Client> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        let update = Query::new(sql)
             .bind(new.name.as_str())
             .bind(new.name.folded())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now)
             .bind(id)
-            .bind(expected)
-            .fetch_all(pool)
+            .bind(expected);
+        let updated: Option<Client> = self
+            .db
+            .fetch_all(&update)
             .instrument(db_span!(self.db, "UPDATE", "clients"))
             .await
-            .map(db::returned))
-        .map_err(|err| card_conflict(err, new))?;
+            .map(db::returned)
+            .map_err(|err| card_conflict(err, new))?;
         Written::of(updated, self.exists(id)).await
     }
 
     /// Deletes the client, if it is at `expected` version (when given).
     pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
-        let deleted = with_pool!(&self.db, pool => sqlx::query(
-            "DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)")
-            .bind(id)
-            .bind(expected)
-            .execute(pool)
+        let delete =
+            Query::new("DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)")
+                .bind(id)
+                .bind(expected);
+        let deleted = self
+            .db
+            .execute(&delete)
             .instrument(db_span!(self.db, "DELETE", "clients"))
-            .await
-            .map(|r| r.rows_affected()))?;
+            .await?;
         Written::of((deleted > 0).then_some(()), self.exists(id)).await
     }
 }

@@ -7,7 +7,7 @@ use std::{path::Path, time::Duration};
 
 use client_service::{domain::NewClient, store::ClientStore};
 use serde_json::json;
-use service_kit::{data::db::Db, with_pool};
+use service_kit::data::db::{Db, Query};
 
 /// Creates enough to pass several automatic checkpoints (one per 1000
 /// pages of WAL): without the fix, these would leave a WAL of some 40 MB.
@@ -58,10 +58,11 @@ async fn the_wal_stays_bounded_while_clients_are_created() {
         waited += step;
     }
     assert_eq!(file_size(&wal_path), 0, "the idle WAL is emptied");
-    let count: i64 = with_pool!(&db, pool => sqlx::query_scalar("SELECT count(*) FROM clients")
-        .fetch_one(pool)
-        .await)
-    .expect("counted");
+    let count: Option<i64> = db
+        .fetch_optional(&Query::new("SELECT count(*) FROM clients"))
+        .await
+        .expect("counted");
+    let count = count.expect("a count");
     assert_eq!(count, CREATES, "no client lost");
     db.close().await;
 }

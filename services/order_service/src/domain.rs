@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use service_kit::{
     ApiError,
+    data::db::{FromRow, Row, invalid_column},
     http::{
         extract::MergePatch,
         validate::{self, Fields},
@@ -14,20 +15,36 @@ use service_kit::{
 };
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: i64,
     pub client_id: i64,
     pub item: String,
     pub quantity: i32,
-    #[sqlx(rename = "price_cents", try_from = "i64")]
     pub price: Price,
-    #[sqlx(try_from = "String")]
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Bumped by every update; sent as the `ETag`.
     pub version: i64,
+}
+
+impl FromRow for Order {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.get("id")?,
+            client_id: row.get("client_id")?,
+            item: row.get("item")?,
+            quantity: row.get("quantity")?,
+            price: Price::try_from(row.get::<i64>("price_cents")?)
+                .map_err(|err| invalid_column("price_cents", err))?,
+            status: OrderStatus::try_from(row.get::<String>("status")?)
+                .map_err(|err| invalid_column("status", err))?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+            version: row.get("version")?,
+        })
+    }
 }
 
 impl Order {

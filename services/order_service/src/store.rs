@@ -3,10 +3,9 @@
 use chrono::{SubsecRound, Utc};
 use service_kit::{
     ApiError,
-    data::db::{self, Db, Exec, Migrations, Tx, Written},
+    data::db::{self, Db, Exec, Migrations, Query, Tx, Written},
     db_span,
     http::pagination::Page,
-    with_exec, with_pool, with_tx,
 };
 use tracing::Instrument;
 
@@ -49,27 +48,28 @@ impl OrderStore {
              WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
              RETURNING {COLUMNS}"
         );
-        let inserted: Option<Order> = with_exec!(Exec::new(&self.db, tx), conn => sqlx::query_as(&sql)
+        let insert = Query::new(sql)
             .bind(new.client_id)
-            .bind(&new.item)
+            .bind(new.item.as_str())
             .bind(new.quantity)
             .bind(new.price.cents())
             .bind(new.status.as_str())
-            .bind(now)
-            .fetch_all(conn)
+            .bind(now);
+        let inserted: Option<Order> = Exec::new(&self.db, tx)
+            .fetch_all(&insert)
             .instrument(db_span!(self.db, "INSERT", "orders"))
             .await
-            .map(db::returned))?;
+            .map(db::returned)?;
         inserted.ok_or_else(|| client_deleted(new.client_id))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-        Ok(with_pool!(&self.db, pool => sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(pool)
+        Ok(self
+            .db
+            .fetch_optional(&Query::new(sql).bind(id))
             .instrument(db_span!(self.db, "SELECT", "orders"))
-            .await)?)
+            .await?)
     }
 
     async fn exists(&self, id: i64) -> Result<bool, ApiError> {
@@ -77,22 +77,22 @@ impl OrderStore {
     }
 
     pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
-        Ok(with_pool!(&self.db, pool => {
-            let mut query = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM orders WHERE id > "));
-            query.push_bind(page.after);
-            if let Some(client_id) = filter.client_id {
-                query.push(" AND client_id = ").push_bind(client_id);
-            }
-            if let Some(status) = filter.status {
-                query.push(" AND status = ").push_bind(status.as_str());
-            }
-            query.push(" ORDER BY id LIMIT ").push_bind(page.rows_to_fetch());
-            query
-                .build_query_as()
-                .fetch_all(pool)
-                .instrument(db_span!(self.db, "SELECT", "orders"))
-                .await
-        })?)
+        let mut query = Query::new(format!("SELECT {COLUMNS} FROM orders WHERE id > "));
+        query.push_bind(page.after);
+        if let Some(client_id) = filter.client_id {
+            query.push(" AND client_id = ").push_bind(client_id);
+        }
+        if let Some(status) = filter.status {
+            query.push(" AND status = ").push_bind(status.as_str());
+        }
+        query
+            .push(" ORDER BY id LIMIT ")
+            .push_bind(page.rows_to_fetch());
+        Ok(self
+            .db
+            .fetch_all(&query)
+            .instrument(db_span!(self.db, "SELECT", "orders"))
+            .await?)
     }
 
     /// Replaces every writable field, if the order is at `expected`
@@ -111,19 +111,21 @@ impl OrderStore {
              AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
              RETURNING {COLUMNS}"
         );
-        let updated: Option<Order> = with_pool!(&self.db, pool => sqlx::query_as(&sql)
+        let update = Query::new(sql)
             .bind(new.client_id)
-            .bind(&new.item)
+            .bind(new.item.as_str())
             .bind(new.quantity)
             .bind(new.price.cents())
             .bind(new.status.as_str())
             .bind(now)
             .bind(id)
-            .bind(expected)
-            .fetch_all(pool)
+            .bind(expected);
+        let updated: Option<Order> = self
+            .db
+            .fetch_all(&update)
             .instrument(db_span!(self.db, "UPDATE", "orders"))
             .await
-            .map(db::returned))?;
+            .map(db::returned)?;
         if updated.is_none() && self.is_deleted_client(new.client_id).await? {
             return Err(client_deleted(new.client_id));
         }
@@ -131,25 +133,28 @@ impl OrderStore {
     }
 
     async fn is_deleted_client(&self, client_id: i64) -> Result<bool, ApiError> {
-        let found: Option<(i64,)> = with_pool!(&self.db, pool => sqlx::query_as(
-            "SELECT client_id FROM deleted_clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(pool)
+        let found: Option<i64> = self
+            .db
+            .fetch_optional(
+                &Query::new("SELECT client_id FROM deleted_clients WHERE client_id = $1")
+                    .bind(client_id),
+            )
             .instrument(db_span!(self.db, "SELECT", "deleted_clients"))
-            .await)?;
+            .await?;
         Ok(found.is_some())
     }
 
     /// Deletes the order, if it is at `expected` version (when given).
     pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
-        let deleted = with_pool!(&self.db, pool => sqlx::query(
-            "DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)")
-            .bind(id)
-            .bind(expected)
-            .execute(pool)
+        let delete =
+            Query::new("DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)")
+                .bind(id)
+                .bind(expected);
+        let deleted = self
+            .db
+            .execute(&delete)
             .instrument(db_span!(self.db, "DELETE", "orders"))
-            .await
-            .map(|r| r.rows_affected()))?;
+            .await?;
         Written::of((deleted > 0).then_some(()), self.exists(id)).await
     }
 
@@ -168,28 +173,26 @@ impl OrderStore {
     /// later waits for this commit and then sees the record.
     pub async fn delete_by_client(&self, client_id: i64) -> Result<u64, ApiError> {
         let mut tx = self.db.begin().await?;
-        if let Tx::Postgres(tx) = &mut tx {
-            sqlx::query("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
-                .execute(&mut **tx)
+        if let Tx::Postgres(_) = &tx {
+            tx.execute(&Query::new("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE"))
                 .instrument(db_span!(Db::POSTGRES, "LOCK", "orders"))
                 .await?;
         }
         let now = Utc::now().trunc_subsecs(6);
-        with_tx!(&mut tx, conn => sqlx::query(
-            "INSERT INTO deleted_clients (client_id, deleted_at) VALUES ($1, $2) \
-             ON CONFLICT (client_id) DO NOTHING")
+        tx.execute(
+            &Query::new(
+                "INSERT INTO deleted_clients (client_id, deleted_at) VALUES ($1, $2) \
+                 ON CONFLICT (client_id) DO NOTHING",
+            )
             .bind(client_id)
-            .bind(now)
-            .execute(conn)
-            .instrument(db_span!(self.db, "INSERT", "deleted_clients"))
-            .await
-            .map(drop))?;
-        let deleted = with_tx!(&mut tx, conn => sqlx::query("DELETE FROM orders WHERE client_id = $1")
-            .bind(client_id)
-            .execute(conn)
+            .bind(now),
+        )
+        .instrument(db_span!(self.db, "INSERT", "deleted_clients"))
+        .await?;
+        let deleted = tx
+            .execute(&Query::new("DELETE FROM orders WHERE client_id = $1").bind(client_id))
             .instrument(db_span!(self.db, "DELETE", "orders"))
-            .await
-            .map(|r| r.rows_affected()))?;
+            .await?;
         tx.commit().await?;
         Ok(deleted)
     }

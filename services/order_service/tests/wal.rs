@@ -19,7 +19,7 @@ use order_service::{
     domain::{NewOrder, OrderStatus, Price},
     store::{MIGRATIONS, OrderStore},
 };
-use service_kit::{data::db::Db, with_pool};
+use service_kit::data::db::{Db, FromRow, Query, Row};
 
 /// Enough creates to pass many automatic checkpoints (one per 1000 pages
 /// of WAL, about 300 creates).
@@ -123,10 +123,15 @@ impl Fixture {
 
     /// Every order as the service sees it: their number and the largest id.
     async fn rows(&self) -> (i64, i64) {
-        with_pool!(&self.db, pool => sqlx::query_as("SELECT count(*), coalesce(max(id), 0) FROM orders")
-            .fetch_one(pool)
-            .await)
-        .expect("counted")
+        let rows: Option<Rows> = self
+            .db
+            .fetch_optional(&Query::new(
+                "SELECT count(*) AS count, coalesce(max(id), 0) AS last FROM orders",
+            ))
+            .await
+            .expect("counted");
+        let rows = rows.expect("a count");
+        (rows.count, rows.last)
     }
 
     async fn assert_bounded_and_complete(&self, largest: u64, bound: u64) {
@@ -204,4 +209,19 @@ async fn the_wal_stays_bounded_while_orders_are_created_and_read() {
         .assert_bounded_and_complete(largest, WAL_BOUND_WITH_READERS)
         .await;
     fixture.db.close().await;
+}
+
+/// How many orders there are, and the last id.
+struct Rows {
+    count: i64,
+    last: i64,
+}
+
+impl FromRow for Rows {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            count: row.get("count")?,
+            last: row.get("last")?,
+        })
+    }
 }

@@ -1,35 +1,41 @@
 //! One database per service: SQLite (embedded, the default) or PostgreSQL,
 //! chosen at start-up by the URL.
 //!
-//! Both backends are driven by the same SQL text through [`with_pool!`]: the
-//! statement is compiled once per backend, so each gets its native types
-//! (`DATE`, `TIMESTAMPTZ` on PostgreSQL) and a type error on either is a
-//! compile error. DDL differs, so each service keeps one migrations folder per
-//! backend.
+//! Both backends run the same SQL text ([`Query`]) and read rows with the
+//! same code ([`FromRow`]): SQLite through rusqlite, on the request's own
+//! thread ([`sqlite`], which says why); PostgreSQL through sqlx, over a
+//! pool of its connections ([`pool`], which says why not sqlx's own). DDL
+//! differs, so each service keeps one migrations folder per backend (run
+//! by sqlx's migrator on both).
 
+pub mod pool;
+pub mod query;
+pub mod sqlite;
 pub mod wal;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
+    ConnectOptions, Connection,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    postgres::{PgConnectOptions, PgConnection},
+    sqlite::SqliteConnectOptions,
 };
 
 use tracing::Instrument;
 
+pub use self::query::{FromRow, Param, Query, Row, invalid_column};
 use crate::{
     http::{conditional, problem::ApiError},
     observability::metrics as names,
 };
 
-/// A connection pool to the service's own database; on SQLite, with its
-/// write-ahead log (kept bounded by a checkpointer, see [`wal`]).
+/// The service's own database: SQLite, with its write-ahead log (kept
+/// bounded by a checkpointer, see [`wal`]), or a PostgreSQL pool.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(sqlx::SqlitePool, Arc<wal::Wal>),
-    Postgres(sqlx::PgPool),
+    Sqlite(sqlite::Pool, Arc<wal::Wal>),
+    Postgres(pool::Pool<PgConnectOptions>),
 }
 
 /// A backend's name, for the spans of statements that have no [`Db`] at hand.
@@ -85,75 +91,81 @@ macro_rules! db_span {
     };
 }
 
-/// A transaction on the service's database.
+/// A transaction on the service's database; it rolls back when dropped
+/// without [`commit`](Self::commit).
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlite::Transaction),
+    Postgres(pool::Transaction<PgConnectOptions>),
 }
 
-/// Runs the same expression on whichever connection a [`Tx`] holds:
-/// `with_tx!(tx, conn => sqlx::query("…").execute(conn).await)`.
-#[macro_export]
-macro_rules! with_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
-        match $tx {
-            $crate::data::db::Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            $crate::data::db::Tx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                $body
+impl Tx {
+    pub async fn fetch_all<T: FromRow>(&mut self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.fetch_all(query),
+            Tx::Postgres(tx) => {
+                let result = pg_fetch_all(tx.conn(), query).await;
+                tx.settle(result)
             }
         }
-    };
+    }
+
+    pub async fn fetch_optional<T: FromRow>(
+        &mut self,
+        query: &Query,
+    ) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.fetch_optional(query),
+            Tx::Postgres(tx) => {
+                let result = pg_fetch_optional(tx.conn(), query).await;
+                tx.settle(result)
+            }
+        }
+    }
+
+    pub async fn execute(&mut self, query: &Query) -> Result<u64, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.execute(query),
+            Tx::Postgres(tx) => {
+                let result = pg_execute(tx.conn(), query).await;
+                tx.settle(result)
+            }
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => {
+                let _span = db_span!(Db::SQLITE, "COMMIT").entered();
+                tx.commit()
+            }
+            Tx::Postgres(tx) => {
+                tx.commit()
+                    .instrument(db_span!(Db::POSTGRES, "COMMIT"))
+                    .await
+            }
+        }
+    }
 }
 
-/// Where a statement runs: on its own (autocommit, from the pool) or inside
-/// a transaction.
+/// Where a statement runs: on its own (autocommit) or inside a transaction.
 pub enum Exec<'a> {
     Pool(&'a Db),
     Tx(&'a mut Tx),
 }
 
 impl<'a> Exec<'a> {
-    /// Inside `tx` when there is one, else on the pool.
+    /// Inside `tx` when there is one, else on its own.
     pub fn new(db: &'a Db, tx: Option<&'a mut Tx>) -> Self {
         match tx {
             Some(tx) => Exec::Tx(tx),
             None => Exec::Pool(db),
         }
     }
-}
 
-/// Runs the same expression on whatever an [`Exec`] holds.
-#[macro_export]
-macro_rules! with_exec {
-    ($exec:expr, $e:ident => $body:expr) => {
-        match $exec {
-            $crate::data::db::Exec::Pool($crate::data::db::Db::Sqlite($e, _)) => $body,
-            $crate::data::db::Exec::Pool($crate::data::db::Db::Postgres($e)) => $body,
-            $crate::data::db::Exec::Tx($crate::data::db::Tx::Sqlite(tx)) => {
-                let $e = &mut **tx;
-                $body
-            }
-            $crate::data::db::Exec::Tx($crate::data::db::Tx::Postgres(tx)) => {
-                let $e = &mut **tx;
-                $body
-            }
-        }
-    };
-}
-
-impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn fetch_all<T: FromRow>(self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().instrument(db_span!(Db::SQLITE, "COMMIT")).await,
-            Tx::Postgres(tx) => {
-                tx.commit()
-                    .instrument(db_span!(Db::POSTGRES, "COMMIT"))
-                    .await
-            }
+            Exec::Pool(db) => db.fetch_all(query).await,
+            Exec::Tx(tx) => tx.fetch_all(query).await,
         }
     }
 }
@@ -194,10 +206,10 @@ impl<T> Written<T> {
 }
 
 /// The row that a write's `RETURNING` clause returned, if any:
-/// `sqlx::query_as("UPDATE … RETURNING …").fetch_all(conn).await.map(db::returned)`.
+/// `db.fetch_all(&update).await.map(db::returned)`.
 ///
-/// A write with `RETURNING` is read with `fetch_all`, never `fetch_one` or
-/// `fetch_optional`: those stop after the first row and reset the
+/// A write with `RETURNING` is read with `fetch_all`, never
+/// `fetch_optional`: that stops after the first row and resets the
 /// statement, so on SQLite it never reaches `SQLITE_DONE`. The write is
 /// committed all the same (by the reset), but SQLite runs its automatic
 /// checkpoint only from a statement that reached `SQLITE_DONE`: with every
@@ -218,18 +230,6 @@ pub struct Migrations {
     pub postgres: &'static Migrator,
 }
 
-/// Runs the same expression against whichever pool `db` holds:
-/// `with_pool!(&self.db, pool => sqlx::query("…").execute(pool).await)`.
-#[macro_export]
-macro_rules! with_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::data::db::Db::Sqlite($pool, _) => $body,
-            $crate::data::db::Db::Postgres($pool) => $body,
-        }
-    };
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("DATABASE_URL must start with sqlite: or postgres:// (got scheme `{0}`)")]
@@ -238,6 +238,8 @@ pub enum DbError {
     InvalidUrl(#[source] sqlx::Error),
     #[error("could not connect to the database within {0:?}")]
     Unreachable(Duration, #[source] sqlx::Error),
+    #[error("cannot take a connection for the migrations")]
+    Connect(#[source] sqlx::Error),
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot lock the database file for migrations")]
@@ -272,41 +274,35 @@ impl Db {
                 // Several instances may share one SQLite file and start at
                 // once; sqlx locks migrations only on PostgreSQL (an advisory
                 // lock), so here a lock file next to the database does it.
-                let _lock = lock_file(pool.connect_options().get_filename()).await?;
-                migrations.sqlite.run(pool).await?;
-                tokio::spawn(wal::checkpointer(pool.clone(), wal.clone()));
+                let _lock = lock_file(pool.path()).await?;
+                let options = sqlite_options(url)?;
+                let mut conn = options.connect().await.map_err(DbError::Connect)?;
+                migrations.sqlite.run(&mut conn).await?;
+                if let Err(err) = conn.close().await {
+                    tracing::debug!(error = %err, "the migrations' connection did not close cleanly");
+                }
+                tokio::spawn(wal::checkpointer(options, wal.clone(), pool.writes()));
             }
-            Db::Postgres(pool) => migrations.postgres.run(pool).await?,
+            Db::Postgres(pool) => {
+                let mut conn = pool::get(pool).await.map_err(DbError::Connect)?;
+                migrations.postgres.run(&mut **conn).await?;
+            }
         }
         Ok(db)
     }
 
-    /// A lazily connecting pool for `url`.
+    /// The database at `url`, connected when first used.
     fn pool(url: &str) -> Result<Self, DbError> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {
             "sqlite" => {
-                let options = SqliteConnectOptions::from_str(url)
-                    .map_err(DbError::InvalidUrl)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true);
-                let wal = Arc::new(wal::Wal::new(options.get_filename()));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(wal::with_pragmas(options));
-                Ok(Db::Sqlite(pool, wal))
+                let path = sqlite_options(url)?.get_filename().to_owned();
+                let wal = Arc::new(wal::Wal::new(&path));
+                Ok(Db::Sqlite(sqlite::Pool::new(&path), wal))
             }
             "postgres" | "postgresql" => {
                 let options = PgConnectOptions::from_str(url).map_err(DbError::InvalidUrl)?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(options);
-                Ok(Db::Postgres(pool))
+                Ok(Db::Postgres(pool::new(options, 16, ACQUIRE_TIMEOUT)))
             }
             other => Err(DbError::UnsupportedScheme(other.to_owned())),
         }
@@ -316,14 +312,60 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let span = db_span!(self, "BEGIN");
         Ok(match self {
-            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin().instrument(span).await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().instrument(span).await?),
+            Db::Sqlite(pool, _) => {
+                Tx::Sqlite(sqlite::Transaction::begin(pool).instrument(span).await?)
+            }
+            Db::Postgres(pool) => {
+                Tx::Postgres(pool::Transaction::begin(pool).instrument(span).await?)
+            }
         })
     }
 
-    /// One round trip, for readiness.
+    /// Runs `query` and reads every row it returns.
+    pub async fn fetch_all<T: FromRow>(&self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+        match self {
+            Db::Sqlite(pool, _) => pool.fetch_all(query).await,
+            Db::Postgres(pool) => {
+                let mut conn = pool::get(pool).await?;
+                let result = pg_fetch_all(&mut conn, query).await;
+                pool::settle(&mut conn, result)
+            }
+        }
+    }
+
+    /// Runs `query` and reads its first row, if any. A write that returns
+    /// rows is read with [`fetch_all`](Self::fetch_all) (see [`returned`]).
+    pub async fn fetch_optional<T: FromRow>(
+        &self,
+        query: &Query,
+    ) -> Result<Option<T>, sqlx::Error> {
+        match self {
+            Db::Sqlite(pool, _) => pool.fetch_optional(query).await,
+            Db::Postgres(pool) => {
+                let mut conn = pool::get(pool).await?;
+                let result = pg_fetch_optional(&mut conn, query).await;
+                pool::settle(&mut conn, result)
+            }
+        }
+    }
+
+    /// Runs `query`; returns how many rows it changed.
+    pub async fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
+        match self {
+            Db::Sqlite(pool, _) => pool.execute(query).await,
+            Db::Postgres(pool) => {
+                let mut conn = pool::get(pool).await?;
+                let result = pg_execute(&mut conn, query).await;
+                pool::settle(&mut conn, result)
+            }
+        }
+    }
+
+    /// One statement, for readiness.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+        self.fetch_optional::<i64>(&Query::new("SELECT 1"))
+            .await
+            .map(drop)
     }
 
     /// The OpenTelemetry `db.system.name` of the backend.
@@ -334,15 +376,25 @@ impl Db {
         }
     }
 
-    /// The pool's connections now, for the metrics.
+    /// The pool's connections now, for the metrics. (SQLite: `max` is the
+    /// most kept open while idle; see [`sqlite`].)
     pub fn pool_stats(&self) -> PoolStats {
-        let (size, idle, max) = with_pool!(self, pool => (
-            pool.size(),
-            pool.num_idle(),
-            pool.options().get_max_connections(),
-        ));
-        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
-        PoolStats { size, idle, max }
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let (size, idle, max) = match self {
+            Db::Sqlite(pool, _) => {
+                let (open, idle) = pool.stats();
+                (open, idle, sqlite::MAX_IDLE.max(open))
+            }
+            Db::Postgres(pool) => {
+                let status = pool.status();
+                (status.size, status.available, status.max_size)
+            }
+        };
+        PoolStats {
+            size: count(size),
+            idle: count(idle).min(count(size)),
+            max: count(max),
+        }
     }
 
     /// Sets the pool's gauges, and on SQLite the write-ahead log's, to
@@ -393,8 +445,63 @@ impl Db {
         if let Db::Sqlite(_, wal) = self {
             wal.stop();
         }
-        with_pool!(self, pool => pool.close().await)
+        match self {
+            Db::Sqlite(pool, _) => pool.close(),
+            Db::Postgres(pool) => pool::close(pool).await,
+        }
     }
+}
+
+/// sqlx's options for the SQLite file at `url`: for the migrations and the
+/// checkpointer, which use sqlx's connections.
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
+    Ok(wal::with_pragmas(
+        SqliteConnectOptions::from_str(url)
+            .map_err(DbError::InvalidUrl)?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(sqlite::BUSY_TIMEOUT)
+            .foreign_keys(true),
+    ))
+}
+
+/// `query` for sqlx's PostgreSQL driver.
+fn pg_query(query: &Query) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .params
+        .iter()
+        .fold(sqlx::query(&query.sql), |statement, param| match param {
+            Param::Int(value) => statement.bind(*value),
+            Param::NullInt => statement.bind(None::<i64>),
+            Param::Text(value) => statement.bind(value.as_str()),
+            Param::Date(value) => statement.bind(*value),
+            Param::Time(value) => statement.bind(*value),
+        })
+}
+
+async fn pg_fetch_all<T: FromRow>(
+    conn: &mut PgConnection,
+    query: &Query,
+) -> Result<Vec<T>, sqlx::Error> {
+    let rows = pg_query(query).fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| T::from_row(&Row::Postgres(row)))
+        .collect()
+}
+
+async fn pg_fetch_optional<T: FromRow>(
+    conn: &mut PgConnection,
+    query: &Query,
+) -> Result<Option<T>, sqlx::Error> {
+    let row = pg_query(query).fetch_optional(conn).await?;
+    row.as_ref()
+        .map(|row| T::from_row(&Row::Postgres(row)))
+        .transpose()
+}
+
+async fn pg_execute(conn: &mut PgConnection, query: &Query) -> Result<u64, sqlx::Error> {
+    Ok(pg_query(query).execute(conn).await?.rows_affected())
 }
 
 /// An exclusive lock on `<database>.migrate.lock`, held until dropped.
@@ -433,10 +540,13 @@ pub fn is_outage(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
         // PostgreSQL: connection exceptions (08…), shutting down or starting
-        // up (57P01-57P03), too many connections (53300); SQLite: busy (5).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5")
-        }),
+        // up (57P01-57P03), too many connections (53300); SQLite: busy.
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlite::SqliteError>() {
+            Some(sqlite) => sqlite.is_busy(),
+            None => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+            }),
+        },
         _ => false,
     }
 }

@@ -26,10 +26,9 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::{
-    data::db::{Db, Tx},
+    data::db::{Db, FromRow, Query, Row, Tx},
     db_span,
     http::{conditional, problem::ApiError},
-    with_pool, with_tx,
 };
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -134,13 +133,24 @@ impl Creation {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct KeyRow {
     fingerprint: String,
     status: Option<i32>,
     location: Option<String>,
     body: Option<String>,
     created_at: DateTime<Utc>,
+}
+
+impl FromRow for KeyRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            fingerprint: row.get("fingerprint")?,
+            status: row.get("status")?,
+            location: row.get("location")?,
+            body: row.get("body")?,
+            created_at: row.get("created_at")?,
+        })
+    }
 }
 
 /// A `201 Created` with `Location` and a JSON body, as stored for replays.
@@ -238,22 +248,26 @@ impl IdempotencyKeys {
         let fingerprint = fingerprint("POST", path, body);
         let fingerprint = fingerprint.as_str();
         let now = Utc::now().trunc_subsecs(6);
-        with_pool!(&self.db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(now - KEY_TTL)
-            .execute(pool)
+        self.db
+            .execute(
+                &Query::new("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(now - KEY_TTL),
+            )
             .instrument(db_span!(self.db, "DELETE", "idempotency_keys"))
-            .await
-            .map(|r| r.rows_affected()))?;
-        let inserted = with_pool!(&self.db, pool => sqlx::query(
-            "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO NOTHING")
-            .bind(&key)
-            .bind(fingerprint)
-            .bind(now)
-            .execute(pool)
+            .await?;
+        let inserted = self
+            .db
+            .execute(
+                &Query::new(
+                    "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&key)
+                .bind(fingerprint)
+                .bind(now),
+            )
             .instrument(db_span!(self.db, "INSERT", "idempotency_keys"))
-            .await
-            .map(|r| r.rows_affected()))?;
+            .await?;
         let fresh = Claimed::Fresh(Claim {
             key: Some(key.clone()),
             keys: self.clone(),
@@ -261,12 +275,17 @@ impl IdempotencyKeys {
         if inserted == 1 {
             return Ok(fresh);
         }
-        let row: Option<KeyRow> = with_pool!(&self.db, pool => sqlx::query_as(
-            "SELECT fingerprint, status, location, body, created_at FROM idempotency_keys WHERE key = $1")
-            .bind(&key)
-            .fetch_optional(pool)
+        let row: Option<KeyRow> = self
+            .db
+            .fetch_optional(
+                &Query::new(
+                    "SELECT fingerprint, status, location, body, created_at \
+                     FROM idempotency_keys WHERE key = $1",
+                )
+                .bind(&key),
+            )
             .instrument(db_span!(self.db, "SELECT", "idempotency_keys"))
-            .await)?;
+            .await?;
         let Some(row) = row else {
             // Released between our insert and our read: the caller may retry.
             return Err(in_progress());
@@ -291,16 +310,19 @@ impl IdempotencyKeys {
             }
             _ if row.created_at < now - CLAIM_LEASE => {
                 // The first request died without an answer: take its claim over.
-                let taken = with_pool!(&self.db, pool => sqlx::query(
-                    "UPDATE idempotency_keys SET created_at = $2 \
-                     WHERE key = $1 AND status IS NULL AND created_at = $3")
-                    .bind(&key)
-                    .bind(now)
-                    .bind(row.created_at)
-                    .execute(pool)
+                let taken = self
+                    .db
+                    .execute(
+                        &Query::new(
+                            "UPDATE idempotency_keys SET created_at = $2 \
+                             WHERE key = $1 AND status IS NULL AND created_at = $3",
+                        )
+                        .bind(&key)
+                        .bind(now)
+                        .bind(row.created_at),
+                    )
                     .instrument(db_span!(self.db, "UPDATE", "idempotency_keys"))
-                    .await
-                    .map(|r| r.rows_affected()))?;
+                    .await?;
                 if taken == 1 {
                     Ok(fresh)
                 } else {
@@ -330,16 +352,17 @@ impl Claim {
                 "a keyed create must run in a transaction",
             ));
         };
-        with_tx!(tx, conn => sqlx::query(
-            "UPDATE idempotency_keys SET status = $2, location = $3, body = $4 WHERE key = $1")
+        tx.execute(
+            &Query::new(
+                "UPDATE idempotency_keys SET status = $2, location = $3, body = $4 WHERE key = $1",
+            )
             .bind(key)
             .bind(i32::from(StatusCode::CREATED.as_u16()))
             .bind(&created.location)
-            .bind(&created.body)
-            .execute(conn)
-            .instrument(db_span!(self.keys.db, "UPDATE", "idempotency_keys"))
-            .await
-            .map(|r| r.rows_affected()))?;
+            .bind(&created.body),
+        )
+        .instrument(db_span!(self.keys.db, "UPDATE", "idempotency_keys"))
+        .await?;
         Ok(())
     }
 
@@ -349,13 +372,15 @@ impl Claim {
         let (false, Some(key)) = (succeeded, &self.key) else {
             return;
         };
-        let released = with_pool!(&self.keys.db, pool => sqlx::query(
-            "DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
-            .bind(key)
-            .execute(pool)
+        let released = self
+            .keys
+            .db
+            .execute(
+                &Query::new("DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
+                    .bind(key),
+            )
             .instrument(db_span!(self.keys.db, "DELETE", "idempotency_keys"))
-            .await
-            .map(|r| r.rows_affected()));
+            .await;
         if let Err(err) = released {
             tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
         }

@@ -42,7 +42,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Connection, SqliteConnection, sqlite::SqliteConnectOptions};
 
 /// `PRAGMA wal_autocheckpoint`, in pages.
 pub const AUTOCHECKPOINT_PAGES: u32 = 1000;
@@ -193,12 +193,16 @@ pub fn with_pragmas(
         .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
 }
 
-/// Runs the checkpointer of `pool`'s database until [`Wal::stop`] or the
-/// pool closes.
-pub async fn checkpointer(pool: SqlitePool, wal: std::sync::Arc<Wal>) {
-    let options = (*pool.connect_options())
-        .clone()
-        .busy_timeout(CHECKPOINT_WAIT);
+/// Runs the checkpointer of the database that `options` open, on a
+/// connection of its own, until [`Wal::stop`]. A checkpoint waits for
+/// `writes`, the turn of the process's writes, so that none of them waits
+/// for it on a thread (see [`super::sqlite`]).
+pub async fn checkpointer(
+    options: SqliteConnectOptions,
+    wal: std::sync::Arc<Wal>,
+    writes: std::sync::Arc<tokio::sync::Mutex<()>>,
+) {
+    let options = options.busy_timeout(CHECKPOINT_WAIT);
     let mut conn: Option<SqliteConnection> = None;
     let mut ticker = tokio::time::interval(LOOK_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,9 +213,6 @@ pub async fn checkpointer(pool: SqlitePool, wal: std::sync::Arc<Wal>) {
         tokio::select! {
             _ = ticker.tick() => {}
             () = wal.stop.notified() => break,
-        }
-        if pool.is_closed() {
-            break;
         }
         let now = wal.look();
         unchanged = if now == seen {
@@ -227,7 +228,10 @@ pub async fn checkpointer(pool: SqlitePool, wal: std::sync::Arc<Wal>) {
         if !due || !wait.is_zero() {
             continue;
         }
-        let result = truncate(&mut conn, &options).await;
+        let result = {
+            let _turn = writes.lock().await;
+            truncate(&mut conn, &options).await
+        };
         wal.record(&result);
         match result {
             Ok(Checkpoint { busy: false, .. }) => {}

@@ -1,0 +1,486 @@
+//! SQLite, through rusqlite, on the thread of the request that runs the
+//! statement.
+//!
+//! Why not sqlx's SQLite driver: it runs each connection on a thread of its
+//! own and hands every statement to it and the answer back over channels, so
+//! each statement costs two thread switches (six with its pool's pings).
+//! SQLite itself runs in the process, and a statement of this API (a lookup
+//! or a write of one row, from pages in memory) takes a few microseconds:
+//! far less than those switches, which `make profile` showed to be the
+//! largest cost of a `GET /client/{id}` (see the README's "Performance").
+//! So the statement runs where the request is, with rusqlite's cache of
+//! prepared statements, and no thread is woken for it.
+//!
+//! What could make a statement wait is the write lock, and that wait is
+//! kept off the threads:
+//!
+//! - **writes take turns in the process, asynchronously**: a write (and a
+//!   transaction, from `BEGIN IMMEDIATE` to its end) first waits for its
+//!   turn on a `tokio::sync::Mutex`, as any request waits for I/O, and only
+//!   then touches the file; so no write of this process ever waits for
+//!   another's lock on a thread. Reads never wait for writes (write-ahead
+//!   log mode).
+//! - **another process's write** (several instances on one file, as
+//!   `REPLICAS=2 make run` does) can still hold the lock; SQLite's busy
+//!   handler then waits on the thread, for as long as that one write, at
+//!   most `BUSY_TIMEOUT`. Writes are short, so this wait is too; a service
+//!   whose instances write a lot belongs on PostgreSQL.
+//!
+//! Connections are opened when needed and kept for reuse (at most
+//! [`MAX_IDLE`] idle): as a statement never waits while it holds one, no
+//! more are open at once than there are runtime threads, plus the one
+//! transaction whose turn it is.
+
+use std::{
+    borrow::Cow,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags, types::Null};
+use sqlx::error::{DatabaseError, ErrorKind};
+use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
+
+use super::{
+    query::{FromRow, Param, Query, Row, sqlite_time},
+    wal,
+};
+
+/// How long a statement waits for another process's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most connections kept open while idle.
+pub const MAX_IDLE: usize = 8;
+/// rusqlite's cache of prepared statements, per connection (its default
+/// is 16; the services use some 20 distinct statements).
+const STATEMENT_CACHE: usize = 64;
+
+/// The connections to one SQLite file.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// Open connections, idle or in use.
+    open: AtomicUsize,
+    /// The turn of the writes of this process (see the module's comment).
+    writes: Arc<TurnLock<()>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("sqlite::Pool")
+            .field("path", &self.inner.path)
+            .field("open", &self.inner.open.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection lent by the [`Pool`], given back when dropped.
+struct Lent<'p> {
+    pool: &'p Pool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn);
+        }
+    }
+}
+
+impl Pool {
+    /// Connections to the file at `path` (created when missing), opened
+    /// when first needed.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+                open: AtomicUsize::new(0),
+                writes: Arc::new(TurnLock::new(())),
+            }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The turn of this process's writes: the checkpointer takes it too.
+    pub fn writes(&self) -> Arc<TurnLock<()>> {
+        self.inner.writes.clone()
+    }
+
+    /// Open connections, and how many of them are idle.
+    pub fn stats(&self) -> (usize, usize) {
+        let idle = self.inner.idle.lock().map_or(0, |idle| idle.len());
+        (self.inner.open.load(Ordering::Relaxed), idle)
+    }
+
+    fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
+        let idle = self.inner.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = open(&self.inner.path)?;
+                self.inner.open.fetch_add(1, Ordering::Relaxed);
+                conn
+            }
+        };
+        Ok(Lent {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+
+    fn give_back(&self, conn: Connection) {
+        // A connection left inside a transaction (it cannot happen through
+        // this module's API) is not lent again.
+        if conn.is_autocommit()
+            && let Ok(mut idle) = self.inner.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+            return;
+        }
+        self.inner.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Runs `query` and reads every row it returns. A write waits for its
+    /// turn first.
+    pub async fn fetch_all<T: FromRow>(&self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+        let _turn = self.turn_for(query).await;
+        let lent = self.lend()?;
+        fetch_all(lent.conn()?, query)
+    }
+
+    /// Runs `query` and reads its first row, if any. (A write that returns
+    /// rows is read with [`fetch_all`](Self::fetch_all), to its end.)
+    pub async fn fetch_optional<T: FromRow>(
+        &self,
+        query: &Query,
+    ) -> Result<Option<T>, sqlx::Error> {
+        let _turn = self.turn_for(query).await;
+        let lent = self.lend()?;
+        fetch_optional(lent.conn()?, query)
+    }
+
+    /// Runs `query`; returns how many rows it changed.
+    pub async fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
+        let _turn = self.turn_for(query).await;
+        let lent = self.lend()?;
+        execute(lent.conn()?, query)
+    }
+
+    async fn turn_for(&self, query: &Query) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if query.is_read() {
+            None
+        } else {
+            Some(self.inner.writes.lock().await)
+        }
+    }
+
+    /// Closes the idle connections (the last connection to the file to
+    /// close checkpoints the log and removes it).
+    pub fn close(&self) {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for conn in idle {
+            self.inner.open.fetch_sub(1, Ordering::Relaxed);
+            if let Err((_, err)) = conn.close() {
+                tracing::debug!(error = %err, "a connection did not close cleanly");
+            }
+        }
+    }
+}
+
+impl Lent<'_> {
+    /// The connection (there until the loan ends).
+    fn conn(&self) -> Result<&Connection, sqlx::Error> {
+        self.conn.as_ref().ok_or(sqlx::Error::PoolClosed)
+    }
+}
+
+/// A transaction: `BEGIN IMMEDIATE` once it is this process's turn to
+/// write, which it keeps until it ends. Dropped without
+/// [`commit`](Self::commit), it rolls back (at once: SQLite runs here).
+pub struct Transaction {
+    pool: Pool,
+    conn: Option<Connection>,
+    _turn: OwnedMutexGuard<()>,
+}
+
+impl Transaction {
+    pub async fn begin(pool: &Pool) -> Result<Self, sqlx::Error> {
+        let turn = pool.inner.writes.clone().lock_owned().await;
+        let mut lent = pool.lend()?;
+        lent.conn()?
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(error)?;
+        Ok(Self {
+            pool: pool.clone(),
+            conn: lent.conn.take(),
+            _turn: turn,
+        })
+    }
+
+    fn conn(&self) -> Result<&Connection, sqlx::Error> {
+        self.conn.as_ref().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    pub fn fetch_all<T: FromRow>(&self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+        fetch_all(self.conn()?, query)
+    }
+
+    pub fn fetch_optional<T: FromRow>(&self, query: &Query) -> Result<Option<T>, sqlx::Error> {
+        fetch_optional(self.conn()?, query)
+    }
+
+    pub fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
+        execute(self.conn()?, query)
+    }
+
+    pub fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.conn()?.execute_batch("COMMIT").map_err(error)?;
+        if let Some(conn) = self.conn.take() {
+            self.pool.give_back(conn);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if !conn.is_autocommit()
+            && let Err(err) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %err, "a transaction could not roll back");
+        }
+        self.pool.give_back(conn);
+    }
+}
+
+/// A new connection to `path`, set up as every connection of a service is
+/// (write-ahead log, foreign keys, the log's bounds: see [`wal`]).
+fn open(path: &Path) -> Result<Connection, sqlx::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(error)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        wal::AUTOCHECKPOINT_PAGES,
+        wal::JOURNAL_SIZE_LIMIT
+    ))
+    .map_err(error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn prepare<'c>(
+    conn: &'c Connection,
+    query: &Query,
+) -> Result<rusqlite::CachedStatement<'c>, sqlx::Error> {
+    let mut statement = conn.prepare_cached(&query.sqlite_sql()).map_err(error)?;
+    for (i, param) in query.params.iter().enumerate() {
+        let index = i + 1;
+        let bound = match param {
+            Param::Int(value) => statement.raw_bind_parameter(index, value),
+            Param::NullInt => statement.raw_bind_parameter(index, Null),
+            Param::Text(value) => statement.raw_bind_parameter(index, value.as_str()),
+            Param::Date(value) => {
+                statement.raw_bind_parameter(index, value.format("%F").to_string())
+            }
+            Param::Time(value) => statement.raw_bind_parameter(index, sqlite_time(value)),
+        };
+        bound.map_err(error)?;
+    }
+    Ok(statement)
+}
+
+fn fetch_all<T: FromRow>(conn: &Connection, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+    let mut statement = prepare(conn, query)?;
+    let mut rows = statement.raw_query();
+    let mut read = Vec::new();
+    while let Some(row) = rows.next().map_err(error)? {
+        read.push(T::from_row(&Row::Sqlite(row))?);
+    }
+    Ok(read)
+}
+
+fn fetch_optional<T: FromRow>(conn: &Connection, query: &Query) -> Result<Option<T>, sqlx::Error> {
+    let mut statement = prepare(conn, query)?;
+    let mut rows = statement.raw_query();
+    match rows.next().map_err(error)? {
+        Some(row) => Ok(Some(T::from_row(&Row::Sqlite(row))?)),
+        None => Ok(None),
+    }
+}
+
+fn execute(conn: &Connection, query: &Query) -> Result<u64, sqlx::Error> {
+    let mut statement = prepare(conn, query)?;
+    let changed = statement.raw_execute().map_err(error)?;
+    Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+}
+
+/// An error of SQLite's, as the sqlx error that the rest of the code
+/// (and sqlx's PostgreSQL driver) speaks: a database error with SQLite's
+/// extended result code, or a decoding error.
+pub fn error(err: rusqlite::Error) -> sqlx::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            sqlx::Error::Database(Box::new(SqliteError {
+                code: failure.extended_code,
+                message: message.unwrap_or_else(|| failure.to_string()),
+            }))
+        }
+        other => sqlx::Error::Decode(Box::new(other)),
+    }
+}
+
+/// A failure reported by SQLite.
+#[derive(Debug)]
+pub struct SqliteError {
+    /// The extended result code (e.g. 2067, a UNIQUE constraint).
+    code: i32,
+    message: String,
+}
+
+impl SqliteError {
+    /// SQLITE_BUSY (5) and its extended codes: the lock was held for longer
+    /// than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        self.code & 0xff == rusqlite::ffi::SQLITE_BUSY
+    }
+}
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for SqliteError {}
+
+impl DatabaseError for SqliteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let pool = Pool::new(&dir.path().join("t.db"));
+        (dir, pool)
+    }
+
+    #[tokio::test]
+    async fn statements_run_and_constraints_are_reported_as_sqlx_reports_them() {
+        let (_dir, pool) = pool();
+        pool.execute(&Query::new(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)",
+        ))
+        .await
+        .unwrap();
+        let insert = |name: &str| Query::new("INSERT INTO t (name) VALUES ($1)").bind(name);
+        assert_eq!(pool.execute(&insert("a")).await.unwrap(), 1);
+        let err = pool.execute(&insert("a")).await.unwrap_err();
+        let sqlx::Error::Database(db) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(db.is_unique_violation(), "{err}");
+        assert!(db.message().contains("t.name"), "{err}");
+        let count: Option<i64> = pool
+            .fetch_optional(&Query::new("SELECT count(*) FROM t WHERE name = $1").bind("a"))
+            .await
+            .unwrap();
+        assert_eq!(count, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_rolls_back_and_frees_the_turn() {
+        let (_dir, pool) = pool();
+        pool.execute(&Query::new("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+            .await
+            .unwrap();
+        let tx = Transaction::begin(&pool).await.unwrap();
+        tx.execute(&Query::new("INSERT INTO t (id) VALUES (1)"))
+            .unwrap();
+        drop(tx);
+        let count: Vec<i64> = pool
+            .fetch_all(&Query::new("SELECT count(*) FROM t"))
+            .await
+            .unwrap();
+        assert_eq!(count, vec![0]);
+        // The turn was given back: a write goes through.
+        assert_eq!(
+            pool.execute(&Query::new("INSERT INTO t (id) VALUES (2)"))
+                .await
+                .unwrap(),
+            1
+        );
+        let tx = Transaction::begin(&pool).await.unwrap();
+        tx.execute(&Query::new("INSERT INTO t (id) VALUES (3)"))
+            .unwrap();
+        tx.commit().unwrap();
+        let count: Vec<i64> = pool
+            .fetch_all(&Query::new("SELECT count(*) FROM t"))
+            .await
+            .unwrap();
+        assert_eq!(count, vec![2]);
+    }
+}
