@@ -103,7 +103,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.fetch_all(query),
             Tx::Postgres(tx) => {
-                let result = pg_fetch_all(tx.conn(), query).await;
+                let result = pg_fetch_all(tx.conn()?, query).await;
                 tx.settle(result)
             }
         }
@@ -116,7 +116,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.fetch_optional(query),
             Tx::Postgres(tx) => {
-                let result = pg_fetch_optional(tx.conn(), query).await;
+                let result = pg_fetch_optional(tx.conn()?, query).await;
                 tx.settle(result)
             }
         }
@@ -126,7 +126,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.execute(query),
             Tx::Postgres(tx) => {
-                let result = pg_execute(tx.conn(), query).await;
+                let result = pg_execute(tx.conn()?, query).await;
                 tx.settle(result)
             }
         }
@@ -363,7 +363,8 @@ impl Db {
 
     /// One statement, for readiness.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        self.fetch_optional::<i64>(&Query::new("SELECT 1"))
+        // BIGINT on both: PostgreSQL's bare 1 is an INT4, which i64 does not read.
+        self.fetch_optional::<i64>(&Query::new("SELECT CAST(1 AS BIGINT)"))
             .await
             .map(drop)
     }

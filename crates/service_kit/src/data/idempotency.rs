@@ -227,6 +227,9 @@ impl IdempotencyKeys {
             Ok(created.into_response())
         }
         .await;
+        // A transaction left open (the create failed) rolls back before the
+        // key is released: on SQLite it holds the turn to write.
+        drop(creation);
         claim.release_unless(outcome.is_ok()).await;
         outcome
     }

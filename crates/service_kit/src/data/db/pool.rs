@@ -154,17 +154,18 @@ type Manager<O> = <Db<O> as Database>::TransactionManager;
 
 /// A transaction on a pooled connection: sqlx's `Transaction`, for a
 /// connection of our pool rather than of sqlx's (it drives the same
-/// `TransactionManager`). It rolls back when dropped without
-/// [`commit`](Self::commit): the `ROLLBACK` is queued on the connection (no
-/// `.await` in a destructor) and sent before its next statement, by
-/// whichever request takes it next.
+/// `TransactionManager`). Dropped without [`commit`](Self::commit) (the
+/// request failed or was cancelled), it rolls back before its connection
+/// goes back to the pool: on a task of its own, as a destructor cannot wait.
+/// So no connection waits in the pool inside a transaction, holding its
+/// locks.
 pub struct Transaction<O>
 where
     O: ConnectOptions,
     O::Connection: Send + Sized,
 {
-    conn: Pooled<O>,
-    open: bool,
+    /// `None` once committed.
+    conn: Option<Pooled<O>>,
 }
 
 impl<O> Transaction<O>
@@ -177,25 +178,29 @@ where
         let mut conn = get(pool).await?;
         let begun = Manager::<O>::begin(&mut conn, None).await;
         settle(&mut conn, begun)?;
-        Ok(Self { conn, open: true })
+        Ok(Self { conn: Some(conn) })
     }
 
     /// `COMMIT`.
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let committed = Manager::<O>::commit(&mut self.conn).await;
-        settle(&mut self.conn, committed)?;
-        self.open = false;
+        let conn = self.conn()?;
+        let committed = Manager::<O>::commit(conn).await;
+        settle(conn, committed)?;
+        self.conn = None;
         Ok(())
     }
 
     /// The transaction's connection, to run statements on.
-    pub fn conn(&mut self) -> &mut O::Connection {
-        &mut self.conn
+    pub fn conn(&mut self) -> Result<&mut Conn<O::Connection>, sqlx::Error> {
+        self.conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
     }
 
     /// Passes on `result`, a statement's in this transaction (see [`settle`]).
     pub fn settle<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        settle(&mut self.conn, result)
+        match self.conn.as_deref_mut() {
+            Some(conn) => settle(conn, result),
+            None => result,
+        }
     }
 }
 
@@ -205,8 +210,24 @@ where
     O::Connection: Send + Sized,
 {
     fn drop(&mut self) {
-        if self.open && !self.conn.broken {
-            Manager::<O>::start_rollback(&mut self.conn);
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if conn.broken {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let rolled_back = Manager::<O>::rollback(&mut conn).await;
+                    if let Err(err) = settle(&mut conn, rolled_back) {
+                        tracing::warn!(error = %err, "a dropped transaction could not roll back");
+                    }
+                });
+            }
+            // No runtime (shutting down): queue the ROLLBACK, which sqlx
+            // sends before the connection's next statement.
+            Err(_) => Manager::<O>::start_rollback(&mut conn),
         }
     }
 }

@@ -158,7 +158,7 @@ impl Pool {
     /// Runs `query` and reads every row it returns. A write waits for its
     /// turn first.
     pub async fn fetch_all<T: FromRow>(&self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
-        let _turn = self.turn_for(query).await;
+        let _turn = self.turn_for(query).await?;
         let lent = self.lend()?;
         fetch_all(lent.conn()?, query)
     }
@@ -169,24 +169,26 @@ impl Pool {
         &self,
         query: &Query,
     ) -> Result<Option<T>, sqlx::Error> {
-        let _turn = self.turn_for(query).await;
+        let _turn = self.turn_for(query).await?;
         let lent = self.lend()?;
         fetch_optional(lent.conn()?, query)
     }
 
     /// Runs `query`; returns how many rows it changed.
     pub async fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
-        let _turn = self.turn_for(query).await;
+        let _turn = self.turn_for(query).await?;
         let lent = self.lend()?;
         execute(lent.conn()?, query)
     }
 
-    async fn turn_for(&self, query: &Query) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn turn_for(
+        &self,
+        query: &Query,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, sqlx::Error> {
         if query.is_read() {
-            None
-        } else {
-            Some(self.inner.writes.lock().await)
+            return Ok(None);
         }
+        wait_for_turn(self.inner.writes.lock()).await.map(Some)
     }
 
     /// Closes the idle connections (the last connection to the file to
@@ -225,7 +227,7 @@ pub struct Transaction {
 
 impl Transaction {
     pub async fn begin(pool: &Pool) -> Result<Self, sqlx::Error> {
-        let turn = pool.inner.writes.clone().lock_owned().await;
+        let turn = wait_for_turn(pool.inner.writes.clone().lock_owned()).await?;
         let mut lent = pool.lend()?;
         lent.conn()?
             .execute_batch("BEGIN IMMEDIATE")
@@ -274,6 +276,15 @@ impl Drop for Transaction {
         }
         self.pool.give_back(conn);
     }
+}
+
+/// Waits for this process's turn to write, as long as SQLite would wait
+/// for its lock ([`BUSY_TIMEOUT`]); past that, the statement fails as it
+/// would on a busy database (a 503 for the request), never hangs.
+async fn wait_for_turn<G>(turn: impl Future<Output = G>) -> Result<G, sqlx::Error> {
+    tokio::time::timeout(BUSY_TIMEOUT, turn)
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)
 }
 
 /// A new connection to `path`, set up as every connection of a service is
