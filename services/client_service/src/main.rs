@@ -23,6 +23,8 @@ async fn main() -> std::process::ExitCode {
             .await
     }
     .await;
+    // Logged before the log writer stops.
+    let code = service_kit::server::exit_code(result);
     telemetry.shutdown().await;
-    service_kit::server::exit_code(result)
+    code
 }

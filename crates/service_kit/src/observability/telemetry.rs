@@ -1,9 +1,12 @@
 //! Logs and traces.
 //!
 //! - Logs: readable text for a terminal, or JSON lines for machines
-//!   (`LOG_FORMAT`); the level and filters come from `RUST_LOG`. In JSON,
-//!   every line of a request carries the request's span (`span`, `spans`),
-//!   hence its `request_id`.
+//!   (`LOG_FORMAT`), on standard output; the level and filters come from
+//!   `RUST_LOG`. In JSON, every line of a request carries the request's span
+//!   (`span`, `spans`), hence its `request_id`. A line is formatted where it
+//!   is logged and written within [`FLUSH_EVERY`](log_writer::FLUSH_EVERY)
+//!   by a thread of its own ([`log_writer`]): a request never waits for
+//!   the terminal or the log file, and no line is dropped.
 //! - Traces: OpenTelemetry over OTLP/HTTP, only when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; otherwise no OpenTelemetry layer is
 //!   installed and nothing of it runs per request. The spans are the tracing
@@ -24,9 +27,12 @@ use opentelemetry::{
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*};
 
-use crate::config::{LogFormat, redact_url};
+use crate::{
+    config::{LogFormat, redact_url},
+    observability::log_writer,
+};
 
 /// The default filter when `RUST_LOG` is unset.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
@@ -50,16 +56,24 @@ pub enum TelemetryError {
 }
 
 /// What [`init`] installed; [`Telemetry::shutdown`] exports the spans still
-/// buffered.
-#[must_use = "call shutdown() before exiting, or buffered spans are lost"]
+/// buffered and writes the log lines still queued.
+#[must_use = "call shutdown() before exiting, or buffered spans and log lines are lost"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// The log writer's thread: dropping this writes out what is waiting.
+    log_writer: Option<log_writer::Flusher>,
 }
 
 impl Telemetry {
-    /// Flushes and stops the span exporter (at most a few seconds).
-    pub async fn shutdown(self) {
-        let Some(provider) = self.provider else {
+    /// Flushes and stops the span exporter (at most a few seconds), then
+    /// writes out the log lines still queued. Nothing is logged after this.
+    pub async fn shutdown(mut self) {
+        self.export_spans().await;
+        drop(self.log_writer.take());
+    }
+
+    async fn export_spans(&mut self) {
+        let Some(provider) = self.provider.take() else {
             return;
         };
         // The exporter blocks on its HTTP call: not on a runtime thread.
@@ -92,8 +106,8 @@ fn init_with(
         Some(_) => Some(tracer_provider(service, &env)?),
         None => None,
     };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let (targets, env_filter) = filter(env("RUST_LOG"));
+    let (writer, log_writer) = log_writer::stdout();
     let otel = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
@@ -102,11 +116,13 @@ fn init_with(
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_writer(writer)
             .boxed(),
-        LogFormat::Text => fmt::layer().boxed(),
+        LogFormat::Text => fmt::layer().with_writer(writer).boxed(),
     };
     let installed = tracing_subscriber::registry()
-        .with(filter)
+        .with(targets)
+        .with(env_filter)
         .with(otel)
         .with(logs)
         .try_init()
@@ -121,7 +137,29 @@ fn init_with(
             "exporting traces over OTLP"
         );
     }
-    Ok(Telemetry { provider })
+    Ok(Telemetry {
+        provider,
+        log_writer: Some(log_writer),
+    })
+}
+
+/// The level filter, from `RUST_LOG` (else [`DEFAULT_FILTER`]; an invalid
+/// value falls back to it too). Plain `target=level` directives, the usual
+/// kind, become a [`Targets`] filter, decided once per call site; only
+/// directives that name spans or fields (`[request{route=…}]=debug`) need an
+/// [`EnvFilter`], which looks at every span as it is entered and exited.
+fn filter(rust_log: Option<String>) -> (Option<Targets>, Option<EnvFilter>) {
+    let directives = rust_log
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_FILTER.to_owned());
+    if let Ok(targets) = directives.parse::<Targets>() {
+        return (Some(targets), None);
+    }
+    let env_filter = EnvFilter::try_new(&directives).unwrap_or_else(|err| {
+        eprintln!("RUST_LOG=`{directives}` is not valid ({err}); using `{DEFAULT_FILTER}`");
+        EnvFilter::new(DEFAULT_FILTER)
+    });
+    (None, Some(env_filter))
 }
 
 /// The span exporter and its batch processor, configured by the standard
