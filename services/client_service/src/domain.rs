@@ -35,8 +35,8 @@ impl FromRow for Client {
             name: row.get("name")?,
             card_number: row.get("card_number")?,
             card_issued_on: row.get("card_issued_on")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
             version: row.get("version")?,
         })
     }

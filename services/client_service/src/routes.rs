@@ -1,5 +1,7 @@
 //! The HTTP API of client_service: `/client/…`.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::State,
@@ -29,7 +31,8 @@ use crate::{
     store::{ClientFilter, ClientStore},
 };
 
-/// What every handler gets: the store, the client for order_service and the
+/// What every handler gets (behind one `Arc`: a request clones one
+/// reference count, not one per pool and client inside): the store, the client for order_service and the
 /// idempotency keys.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -48,7 +51,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(patch_client)
                 .delete(delete_client),
         )
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// The most ids one batch lookup may name.
@@ -109,7 +112,7 @@ fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
     )
 )]
 pub async fn list_clients(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<Client>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
@@ -150,7 +153,7 @@ pub async fn list_clients(
     )
 )]
 pub async fn create_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -173,7 +176,7 @@ pub async fn create_client(
     responses(Found, NotModified, Malformed, NotFound)
 )]
 pub async fn get_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
 ) -> Result<Response, ApiError> {
@@ -194,7 +197,7 @@ pub async fn get_client(
     )
 )]
 pub async fn replace_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
     Json(body): Json<Value>,
@@ -222,7 +225,7 @@ pub async fn replace_client(
     )
 )]
 pub async fn patch_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
     patch: MergePatch,
@@ -268,7 +271,7 @@ pub struct DeleteParams {
     )
 )]
 pub async fn delete_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
     Query(params): Query<DeleteParams>,

@@ -40,8 +40,8 @@ impl FromRow for Order {
                 .map_err(|err| invalid_column("price_cents", err))?,
             status: OrderStatus::try_from(row.get::<String>("status")?)
                 .map_err(|err| invalid_column("status", err))?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
             version: row.get("version")?,
         })
     }

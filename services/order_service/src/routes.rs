@@ -1,5 +1,7 @@
 //! The HTTP API of order_service: `/order/…`.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::State,
@@ -31,7 +33,8 @@ use crate::{
     store::{OrderFilter, OrderStore},
 };
 
-/// What every handler gets: the store, the client for client_service and the
+/// What every handler gets (behind one `Arc`: a request clones one
+/// reference count, not one per pool and client inside): the store, the client for client_service and the
 /// idempotency keys.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -55,7 +58,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(patch_order)
                 .delete(delete_order),
         )
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// How often a PATCH without `If-Match` is applied again after losing a race.
@@ -97,7 +100,7 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
     )
 )]
 pub async fn create_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
@@ -144,7 +147,7 @@ pub struct ListParams {
     )
 )]
 pub async fn list_orders(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(params): Query<ListParams>,
 ) -> Result<Listed<OrderView>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
@@ -193,7 +196,7 @@ pub async fn list_orders(
     responses(Found, NotModified, Malformed, NotFound, Unavailable)
 )]
 pub async fn get_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
 ) -> Result<Response, ApiError> {
@@ -215,7 +218,7 @@ pub async fn get_order(
     )
 )]
 pub async fn replace_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
     Json(body): Json<Value>,
@@ -246,7 +249,7 @@ pub async fn replace_order(
     )
 )]
 pub async fn patch_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
     patch: MergePatch,
@@ -283,7 +286,7 @@ pub async fn patch_order(
     responses(Deleted, Malformed, NotFound, Stale, Unavailable)
 )]
 pub async fn delete_order(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
 ) -> Result<StatusCode, ApiError> {
@@ -317,7 +320,7 @@ pub struct DeleteParams {
     )
 )]
 pub async fn delete_orders_of_client(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(params): Query<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
     let client_id = params.client_id;

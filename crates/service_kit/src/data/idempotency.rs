@@ -148,7 +148,7 @@ impl FromRow for KeyRow {
             status: row.get("status")?,
             location: row.get("location")?,
             body: row.get("body")?,
-            created_at: row.get("created_at")?,
+            created_at: row.time("created_at")?,
         })
     }
 }

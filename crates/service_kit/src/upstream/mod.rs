@@ -104,6 +104,9 @@ impl Upstream {
             .timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
+            // The other service's API answers; it never sends us elsewhere.
+            // A redirect would be a bug to see (an error), not to follow.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         // Before the server starts: the series exist from the start.
         recorder::install();

@@ -167,6 +167,24 @@ impl Row<'_> {
     }
 }
 
+impl Row<'_> {
+    /// The time in the column named `name`. On SQLite (text) it is read as
+    /// RFC 3339, the format it is written in, without the format-string
+    /// parser that rusqlite's own reading goes through; other text falls
+    /// back to that.
+    pub fn time(&self, name: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        if let Row::Sqlite(row) = self
+            && let Ok(rusqlite::types::ValueRef::Text(text)) = row.get_ref(name)
+            && let Ok(time) = std::str::from_utf8(text)
+                .map_err(drop)
+                .and_then(|text| DateTime::parse_from_rfc3339(text).map_err(drop))
+        {
+            return Ok(time.with_timezone(&Utc));
+        }
+        self.get(name)
+    }
+}
+
 /// A type that a row can be read as: one implementation for both backends.
 pub trait FromRow: Sized {
     fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error>;
@@ -219,6 +237,25 @@ mod tests {
         assert!(!Query::new("INSERT INTO t VALUES ($1)").is_read());
         assert!(!Query::new("UPDATE t SET a = 1 RETURNING a").is_read());
         assert!(!Query::new("DEL").is_read());
+    }
+
+    #[test]
+    fn times_are_read_back_as_written_in_either_format() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let time = DateTime::parse_from_rfc3339("2026-12-01T10:00:00.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for text in [
+            sqlite_time(&time),
+            "2026-12-01 10:00:00.123456+00:00".to_owned(),
+        ] {
+            let read = conn
+                .query_row("SELECT ?1 AS t", [&text], |row| {
+                    Ok(Row::Sqlite(row).time("t"))
+                })
+                .unwrap();
+            assert_eq!(read.unwrap(), time, "{text}");
+        }
     }
 
     #[test]
