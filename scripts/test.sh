@@ -10,7 +10,8 @@
 #   4. schemathesis against both OpenAPI documents, through the gateway
 #   5. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
 #      init script run against the same cluster
-#   6. `make bench` on PostgreSQL, one short round (it works; no figures)
+#   6. `make bench` on PostgreSQL, one short round (it works; no figures),
+#      and `make profile`'s table on a small folded-stacks file
 #   7. the offline checks of the Docker and the Kubernetes deployments
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,19 @@ echo "ok: client_service and order_service sessions end after 30 s idle in a tra
 
 step "make bench on PostgreSQL: one round of 1 s per target, with the debug binaries (it works; no figures)"
 BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/bench.sh
+
+step "make profile's table: self and family shares from folded stacks"
+folded="$(mktemp /tmp/rest-microservices-folded.XXXXXX)"
+printf '%s\n' \
+    'order_service;tokio::runtime::scheduler::multi_thread::worker::run;tracing_subscriber::fmt::fmt_layer::format_event;write_all 30' \
+    'order_service;tokio::runtime::scheduler::multi_thread::worker::run;sqlite3_step;sqlite3VdbeExec 50' \
+    'order_service;tokio::runtime::scheduler::multi_thread::worker::run;serde_json::ser::to_string 20' >"$folded"
+summary="$(scripts/profile-summary.py "$folded")"
+rm -f "$folded"
+for want in '50.00  sqlite3VdbeExec' '30.00  log line' '50.00  SQLite' '20.00  JSON' '100.00  tokio scheduler'; do
+    grep -qF "$want" <<<"$summary" || { echo "profile-summary.py: no '$want' in:"; echo "$summary"; exit 1; } >&2
+done
+echo "ok: profile-summary.py"
 
 step "deployment files (compose, Dockerfiles, gateway template)"
 scripts/check-deploy.sh
