@@ -27,7 +27,7 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// How long a line waits, at most, before it is written (under a light
 /// load; under a heavy one, [`HIGH_WATER`] comes first).
-pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Waiting lines past this many bytes are written at once, by the logger.
 pub const HIGH_WATER: usize = 1024 * 1024;
 
@@ -90,9 +90,13 @@ pub fn stdout() -> (LogWriter, Flusher) {
     (writer, Flusher { shared, thread })
 }
 
+/// The `log-writer` thread. Two buffers take turns: the loggers fill one
+/// while this thread writes the other out, so that in a steady state no
+/// logger grows a buffer (copying it) while it holds the lock.
 fn run(shared: &Shared, out: &mut impl Write) {
+    let mut batch = Vec::new();
     loop {
-        let (batch, closing) = {
+        let closing = {
             let mut state = shared.lock();
             if !state.closing {
                 state = shared
@@ -100,9 +104,11 @@ fn run(shared: &Shared, out: &mut impl Write) {
                     .wait_timeout(state, FLUSH_EVERY)
                     .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
             }
-            (std::mem::take(&mut state.waiting), state.closing)
+            std::mem::swap(&mut state.waiting, &mut batch);
+            state.closing
         };
         write_out(out, &batch);
+        batch.clear();
         if closing {
             return;
         }

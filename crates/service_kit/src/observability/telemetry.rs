@@ -27,11 +27,13 @@ use opentelemetry::{
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::Targets, fmt, fmt::format::JsonFields, prelude::*,
+};
 
 use crate::{
     config::{LogFormat, redact_url},
-    observability::log_writer,
+    observability::{json_lines::JsonLines, log_writer},
 };
 
 /// The default filter when `RUST_LOG` is unset.
@@ -113,13 +115,8 @@ fn init_with(
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
     let logs = match format {
         LogFormat::Json => fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            // Not the list of every enclosing span too: the request's is
-            // the only one at the default level, already in `span`, and
-            // serializing it twice was a tenth of a line's cost.
-            .with_span_list(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
             .with_writer(writer)
             .boxed(),
         LogFormat::Text => fmt::layer().with_writer(writer).boxed(),
