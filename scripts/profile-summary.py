@@ -51,7 +51,8 @@ def main(path):
                     families[name] += n
     if total == 0:
         sys.exit(f"{path}: no samples")
-    print(f"\n{total} samples\n")
+    # inferno weighs each stack by its samples' periods (cpu-clock: ns).
+    print(f"\n{total} (the stacks' weight: CPU time sampled, in perf's units)\n")
     print(f"{'self %':>7}  function")
     for frame, n in self_counts.most_common(25):
         print(f"{100 * n / total:7.2f}  {frame[:110]}")
