@@ -6,6 +6,8 @@
 //! with its own calls is [`crate::upstream::token`]'s.
 
 pub mod guard;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;
 
 pub use guard::{Scopes, protect};

@@ -314,3 +314,99 @@ pub fn ed25519_keys(set: &JwkSet) -> HashMap<String, Arc<DecodingKey>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::testing::{TestIssuer, TestKey, claims};
+
+    fn unsigned(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+        let part = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.", part(header), part(claims))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_a_valid_token_for_this_audience_passes_and_is_remembered() {
+        let issuer = TestIssuer::start().await;
+        let verifier = Verifier::new(&issuer.config(), "client_service").unwrap();
+        let good = issuer.token("client_service", "clients:read clients:write");
+        let principal = verifier.check(&good).await.unwrap();
+        assert!(principal.has_scope("clients:write"));
+        assert_eq!(principal.client_id, "test-client");
+        assert_eq!(verifier.remembered_count(), 1);
+        verifier.check(&good).await.unwrap();
+        assert_eq!(verifier.remembered_count(), 1);
+
+        let key = &issuer.key;
+        let valid = claims("client_service", "clients:read", 300);
+        let mut refused = vec![
+            ("malformed".to_owned(), "not.a.token".to_owned()),
+            ("for another audience".into(), issuer.token("order_service", "clients:read")),
+            ("expired".into(), key.sign(&claims("client_service", "clients:read", -60))),
+            (
+                "alg none".into(),
+                unsigned(&json!({"alg": "none", "kid": key.kid}), &valid),
+            ),
+            ("8 KiB".into(), format!("{good}{}", "A".repeat(8 * 1024))),
+            (
+                "unknown kid".into(),
+                TestKey::from_seed(9, "other-key").sign(&valid),
+            ),
+        ];
+        let mut other_issuer = valid.clone();
+        other_issuer["iss"] = json!("https://elsewhere.test");
+        refused.push(("another issuer".into(), key.sign(&other_issuer)));
+        // HS256 with the public key as the shared secret: the classic
+        // algorithm confusion.
+        let hs256 = jsonwebtoken::encode(
+            &jsonwebtoken::Header {
+                kid: Some(key.kid.clone()),
+                ..jsonwebtoken::Header::new(Algorithm::HS256)
+            },
+            &valid,
+            &jsonwebtoken::EncodingKey::from_secret(&key.public),
+        )
+        .unwrap();
+        refused.push(("HS256 with the public key".into(), hs256));
+        // A payload changed after signing.
+        let signed = key.sign(&valid);
+        let parts: Vec<&str> = signed.split('.').collect();
+        let mut more = valid.clone();
+        more["scope"] = json!("clients:read clients:write");
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(more.to_string()),
+            parts[2]
+        );
+        refused.push(("tampered".into(), tampered));
+        for (what, token) in refused {
+            match verifier.check(&token).await {
+                Err(Rejection::Invalid(_)) => {}
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        assert_eq!(verifier.remembered_count(), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unknown_key_while_the_jwks_is_unreachable_is_unavailable_not_invalid() {
+        let issuer = TestIssuer::start().await;
+        let mut config = issuer.config();
+        config.jwks_url = "http://127.0.0.1:9/auth/jwks.json".into();
+        let verifier = Verifier::new(&config, "client_service").unwrap();
+        let token = issuer.token("client_service", "clients:read");
+        assert!(matches!(
+            verifier.check(&token).await,
+            Err(Rejection::KeysUnavailable(_))
+        ));
+        // Within the second that follows, still unavailable (not fetched again).
+        assert!(matches!(
+            verifier.check(&token).await,
+            Err(Rejection::KeysUnavailable(_))
+        ));
+    }
+}
