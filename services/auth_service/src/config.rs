@@ -57,8 +57,8 @@ pub struct Config {
 
     /// More keys to publish in the JWKS (PEM, private or public; comma-
     /// separated): the previous signing key during a rotation, or the next.
-    #[arg(long, env = "AUTH_PUBLISHED_KEY_FILES", value_delimiter = ',')]
-    pub published_key_files: Vec<PathBuf>,
+    #[arg(long, env = "AUTH_PUBLISHED_KEY_FILES", default_value = "", value_parser = parse_key_files)]
+    pub published_key_files: KeyFiles,
 
     /// The clients: one per line, `CLIENT_ID ARGON2_HASH SCOPE...`.
     #[arg(long, env = "AUTH_CLIENTS_FILE", required = true)]
@@ -75,6 +75,21 @@ pub struct Config {
     /// On SIGTERM, how long requests in flight may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_grace)]
     pub shutdown_grace: Duration,
+}
+
+/// A comma-separated list of files; empty: none.
+#[derive(Clone, Debug, Default)]
+pub struct KeyFiles(pub Vec<PathBuf>);
+
+fn parse_key_files(value: &str) -> Result<KeyFiles, String> {
+    Ok(KeyFiles(
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(PathBuf::from)
+            .collect(),
+    ))
 }
 
 fn parse_ttl(value: &str) -> Result<Duration, String> {
