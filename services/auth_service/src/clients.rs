@@ -124,13 +124,20 @@ mod tests {
     #[test]
     fn a_client_is_authenticated_by_its_secret_only() {
         let hash = hash_secret("s3cret-s3cret-s3cret").unwrap();
-        let clients =
-            Clients::parse(&format!("# comment\n\nreader {hash} clients:read orders:read\n"))
-                .unwrap();
-        let client = clients.authenticate("reader", "s3cret-s3cret-s3cret").unwrap();
+        let clients = Clients::parse(&format!(
+            "# comment\n\nreader {hash} clients:read orders:read\n"
+        ))
+        .unwrap();
+        let client = clients
+            .authenticate("reader", "s3cret-s3cret-s3cret")
+            .unwrap();
         assert_eq!(client.scopes, ["clients:read", "orders:read"]);
         assert!(clients.authenticate("reader", "wrong").is_none());
-        assert!(clients.authenticate("nobody", "s3cret-s3cret-s3cret").is_none());
+        assert!(
+            clients
+                .authenticate("nobody", "s3cret-s3cret-s3cret")
+                .is_none()
+        );
     }
 
     #[test]

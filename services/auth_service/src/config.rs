@@ -95,13 +95,17 @@ fn parse_key_files(value: &str) -> Result<KeyFiles, String> {
 fn parse_ttl(value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(secs @ 60..=600) => Ok(Duration::from_secs(secs)),
-        _ => Err(format!("`{value}` must be a whole number of seconds, 60 to 600")),
+        _ => Err(format!(
+            "`{value}` must be a whole number of seconds, 60 to 600"
+        )),
     }
 }
 
 fn parse_grace(value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(secs @ 0..=300) => Ok(Duration::from_secs(secs)),
-        _ => Err(format!("`{value}` must be a whole number of seconds, 0 to 300")),
+        _ => Err(format!(
+            "`{value}` must be a whole number of seconds, 0 to 300"
+        )),
     }
 }

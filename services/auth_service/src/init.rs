@@ -21,10 +21,22 @@ const CLIENTS: [(&str, &str, &str); 4] = [
         "dev-clients.env:CLIENT",
         "clients:read clients:write orders:read orders:write",
     ),
-    ("dev-readonly", "dev-clients.env:READONLY_CLIENT", "clients:read orders:read"),
+    (
+        "dev-readonly",
+        "dev-clients.env:READONLY_CLIENT",
+        "clients:read orders:read",
+    ),
     // The services' own clients: each with the scopes of its calls only.
-    ("client_service", "service-clients.env:CLIENT_SERVICE", "orders:read orders:write"),
-    ("order_service", "service-clients.env:ORDER_SERVICE", "clients:read"),
+    (
+        "client_service",
+        "service-clients.env:CLIENT_SERVICE",
+        "orders:read orders:write",
+    ),
+    (
+        "order_service",
+        "service-clients.env:ORDER_SERVICE",
+        "clients:read",
+    ),
 ];
 
 pub const SIGNING_KEY: &str = "auth-signing-key.pem";
@@ -48,7 +60,8 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let mut envs: Vec<(&str, String)> = Vec::new();
         for (id, env, scopes) in CLIENTS {
             let secret = new_secret();
-            writeln!(lines, "{id} {} {scopes}", hash_secret(&secret)?).map_err(|e| e.to_string())?;
+            writeln!(lines, "{id} {} {scopes}", hash_secret(&secret)?)
+                .map_err(|e| e.to_string())?;
             let (file, prefix) = env.split_once(':').unwrap_or((env, ""));
             let text = format!("{prefix}_ID={id}\n{prefix}_SECRET={secret}\n");
             match envs.iter_mut().find(|(f, _)| *f == file) {
@@ -108,9 +121,16 @@ mod tests {
                 .to_owned()
         };
         let client = clients
-            .authenticate(&value("READONLY_CLIENT_ID"), &value("READONLY_CLIENT_SECRET"))
+            .authenticate(
+                &value("READONLY_CLIENT_ID"),
+                &value("READONLY_CLIENT_SECRET"),
+            )
             .unwrap();
         assert_eq!(client.scopes, ["clients:read", "orders:read"]);
-        assert!(clients.authenticate(&value("CLIENT_ID"), &value("CLIENT_SECRET")).is_some());
+        assert!(
+            clients
+                .authenticate(&value("CLIENT_ID"), &value("CLIENT_SECRET"))
+                .is_some()
+        );
     }
 }

@@ -42,8 +42,11 @@ pub async fn build(config: &Config) -> Result<Started, StartError> {
         .signing_key_file
         .as_deref()
         .ok_or_else(|| StartError::Config("AUTH_SIGNING_KEY_FILE is not set".into()))?;
-    let keys = Keys::load(signing, &config.published_key_files.0)
-        .map_err(|e| StartError::Config(format!("AUTH_SIGNING_KEY_FILE / AUTH_PUBLISHED_KEY_FILES: {e}")))?;
+    let keys = Keys::load(signing, &config.published_key_files.0).map_err(|e| {
+        StartError::Config(format!(
+            "AUTH_SIGNING_KEY_FILE / AUTH_PUBLISHED_KEY_FILES: {e}"
+        ))
+    })?;
     let clients_file = config
         .clients_file
         .as_deref()

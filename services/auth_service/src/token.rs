@@ -115,7 +115,11 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     let granted = {
         // argon2 is slow and takes memory on purpose: a few at a time, off
         // the async threads.
-        let _turn = state.hashing.acquire().await.map_err(|_| TokenError::ServerError)?;
+        let _turn = state
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| TokenError::ServerError)?;
         tokio::task::spawn_blocking(move || {
             clients
                 .authenticate(&client_id, &secret)
@@ -131,7 +135,11 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     let scopes: Vec<String> = match scope {
         None => allowed,
         Some(asked) => {
-            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let asked: Vec<String> = asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             if asked.is_empty() || asked.iter().any(|s| !allowed.contains(s)) {
                 tracing::info!(client_id, "scope refused");
                 return Err(TokenError::InvalidScope);
@@ -185,7 +193,10 @@ fn read_request(headers: &HeaderMap, body: &[u8]) -> Result<Asked, TokenError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form_type {
         return Err(TokenError::InvalidRequest(
             "The body must be application/x-www-form-urlencoded.",
@@ -195,9 +206,16 @@ fn read_request(headers: &HeaderMap, body: &[u8]) -> Result<Asked, TokenError> {
         .map_err(|_| TokenError::InvalidRequest("The body is not a readable form."))?;
     let mut seen = std::collections::HashSet::new();
     if pairs.iter().any(|(name, _)| !seen.insert(name.as_str())) {
-        return Err(TokenError::InvalidRequest("A parameter is given more than once."));
+        return Err(TokenError::InvalidRequest(
+            "A parameter is given more than once.",
+        ));
     }
-    let get = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
     match get("grant_type").as_deref() {
         None | Some("") => return Err(TokenError::InvalidRequest("`grant_type` is missing.")),
         Some("client_credentials") => {}
@@ -283,20 +301,46 @@ mod tests {
 
     #[test]
     fn credentials_come_from_basic_or_the_body_never_both() {
-        let asked = form("grant_type=client_credentials&scope=a+b", Some("my%20id:p%3Aw")).unwrap();
-        assert_eq!((asked.client_id.as_str(), asked.secret.as_str()), ("my id", "p:w"));
+        let asked = form(
+            "grant_type=client_credentials&scope=a+b",
+            Some("my%20id:p%3Aw"),
+        )
+        .unwrap();
+        assert_eq!(
+            (asked.client_id.as_str(), asked.secret.as_str()),
+            ("my id", "p:w")
+        );
         assert_eq!(asked.scope.as_deref(), Some("a b"));
-        let asked = form("grant_type=client_credentials&client_id=x&client_secret=y", None).unwrap();
-        assert_eq!((asked.client_id.as_str(), asked.secret.as_str()), ("x", "y"));
+        let asked = form(
+            "grant_type=client_credentials&client_id=x&client_secret=y",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (asked.client_id.as_str(), asked.secret.as_str()),
+            ("x", "y")
+        );
         assert!(matches!(
             form("grant_type=client_credentials&client_id=x", Some("x:y")),
             Err(TokenError::InvalidRequest(_))
         ));
-        assert_eq!(form("grant_type=client_credentials", None), Err(TokenError::InvalidClient));
-        assert_eq!(form("grant_type=password", Some("x:y")), Err(TokenError::UnsupportedGrantType));
-        assert!(matches!(form("scope=a", Some("x:y")), Err(TokenError::InvalidRequest(_))));
+        assert_eq!(
+            form("grant_type=client_credentials", None),
+            Err(TokenError::InvalidClient)
+        );
+        assert_eq!(
+            form("grant_type=password", Some("x:y")),
+            Err(TokenError::UnsupportedGrantType)
+        );
         assert!(matches!(
-            form("grant_type=client_credentials&grant_type=client_credentials", Some("x:y")),
+            form("scope=a", Some("x:y")),
+            Err(TokenError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            form(
+                "grant_type=client_credentials&grant_type=client_credentials",
+                Some("x:y")
+            ),
             Err(TokenError::InvalidRequest(_))
         ));
     }

@@ -125,11 +125,16 @@ fn forbidden(guard: &Guard, needed: &str, principal: &Principal) -> Response {
     tracing::info!(client_id = %principal.client_id, scope = needed, "insufficient scope");
     let problem = Problem::new(
         StatusCode::FORBIDDEN,
-        format!("insufficient_scope: this operation needs the scope `{needed}`, which the access token does not have."),
+        format!(
+            "insufficient_scope: this operation needs the scope `{needed}`, which the access token does not have."
+        ),
     );
     with_challenge(
         problem.into_response(),
-        challenge(guard, &format!("error=\"insufficient_scope\", scope=\"{needed}\"")),
+        challenge(
+            guard,
+            &format!("error=\"insufficient_scope\", scope=\"{needed}\""),
+        ),
     )
 }
 

@@ -30,7 +30,10 @@ impl TestKey {
     /// A key made from `seed` (tests want the same key every run).
     pub fn from_seed(seed: u8, kid: &str) -> Self {
         let key = SigningKey::from_bytes(&[seed; 32]);
-        let der = key.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        let der = key
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
         let public = key.verifying_key().to_bytes();
         Self {
             kid: kid.to_owned(),

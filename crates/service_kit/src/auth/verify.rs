@@ -186,7 +186,12 @@ impl Verifier {
         let principal = Arc::new(Principal {
             subject: claims.sub,
             client_id,
-            scopes: claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             expires_at: claims.exp,
         });
         self.remember(token, principal.clone(), now);
@@ -344,8 +349,14 @@ mod tests {
         let valid = claims("client_service", "clients:read", 300);
         let mut refused = vec![
             ("malformed".to_owned(), "not.a.token".to_owned()),
-            ("for another audience".into(), issuer.token("order_service", "clients:read")),
-            ("expired".into(), key.sign(&claims("client_service", "clients:read", -60))),
+            (
+                "for another audience".into(),
+                issuer.token("order_service", "clients:read"),
+            ),
+            (
+                "expired".into(),
+                key.sign(&claims("client_service", "clients:read", -60)),
+            ),
             (
                 "alg none".into(),
                 unsigned(&json!({"alg": "none", "kid": key.kid}), &valid),

@@ -251,7 +251,12 @@ impl Upstream {
         loop {
             let (index, breaker) = instance;
             let result = self
-                .attempt(index, method.clone(), path_and_query, authorization.as_ref())
+                .attempt(
+                    index,
+                    method.clone(),
+                    path_and_query,
+                    authorization.as_ref(),
+                )
                 .await;
             match &result {
                 Ok(_) => breaker.on_success(),

@@ -138,8 +138,14 @@ impl ServiceToken {
         let response = inner
             .http
             .post(&inner.token_url)
-            .basic_auth(form_encode(&inner.client_id), Some(form_encode(&inner.client_secret)))
-            .form(&[("grant_type", "client_credentials"), ("scope", &inner.scope)])
+            .basic_auth(
+                form_encode(&inner.client_id),
+                Some(form_encode(&inner.client_secret)),
+            )
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", &inner.scope),
+            ])
             .send()
             .await
             .map_err(|source| self.classify(source))?;
