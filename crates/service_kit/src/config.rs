@@ -87,9 +87,34 @@ pub struct AuthConfig {
     #[arg(long, env = "SERVICE_CLIENT_ID", value_parser = parse_client_id)]
     pub client_id: String,
 
-    /// This service's own client secret at the token endpoint.
-    #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true, value_parser = parse_client_secret)]
-    pub client_secret: String,
+    /// This service's own client secret at the token endpoint (or
+    /// SERVICE_CLIENT_SECRET_FILE).
+    #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true, value_parser = parse_client_secret,
+          required_unless_present = "client_secret_file", conflicts_with = "client_secret_file")]
+    pub client_secret: Option<String>,
+
+    /// A file that holds this service's own client secret (a Docker or
+    /// Kubernetes secret), instead of SERVICE_CLIENT_SECRET.
+    #[arg(long, env = "SERVICE_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// The client secret: SERVICE_CLIENT_SECRET, or the content of
+    /// SERVICE_CLIENT_SECRET_FILE (a final line break left out).
+    pub fn client_secret(&self) -> Result<String, String> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    format!("SERVICE_CLIENT_SECRET_FILE: cannot read {}: {e}", file.display())
+                })?;
+                parse_client_secret(text.trim_end_matches(['\r', '\n']))
+                    .map_err(|why| format!("SERVICE_CLIENT_SECRET_FILE {}: {why}", file.display()))
+            }
+            (None, None) => Err("set SERVICE_CLIENT_SECRET or SERVICE_CLIENT_SECRET_FILE".into()),
+        }
+    }
 }
 
 /// Seconds the clocks of the token's issuer and of a service may differ by:

@@ -17,7 +17,7 @@ use service_kit::{
     data::db::Db,
     data::idempotency::IdempotencyKeys,
     http::api_doc::Resource,
-    server::Started,
+    server::{StartError, Started},
     upstream::token::ServiceToken,
 };
 
@@ -28,7 +28,7 @@ use crate::{config::Config, orders::OrderService, routes::AppState, store::Clien
 pub async fn build(
     config: &Config,
     order_service: &DependencyConfig,
-) -> Result<Started, service_kit::server::StartError> {
+) -> Result<Started, StartError> {
     let url = config.common.database_url("client_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
@@ -36,7 +36,8 @@ pub async fn build(
         keys: IdempotencyKeys::new(db.clone()),
         orders: OrderService::new(
             order_service,
-            ServiceToken::new(&config.auth, OrderService::SCOPE, order_service.timeout)?,
+            ServiceToken::new(&config.auth, OrderService::SCOPE, order_service.timeout)
+                .map_err(StartError::Config)?,
         )?,
     };
     let verifier = Verifier::new(&config.auth, "client_service")?;

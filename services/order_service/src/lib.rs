@@ -17,7 +17,7 @@ use service_kit::{
     data::db::Db,
     data::idempotency::IdempotencyKeys,
     http::api_doc::Resource,
-    server::Started,
+    server::{StartError, Started},
     upstream::token::ServiceToken,
 };
 
@@ -28,7 +28,7 @@ use crate::{clients::ClientService, config::Config, routes::AppState, store::Ord
 pub async fn build(
     config: &Config,
     client_service: &DependencyConfig,
-) -> Result<Started, service_kit::server::StartError> {
+) -> Result<Started, StartError> {
     let url = config.common.database_url("order_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
@@ -36,7 +36,8 @@ pub async fn build(
         keys: IdempotencyKeys::new(db.clone()),
         clients: ClientService::new(
             client_service,
-            ServiceToken::new(&config.auth, ClientService::SCOPE, client_service.timeout)?,
+            ServiceToken::new(&config.auth, ClientService::SCOPE, client_service.timeout)
+                .map_err(StartError::Config)?,
         )?,
     };
     let verifier = Verifier::new(&config.auth, "order_service")?;

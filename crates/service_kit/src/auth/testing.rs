@@ -116,7 +116,8 @@ impl TestIssuer {
             jwks_max_age: Duration::from_secs(300),
             token_url: format!("{}/auth/token", self.base),
             client_id: "test-client".to_owned(),
-            client_secret: "test-secret-0123456789".to_owned(),
+            client_secret: Some("test-secret-0123456789".to_owned()),
+            client_secret_file: None,
         }
     }
 
@@ -128,7 +129,7 @@ impl TestIssuer {
             format!("--jwks-url={}", c.jwks_url),
             format!("--token-url={}", c.token_url),
             format!("--client-id={}", c.client_id),
-            format!("--client-secret={}", c.client_secret),
+            format!("--client-secret={}", c.client_secret.unwrap_or_default()),
         ]
     }
 

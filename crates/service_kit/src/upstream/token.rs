@@ -17,7 +17,7 @@ use std::{
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::{BuildError, UpstreamError};
+use super::UpstreamError;
 use crate::config::AuthConfig;
 
 /// The name the failures of the token endpoint are reported under.
@@ -71,18 +71,22 @@ struct TokenAnswer {
 
 impl ServiceToken {
     /// The token of the client `config` names, for `scope`; each request to
-    /// the token endpoint takes at most `timeout`.
-    pub fn new(config: &AuthConfig, scope: &str, timeout: Duration) -> Result<Self, BuildError> {
+    /// the token endpoint takes at most `timeout`. Fails when the client
+    /// secret cannot be read (the message says why) or no HTTP client can
+    /// be built.
+    pub fn new(config: &AuthConfig, scope: &str, timeout: Duration) -> Result<Self, String> {
+        let client_secret = config.client_secret()?;
         let http = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_millis(500)))
             .timeout(timeout)
-            .build()?;
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for the token endpoint: {e}"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 token_url: config.token_url.clone(),
                 client_id: config.client_id.clone(),
-                client_secret: config.client_secret.clone(),
+                client_secret,
                 scope: scope.to_owned(),
                 timeout,
                 current: RwLock::new(None),
