@@ -31,8 +31,8 @@
 #                            (default: $GATEWAY_RUN_DIR/access.log)
 #     GATEWAY_DOCS_DIR       the built docs page served at /docs/
 #                            (default: gateway/docs/dist, made by docs/build.sh)
-#     GATEWAY_TOKEN_RATE     limit_req rate of POST /auth/token per client
-#                            address (default 10r/s), GATEWAY_TOKEN_BURST its
+#     GATEWAY_AUTH_RATE     limit_req rate of POST /auth/token per client
+#                            address (default 10r/s), GATEWAY_AUTH_BURST its
 #                            burst (default 20)
 #     GATEWAY_API_RATE       limit_req rate of the API per caller (default
 #                            20000r/s), GATEWAY_API_BURST its burst (20000)
@@ -122,15 +122,15 @@ fi
     || die "GATEWAY_STATUS_LISTEN must differ from GATEWAY_LISTEN ($GATEWAY_LISTEN)"
 
 # ---- rate limits (README: "Rate limits") -------------------------------------
-GATEWAY_TOKEN_RATE="${GATEWAY_TOKEN_RATE:-10r/s}"
-GATEWAY_TOKEN_BURST="${GATEWAY_TOKEN_BURST:-20}"
+GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/s}"
+GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}"
 GATEWAY_API_RATE="${GATEWAY_API_RATE:-20000r/s}"
 GATEWAY_API_BURST="${GATEWAY_API_BURST:-20000}"
-for name in GATEWAY_TOKEN_RATE GATEWAY_API_RATE; do
+for name in GATEWAY_AUTH_RATE GATEWAY_API_RATE; do
     [[ "${!name}" =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] \
         || die "$name=${!name}: give a rate like 10r/s or 600r/m"
 done
-for name in GATEWAY_TOKEN_BURST GATEWAY_API_BURST; do
+for name in GATEWAY_AUTH_BURST GATEWAY_API_BURST; do
     [[ "${!name}" =~ ^(0|[1-9][0-9]{0,6})$ ]] \
         || die "$name=${!name}: give a whole number of requests, 0 to 9999999"
 done
@@ -173,9 +173,9 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 # ($host, $request_id, ...) look the same and must reach nginx untouched.
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
     GATEWAY_AUTH_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
-    GATEWAY_TOKEN_RATE GATEWAY_TOKEN_BURST GATEWAY_API_RATE GATEWAY_API_BURST
+    GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_API_RATE GATEWAY_API_BURST
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_TOKEN_RATE} ${GATEWAY_TOKEN_BURST} ${GATEWAY_API_RATE} ${GATEWAY_API_BURST}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_API_RATE} ${GATEWAY_API_BURST}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

@@ -235,7 +235,7 @@ pub struct Options {
     pub gateway_test_directives: String,
     /// Extra environment for auth_service (e.g. AUTH_PUBLISHED_KEY_FILES).
     pub auth_env: Vec<(String, String)>,
-    /// Environment for render.sh (e.g. GATEWAY_TOKEN_RATE).
+    /// Environment for render.sh (e.g. GATEWAY_AUTH_RATE).
     pub gateway_env: Vec<(String, String)>,
 }
 

@@ -632,8 +632,8 @@ async fn without_the_token_issuer_a_call_that_needs_a_token_or_a_key_is_503() {
 async fn the_gateway_limits_rates_with_a_429_problem_and_retry_after() {
     let stack = Stack::start_with(Options {
         gateway_env: vec![
-            ("GATEWAY_TOKEN_RATE".into(), "1r/m".into()),
-            ("GATEWAY_TOKEN_BURST".into(), "3".into()),
+            ("GATEWAY_AUTH_RATE".into(), "1r/m".into()),
+            ("GATEWAY_AUTH_BURST".into(), "3".into()),
             ("GATEWAY_API_RATE".into(), "1r/m".into()),
             ("GATEWAY_API_BURST".into(), "5".into()),
         ],
