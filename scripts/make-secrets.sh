@@ -42,7 +42,9 @@ for service in client_service order_service; do
     file="$dir/$service.secret"
     [[ -f "$file" ]] && continue
     prefix="$(tr '[:lower:]' '[:upper:]' <<<"$service")"
-    sed -n "s/^${prefix}_SECRET=//p" "$dir/service-clients.env" >"$file"
+    # Without a final line break: Kubernetes puts the file's bytes as they
+    # are into SERVICE_CLIENT_SECRET (scripts/k8s-secrets.sh).
+    printf '%s' "$(sed -n "s/^${prefix}_SECRET=//p" "$dir/service-clients.env")" >"$file"
     [[ -s "$file" ]] || {
         echo "make-secrets: no ${prefix}_SECRET in $dir/service-clients.env" >&2
         rm -f "$file"
