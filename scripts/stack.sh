@@ -301,8 +301,10 @@ stack_start() {
     # costs only the start-up time of one instance. Once instance 0 is ready
     # the schema is there, and the others, started together, have nothing to
     # migrate.
-    # The token issuer first: the services ask it for their own tokens.
-    for service in auth_service client_service order_service; do
+    # auth_service beside them: the services ask it for keys and tokens only
+    # when requests come. (Started last, so that STACK_PIDS[0] and [1] stay
+    # client_service.0 and order_service.0: soak.sh reads them.)
+    for service in client_service order_service auth_service; do
         stack_start_instance "$service" 0
         urls+=("http://127.0.0.1:$(stack_port "$service" 0)/readyz")
     done

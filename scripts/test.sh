@@ -12,6 +12,8 @@
 #      init script run against the same cluster
 #   6. `make bench` on PostgreSQL, one short round (it works; no figures)
 #   7. the offline checks of the Docker and the Kubernetes deployments
+#   8. the supply chain: cargo deny check (licences, sources, duplicate
+#      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,5 +68,8 @@ scripts/check-deploy.sh
 
 step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
 scripts/check-k8s.sh
+
+step "supply chain: cargo deny check (licences, sources, duplicate versions, advisories)"
+scripts/deny.sh
 
 step "all tests passed"

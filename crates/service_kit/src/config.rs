@@ -107,7 +107,10 @@ impl AuthConfig {
             (Some(secret), _) => Ok(secret.clone()),
             (None, Some(file)) => {
                 let text = std::fs::read_to_string(file).map_err(|e| {
-                    format!("SERVICE_CLIENT_SECRET_FILE: cannot read {}: {e}", file.display())
+                    format!(
+                        "SERVICE_CLIENT_SECRET_FILE: cannot read {}: {e}",
+                        file.display()
+                    )
                 })?;
                 parse_client_secret(text.trim_end_matches(['\r', '\n']))
                     .map_err(|why| format!("SERVICE_CLIENT_SECRET_FILE {}: {why}", file.display()))
