@@ -145,7 +145,7 @@ mod tests {
         let hash = hash_secret("s3cret-s3cret-s3cret").unwrap();
         let bad = |text: String| Clients::parse(&text).unwrap_err();
         assert!(bad(format!("a {hash}\n")).contains("line 1"));
-        assert!(bad(format!("a plain clients:read\n")).contains("argon2"));
+        assert!(bad("a plain clients:read\n".to_owned()).contains("argon2"));
         assert!(bad(format!("a {hash} admin\n")).contains("`admin`"));
         assert!(bad(format!("a {hash} clients:read\na {hash} clients:read\n")).contains("twice"));
         assert!(bad(String::new()).contains("no client"));

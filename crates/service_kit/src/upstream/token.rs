@@ -17,7 +17,7 @@ use std::{
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::UpstreamError;
+use super::error::UpstreamError;
 use crate::config::AuthConfig;
 
 /// The name the failures of the token endpoint are reported under.
