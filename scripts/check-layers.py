@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["crates/service_kit", "services/client_service", "services/order_service"]
+CRATES = ["crates/service_kit", "services/auth_service", "services/client_service", "services/order_service"]
 KIT = "crates/service_kit"
 KIT_LAYERS = {"config": 0, "observability": 1, "http": 2, "data": 3, "upstream": 3, "auth": 3, "server": 4}
 
