@@ -526,7 +526,14 @@ async fn a_key_is_rotated_with_two_published_keys_and_no_request_fails() {
                 None,
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "token of kid {}: {}\nclient_service's log:\n{}",
+            kid(token),
+            reply.text,
+            stack.client_service().log()
+        );
     }
     // A write that makes order_service call client_service with its own
     // token (issued before the rotation) works too.

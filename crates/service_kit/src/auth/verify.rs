@@ -5,9 +5,10 @@
 //!
 //! Two caches keep it cheap:
 //! - the provider's keys, by `kid`: fetched at the first token, again when
-//!   they are older than `AUTH_JWKS_MAX_AGE_SECS`, and at once (at most once
-//!   a second) when a token names a `kid` that is not among them, which is
-//!   how a new key is picked up after a rotation. While the JWKS cannot be
+//!   they are older than `AUTH_JWKS_MAX_AGE_SECS`, and when a token names a
+//!   `kid` that is not among them (at most once a second: such a token may
+//!   wait up to a second for its one refresh), which is how a new key is
+//!   picked up after a rotation. While the JWKS cannot be
 //!   fetched the keys already known are used; a token whose key is unknown
 //!   is then answered 503, not 401 (the token may well be valid);
 //! - the tokens already checked, keyed by the token itself, until they
@@ -104,8 +105,8 @@ struct Inner {
     http: reqwest::Client,
     validation: Validation,
     keys: RwLock<Keys>,
-    /// One fetch of the JWKS at a time; when the last one was tried, and
-    /// whether it worked.
+    /// One fetch of the JWKS at a time; when the last one ended, and whether
+    /// it worked.
     refresh: tokio::sync::Mutex<Option<(Instant, bool)>>,
     remembered: RwLock<HashMap<Box<str>, Arc<Principal>>>,
 }
@@ -233,39 +234,53 @@ impl Verifier {
         self.inner.remembered.read().map_or(0, |map| map.len())
     }
 
-    /// The key `kid`, from the keys fetched (fetched again when they are too
-    /// old or do not have it).
+    /// The key `kid`, from the keys fetched, fetched again when they are
+    /// too old or do not have it: at most once a second, so a request whose
+    /// `kid` is unknown may wait up to a second (then the fetch) for its one
+    /// refresh. A fetch that ended after the request arrived is its answer:
+    /// requests with made-up `kid`s cost one fetch a second, not one each.
     async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, Rejection> {
         if let Some(key) = self.fresh_key(kid) {
             return Ok(key);
         }
+        let arrived = Instant::now();
         let mut last = self.inner.refresh.lock().await;
         if let Some(key) = self.fresh_key(kid) {
             return Ok(key);
         }
         let known = self.known_key(kid);
-        let due = last.is_none_or(|(at, _)| at.elapsed() >= MIN_REFRESH_INTERVAL);
-        if due {
-            let fetched = self.fetch().await;
-            *last = Some((Instant::now(), fetched.is_ok()));
-            match fetched {
-                Ok(keys) => {
-                    if let Ok(mut current) = self.inner.keys.write() {
-                        *current = keys;
-                    }
-                }
-                Err(why) => {
-                    tracing::warn!(url = %self.inner.jwks_url, error = %why, "cannot fetch the JWKS");
-                    return known.ok_or(Rejection::KeysUnavailable(why));
+        if let Some((ended, fetched)) = *last
+            && ended >= arrived
+        {
+            return match (known, fetched) {
+                (Some(key), _) => Ok(key),
+                (None, true) => Err(Rejection::Invalid(format!("no key `{kid}` in the JWKS"))),
+                (None, false) => Err(Rejection::KeysUnavailable(
+                    "the last fetch of the JWKS failed".into(),
+                )),
+            };
+        }
+        if let Some((ended, _)) = *last {
+            let wait = MIN_REFRESH_INTERVAL.saturating_sub(ended.elapsed());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let fetched = self.fetch().await;
+        *last = Some((Instant::now(), fetched.is_ok()));
+        match fetched {
+            Ok(keys) => {
+                if let Ok(mut current) = self.inner.keys.write() {
+                    *current = keys;
                 }
             }
-        } else if known.is_none() && matches!(*last, Some((_, false))) {
-            return Err(Rejection::KeysUnavailable(
-                "the last fetch of the JWKS failed".into(),
-            ));
+            Err(why) => {
+                tracing::warn!(url = %self.inner.jwks_url, error = %why, "cannot fetch the JWKS");
+                // The keys known so far stay in use while the JWKS is away.
+                return known.ok_or(Rejection::KeysUnavailable(why));
+            }
         }
         self.known_key(kid)
-            .or(known)
             .ok_or_else(|| Rejection::Invalid(format!("no key `{kid}` in the JWKS")))
     }
 
@@ -414,10 +429,12 @@ mod tests {
             verifier.check(&token).await,
             Err(Rejection::KeysUnavailable(_))
         ));
-        // Within the second that follows, still unavailable (not fetched again).
+        // Asked again: one more fetch, a second after the last, still failing.
+        let started = Instant::now();
         assert!(matches!(
             verifier.check(&token).await,
             Err(Rejection::KeysUnavailable(_))
         ));
+        assert!(started.elapsed() >= Duration::from_millis(900));
     }
 }
