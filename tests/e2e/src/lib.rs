@@ -59,10 +59,22 @@ fn nginx_binary() -> PathBuf {
 /// A free port on 127.0.0.1 for a service to bind next. It is drawn at
 /// random below the kernel's ephemeral range (32768 and up), so that the
 /// outgoing connections of parallel tests cannot take it in the meantime.
+///
+/// A port is handed out once per process: two tests running at the same
+/// time never get the same one (each stack takes five or more, and a second
+/// bind of one port fails at start).
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..1000 {
         let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        let Ok(mut handed_out) = HANDED_OUT.lock() else {
+            break;
+        };
+        if handed_out.contains(&port) {
+            continue;
+        }
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
