@@ -249,6 +249,9 @@ pub struct Options {
     pub auth_env: Vec<(String, String)>,
     /// Environment for render.sh (e.g. GATEWAY_AUTH_RATE).
     pub gateway_env: Vec<(String, String)>,
+    /// Where the gateway sends `/client/…`, when not to the client_service
+    /// instances (e.g. a recording [`DelayProxy`] in front of them).
+    pub gateway_client_upstream: Option<String>,
 }
 
 impl Default for Options {
@@ -263,6 +266,7 @@ impl Default for Options {
             gateway_test_directives: String::new(),
             auth_env: Vec::new(),
             gateway_env: Vec::new(),
+            gateway_client_upstream: None,
         }
     }
 }
@@ -467,11 +471,11 @@ impl Stack {
             token: String::new(),
             _dir: dir,
         };
-        stack.render_gateway(
-            gateway_port,
-            &options.gateway_test_directives,
-            &options.gateway_env,
-        );
+        let mut gateway_env = options.gateway_env.clone();
+        if let Some(upstream) = &options.gateway_client_upstream {
+            gateway_env.push(("CLIENT_SERVICE_ADDRS".into(), upstream.clone()));
+        }
+        stack.render_gateway(gateway_port, &options.gateway_test_directives, &gateway_env);
         stack.auth_service.spawn();
         for service in stack
             .client_services

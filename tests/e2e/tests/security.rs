@@ -767,3 +767,53 @@ async fn every_answer_has_the_security_headers_and_no_hop_shows_a_version() {
         json!([{"oauth2": ["orders:write"]}])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_overwrites_or_removes_the_headers_a_caller_could_pose_with() {
+    // The gateway sends /client/ through a proxy that records what it passes.
+    let proxy = DelayProxy::start().await;
+    let stack = Stack::start_with(Options {
+        gateway_client_upstream: Some(format!("127.0.0.1:{}", proxy.port)),
+        ..Options::default()
+    })
+    .await;
+    proxy.set_target(stack.client_service().port);
+    let reply = stack
+        .http
+        .get(stack.url("/client/"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-host", "bank.example")
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "for=203.0.113.9;host=bank.example")
+        .header("x-real-ip", "203.0.113.9")
+        .header("x-client-id", "dev-client")
+        .header("x-user", "admin")
+        .header("x-original-url", "/order/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let sent = proxy.sent().to_ascii_lowercase();
+    let header = |name: &str| -> Vec<String> {
+        sent.lines()
+            .filter_map(|line| line.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(header("x-forwarded-for"), ["127.0.0.1"], "{sent}");
+    assert_eq!(header("x-real-ip"), ["127.0.0.1"], "{sent}");
+    assert_eq!(header("x-forwarded-proto"), ["http"], "{sent}");
+    for gone in [
+        "x-forwarded-host",
+        "forwarded",
+        "x-client-id",
+        "x-user",
+        "x-original-url",
+    ] {
+        assert!(header(gone).is_empty(), "{gone} was passed on:\n{sent}");
+    }
+    assert!(
+        !sent.contains("203.0.113.9") && !sent.contains("bank.example"),
+        "{sent}"
+    );
+}
