@@ -32,7 +32,7 @@ WORKDIR /app
 # manifests of every member, tests/e2e included, to load the workspace.
 COPY . .
 
-# Compile both binaries in one cargo invocation.
+# Compile the three binaries in one cargo invocation.
 # --locked        use exactly the versions in Cargo.lock (fail if stale)
 # cache mounts    the crates.io download cache and the target directory are
 #                 kept by BuildKit between builds, so a code change rebuilds
@@ -46,12 +46,12 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/app/target,sharing=locked \
-    cargo build --release --locked --bin client_service --bin order_service \
+    cargo build --release --locked --bin auth_service --bin client_service --bin order_service \
     && mkdir -p /out \
-    && cp target/release/client_service target/release/order_service /out/
+    && cp target/release/auth_service target/release/client_service target/release/order_service /out/
 
 # -------------------------------------------------------------- runtime ----
-# Shared by both final images. No packages are installed: the binaries need
+# Shared by the three final images. No packages are installed: the binaries need
 # only glibc (which the image has). Nothing here speaks TLS (the services
 # talk plain HTTP to each other and to PostgreSQL inside the compose
 # network), so ca-certificates is not needed either. (Should a TLS feature
@@ -102,3 +102,14 @@ COPY --from=build /out/order_service /usr/local/bin/order_service
 ENV LISTEN_ADDR=0.0.0.0:8001
 EXPOSE 8001
 CMD ["/usr/local/bin/order_service"]
+
+# --------------------------------------------------------- auth_service ----
+# The token issuer. Its signing key and clients file are mounted from
+# secrets (compose: secrets/, made by scripts/make-secrets.sh; Kubernetes: a
+# Secret made at setup); the image holds none. `auth_service init DIR`
+# (scripts/make-secrets.sh) makes a development set.
+FROM runtime AS auth_service
+COPY --from=build /out/auth_service /usr/local/bin/auth_service
+ENV LISTEN_ADDR=0.0.0.0:8020
+EXPOSE 8020
+CMD ["/usr/local/bin/auth_service"]

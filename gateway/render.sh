@@ -24,11 +24,18 @@
 #                            e.g. "127.0.0.1:8000 127.0.0.1:8002"
 #     ORDER_SERVICE_ADDRS    order_service instances, the same way,
 #                            e.g. "127.0.0.1:8001 127.0.0.1:8003"
+#     AUTH_SERVICE_ADDRS     auth_service instances, the same way,
+#                            e.g. "127.0.0.1:8020"
 #   optional
 #     GATEWAY_ACCESS_LOG     where the JSON access log goes
 #                            (default: $GATEWAY_RUN_DIR/access.log)
 #     GATEWAY_DOCS_DIR       the built docs page served at /docs/
 #                            (default: gateway/docs/dist, made by docs/build.sh)
+#     GATEWAY_AUTH_RATE     limit_req rate of POST /auth/token per client
+#                            address (default 10r/s), GATEWAY_AUTH_BURST its
+#                            burst (default 20)
+#     GATEWAY_API_RATE       limit_req rate of the API per caller (default
+#                            100000r/s), GATEWAY_API_BURST its burst (100000)
 #     GATEWAY_STATUS_LISTEN  `listen` of the internal stub_status server, e.g.
 #                            127.0.0.1:8081 (default: the Unix socket
 #                            unix:$GATEWAY_RUN_DIR/status.sock, which needs no
@@ -59,10 +66,11 @@ command -v envsubst >/dev/null 2>&1 \
     || die "envsubst is missing (Debian/Ubuntu: apt-get install gettext-base)"
 
 # ---- required inputs -------------------------------------------------------
-for name in CLIENT_SERVICE_ADDRS ORDER_SERVICE_ADDRS; do
+for name in CLIENT_SERVICE_ADDRS ORDER_SERVICE_ADDRS AUTH_SERVICE_ADDRS; do
     if [[ -z "${!name:-}" ]]; then
         example="127.0.0.1:8000 127.0.0.1:8002"
-        [[ "$name" == CLIENT_* ]] || example="127.0.0.1:8001 127.0.0.1:8003"
+        [[ "$name" != ORDER_* ]] || example="127.0.0.1:8001 127.0.0.1:8003"
+        [[ "$name" != AUTH_* ]] || example="127.0.0.1:8020"
         # The variables of the former interface get a pointed hint.
         old="GATEWAY_${name%%_SERVICE_ADDRS}_SERVERS"
         hint=""
@@ -113,6 +121,20 @@ fi
 [[ "$GATEWAY_STATUS_LISTEN" != "$GATEWAY_LISTEN" ]] \
     || die "GATEWAY_STATUS_LISTEN must differ from GATEWAY_LISTEN ($GATEWAY_LISTEN)"
 
+# ---- rate limits (README: "Rate limits") -------------------------------------
+GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/s}"
+GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}"
+GATEWAY_API_RATE="${GATEWAY_API_RATE:-100000r/s}"
+GATEWAY_API_BURST="${GATEWAY_API_BURST:-100000}"
+for name in GATEWAY_AUTH_RATE GATEWAY_API_RATE; do
+    [[ "${!name}" =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] \
+        || die "$name=${!name}: give a rate like 10r/s or 600r/m"
+done
+for name in GATEWAY_AUTH_BURST GATEWAY_API_BURST; do
+    [[ "${!name}" =~ ^(0|[1-9][0-9]{0,6})$ ]] \
+        || die "$name=${!name}: give a whole number of requests, 0 to 9999999"
+done
+
 # ---- server lines from the address lists ------------------------------------
 # server_lines NAME "ADDR ADDR ...": prints one `server ADDR PARAMS;` per
 # address, joined by a newline and the template's indentation (4 spaces), so
@@ -141,6 +163,7 @@ server_lines() {
 }
 GATEWAY_CLIENT_SERVERS="$(server_lines CLIENT_SERVICE_ADDRS "$CLIENT_SERVICE_ADDRS")"
 GATEWAY_ORDER_SERVERS="$(server_lines ORDER_SERVICE_ADDRS "$ORDER_SERVICE_ADDRS")"
+GATEWAY_AUTH_SERVERS="$(server_lines AUTH_SERVICE_ADDRS "$AUTH_SERVICE_ADDRS")"
 
 # ---- render ------------------------------------------------------------------
 # Every input is checked: only now is anything written.
@@ -149,9 +172,10 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 # envsubst replaces ONLY the variables listed here: nginx's own variables
 # ($host, $request_id, ...) look the same and must reach nginx untouched.
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
-    GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR
+    GATEWAY_AUTH_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
+    GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_API_RATE GATEWAY_API_BURST
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_API_RATE} ${GATEWAY_API_BURST}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

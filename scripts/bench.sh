@@ -72,7 +72,7 @@ if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     # always this tree's.
     cargo build "${cargo_profile[@]}" --locked --bin bench_limit
 else
-    cargo build "${cargo_profile[@]}" --locked --bin client_service --bin order_service --bin bench_limit
+    cargo build "${cargo_profile[@]}" --locked --bin auth_service --bin client_service --bin order_service --bin bench_limit
     bin_dir="$target_dir"
     # The commit the binaries were just built from: this tree's.
     if commit="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then
@@ -141,16 +141,21 @@ STACK_PIDS+=("$limit_server_pid")
 wait_for "http://127.0.0.1:$limit_server_port/healthz"
 GATEWAY_RUN_DIR="$work/limit-gateway" GATEWAY_LISTEN="127.0.0.1:$limit_port" \
     CLIENT_SERVICE_ADDRS="127.0.0.1:$limit_server_port" ORDER_SERVICE_ADDRS="127.0.0.1:$limit_server_port" \
-    gateway/render.sh
+    AUTH_SERVICE_ADDRS="127.0.0.1:$limit_server_port" gateway/render.sh
 "$(nginx_bin)" -p "$work/limit-gateway" -c "$work/limit-gateway/nginx.conf" &
 limit_gateway_pid=$!
 STACK_PIDS+=("$limit_gateway_pid")
 wait_for "http://127.0.0.1:$limit_port/healthz"
 
 gateway="http://127.0.0.1:$GATEWAY_PORT"
-client_id="$(curl -fsS "$gateway/client/" -H 'content-type: application/json' \
+# Every request is authenticated, as a user's would be: one token of the
+# development client (stack.sh's auth_service), sent by every target (the
+# limit server and nginx's return 200 ignore it). Each service checks its
+# signature once and then remembers it.
+auth="Authorization: Bearer $(stack_token)"
+client_id="$(curl -fsS "$gateway/client/" -H "$auth" -H 'content-type: application/json' \
     -d '{"name":"Bench","card_number":"BENCH-1","card_issued_on":"2020-01-01"}' | sed -E 's/.*"id":([0-9]+).*/\1/')"
-order_id="$(curl -fsS "$gateway/order/" -H 'content-type: application/json' \
+order_id="$(curl -fsS "$gateway/order/" -H "$auth" -H 'content-type: application/json' \
     -d "{\"client_id\":$client_id,\"item\":\"Bench\",\"price\":\"1.00\"}" | sed -E 's/^\{"id":([0-9]+).*/\1/')"
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
@@ -158,14 +163,15 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"client_id":$client_id,"item":"Bench","quantity":2,"price":"9.99"}'
 LUA
 
-# The processes that answer the services' targets: every service instance,
+# The processes that answer the services' targets: every instance of
+# client_service and order_service (auth_service only issued the token),
 # the gateway's master (its workers are found as its children, each time,
 # as nginx may replace one) and, on PostgreSQL, the postmaster (its backends
 # likewise).
 stack_roots=() service_pids=()
 for i in "${!STACK_NAMES[@]}"; do
     case "${STACK_NAMES[i]}" in
-        *_service*) stack_roots+=("${STACK_PIDS[i]}") service_pids+=("${STACK_PIDS[i]}") ;;
+        client_service* | order_service*) stack_roots+=("${STACK_PIDS[i]}") service_pids+=("${STACK_PIDS[i]}") ;;
         gateway) stack_roots+=("${STACK_PIDS[i]}") ;;
     esac
 done
@@ -216,7 +222,7 @@ run() {
             -o "$BENCH_PERF_DIR/$short.perf.data" -q &
         perf_pid=$!
     fi
-    out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$@" "$url")"
+    out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -H "$auth" "$@" "$url")"
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" && wait "$perf_pid" || true
     fi

@@ -163,7 +163,7 @@ fi
 # (docker-compose 1.29 lists every service whatever the profile; v2 only
 # those of the active profiles: naming the profile makes both list all.)
 services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config --services | sort | tr '\n' ' ' || true)"
-if [[ "$services" == "client_service gateway grafana nginx_exporter order_service postgres prometheus " ]]; then
+if [[ "$services" == "auth_service client_service gateway grafana nginx_exporter order_service postgres prometheus " ]]; then
     ok "services: $services"
 else
     fail "unexpected services in $compose_file: $services"
@@ -412,6 +412,7 @@ if command -v nginx >/dev/null; then
         GATEWAY_RUN_DIR="$local_dir" GATEWAY_LISTEN=127.0.0.1:8080 \
         CLIENT_SERVICE_ADDRS="127.0.0.1:8000 127.0.0.1:8002" \
         ORDER_SERVICE_ADDRS="127.0.0.1:8001 127.0.0.1:8003" \
+        AUTH_SERVICE_ADDRS="127.0.0.1:8020" \
         gateway/render.sh; then
         ok "gateway/render.sh with two instances of each service"
         if grep -q '\${\?GATEWAY_' "$local_dir/gateway.conf" "$local_dir/nginx.conf"; then
@@ -424,7 +425,7 @@ if command -v nginx >/dev/null; then
         fi
 
         # ---- the failover parameters agree (Dockerfile vs render.sh)
-        for group in client_service order_service; do
+        for group in client_service order_service auth_service; do
             image_params="$(server_params "$image_dir/conf.d/gateway.conf" "$group" | sort -u)"
             local_params="$(server_params "$local_dir/gateway.conf" "$group" | sort -u)"
             if [[ -n "$image_params" && "$image_params" == "$local_params" ]]; then

@@ -83,6 +83,9 @@ COMPONENTS = ["network-policies", "gateway-api"]
 # kubernetes-validate knows.
 OLDEST_K8S = "1.33.0"
 SERVICES = {"client-service": "client_service", "order-service": "order_service"}
+# The token issuer: a service like the two, without a database.
+AUTH = ("auth-service", "auth_service")
+BINARIES = {**SERVICES, AUTH[0]: AUTH[1]}
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 # Variables that the nginx image's own entrypoint reads (docker-nginx's
 # entrypoint scripts), beside the template's GATEWAY_* ones.
@@ -436,7 +439,7 @@ class Facts:
         self.bin_dir = Path(bin_dir)
         self.help = {}
         self.help_vars = {}
-        for binary in SERVICES.values():
+        for binary in BINARIES.values():
             out = subprocess.run([str(self.bin_dir / binary), "--help"], capture_output=True, text=True,
                                  env={"PATH": os.environ.get("PATH", "")})
             if out.returncode != 0:
@@ -452,7 +455,7 @@ class Facts:
         self.compose = expand_defaults(yaml.safe_load((ROOT / "compose.yaml").read_text()))
         self.compose_init = (ROOT / "deploy/postgres/init-databases.sh").read_text()
         self.versions = {}
-        for binary in SERVICES.values():
+        for binary in BINARIES.values():
             toml = (ROOT / "services" / binary / "Cargo.toml").read_text()
             self.versions[binary] = re.search(r'^version = "([^"]+)"', toml, re.M).group(1)
 
@@ -622,8 +625,8 @@ def consistency_problems(facts, overlay, comps, docs):
             if "/" not in image and ":" not in image:
                 p(f"{where}: image {image!r} was not set by the kustomization's images:")
 
-    # ---- the two services
-    for svc_name, binary in SERVICES.items():
+    # ---- the two services and auth_service
+    for svc_name, binary in BINARIES.items():
         w = one(docs, "Deployment", svc_name)
         if w is None:
             p(f"no Deployment {svc_name}")
@@ -696,9 +699,33 @@ def consistency_problems(facts, overlay, comps, docs):
             compose_url = compose["environment"].get(var, "")
             if (env[var] or "").replace("-", "_") != compose_url:
                 p(f"{key(w)}: {var}={env[var]!r}, compose.yaml says {compose_url!r} (with _ for -)")
+        # tokens: the keys and the token endpoint are auth-service's; the
+        # service's own secret comes from a Secret
+        for var, path in (("AUTH_JWKS_URL", "/auth/jwks.json"), ("AUTH_TOKEN_URL", "/auth/token")):
+            if binary == AUTH[1]:
+                continue
+            auth_svc = services_by_name.get(AUTH[0])
+            m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)(/.*)", env.get(var) or "")
+            if not m or m.group(1) != AUTH[0] or m.group(3) != path or auth_svc is None or int(m.group(2)) not in [
+                    sp["port"] for sp in auth_svc["spec"]["ports"]]:
+                p(f"{key(w)}: {var}={env.get(var)!r} is not the Service {AUTH[0]}, its port and {path}")
+        if binary != AUTH[1]:
+            refs = [e for e in c.get("env") or [] if e["name"] == "SERVICE_CLIENT_SECRET"]
+            if not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
+                p(f"{key(w)}: SERVICE_CLIENT_SECRET does not come from a Secret")
+        else:
+            mounts = {m["name"]: m for m in c.get("volumeMounts") or []}
+            keys = [v for v in spec.get("volumes") or [] if "secret" in v and v["name"] in mounts]
+            for var in ("AUTH_SIGNING_KEY_FILE", "AUTH_CLIENTS_FILE"):
+                if not any((env.get(var) or "").startswith(mounts[v["name"]]["mountPath"].rstrip("/") + "/")
+                           for v in keys):
+                    p(f"{key(w)}: {var}={env.get(var)!r} is not in a mounted Secret")
         # DATABASE_URL from a Secret named in the manifest
         refs = [e for e in c.get("env") or [] if e["name"] == "DATABASE_URL"]
-        if not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
+        if binary == AUTH[1]:
+            if refs:
+                p(f"{key(w)}: auth_service has no database, yet DATABASE_URL is set")
+        elif not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
             p(f"{key(w)}: DATABASE_URL does not come from a Secret")
         elif overlay == "dev":
             url = env.get("DATABASE_URL")
@@ -734,7 +761,8 @@ def consistency_problems(facts, overlay, comps, docs):
         for var, value in values.items():
             if not value:
                 p(f"{key(gw)}: the template's {var} has no value (neither the manifest nor gateway/Dockerfile)")
-        for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service")):
+        for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service"),
+                              ("GATEWAY_AUTH_SERVERS", AUTH[0])):
             lines = re.findall(r"server\s+([^\s;]+)\s*([^;]*);", values.get(var) or "")
             if not lines:
                 p(f"{key(gw)}: {var} has no server line")
@@ -879,9 +907,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=2.0):
+def http_get(url, timeout=2.0, headers=None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -922,14 +950,28 @@ def run_problems(facts, docs, work):
     # reach its files.
     os.chmod(work, 0o711)
     os.chmod(run_dir, 0o755)
+    # The Secrets made at setup, made here as scripts/make-secrets.sh makes
+    # them (auth_service init): the key and clients files where the
+    # Deployment mounts them are moved into run_dir.
+    secrets = run_dir / "secrets"
+    subprocess.run([str(facts.bin_dir / AUTH[1]), "init", str(secrets)], check=True, capture_output=True)
+    service_secrets = dict(line.split("=", 1) for line in (secrets / "service-clients.env").read_text().split())
+    auth_port = free_port()
     try:
-        for svc_name, binary in SERVICES.items():
+        for svc_name, binary in [AUTH, *SERVICES.items()]:
             w = one(docs, "Deployment", svc_name)
             c = next(c for c in w["spec"]["template"]["spec"]["containers"] if c["name"] == svc_name)
             env = {k: v for k, v in container_env(docs, c).items() if v is not None and k != "DATABASE_URL"}
-            port = free_port()
+            port = auth_port if binary == AUTH[1] else free_port()
             env.update(LISTEN_ADDR=f"127.0.0.1:{port}", DATA_DIR=str(run_dir / binary),
                        PATH=os.environ.get("PATH", ""))
+            if binary == AUTH[1]:
+                for var in ("AUTH_SIGNING_KEY_FILE", "AUTH_CLIENTS_FILE"):
+                    env[var] = str(secrets / Path(env.get(var, "")).name)
+            else:
+                for var in ("AUTH_JWKS_URL", "AUTH_TOKEN_URL"):
+                    env[var] = re.sub(r"^http://[^/]+", f"http://127.0.0.1:{auth_port}", env.get(var, ""))
+                env["SERVICE_CLIENT_SECRET"] = service_secrets.get(binary.upper() + "_SECRET", "")
             log = open(run_dir / f"{binary}.log", "w")
             proc = subprocess.Popen([str(facts.bin_dir / binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
             procs.append(proc)
@@ -943,8 +985,8 @@ def run_problems(facts, docs, work):
                 status = http_get(f"http://127.0.0.1:{port}{path}")
                 if status != 200:
                     problems.append(f"{key(w)}: {probe} GET {path} answered {status}, not 200")
-        if len(ports) == len(SERVICES):
-            problems += run_gateway(facts, docs, run_dir, ports, procs)
+        if len(ports) == len(BINARIES):
+            problems += run_gateway(facts, docs, run_dir, ports, procs, secrets)
     finally:
         for proc in procs:
             stop(proc)
@@ -954,7 +996,7 @@ def run_problems(facts, docs, work):
     return problems
 
 
-def run_gateway(facts, docs, run_dir, ports, procs):
+def run_gateway(facts, docs, run_dir, ports, procs, secrets):
     problems = []
     gw = one(docs, "Deployment", "gateway")
     spec = gw["spec"]["template"]["spec"]
@@ -963,7 +1005,8 @@ def run_gateway(facts, docs, run_dir, ports, procs):
     values = {v: env.get(v, facts.dockerfile_env.get(v)) for v in facts.template_vars}
     # The Services' names resolve in the cluster only: the same lines with
     # the local instances' addresses.
-    for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service")):
+    for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service"),
+                          ("GATEWAY_AUTH_SERVERS", AUTH[0])):
         values[var] = re.sub(r"server\s+[^\s;]+", f"server 127.0.0.1:{ports[svc_name]}", values[var])
     gw_port, status_port = free_port(), free_port()
     values["GATEWAY_LISTEN"] = f"127.0.0.1:{gw_port}"
@@ -1015,10 +1058,25 @@ def run_gateway(facts, docs, run_dir, ports, procs):
         status = http_get(base + path)
         if status != 200:
             problems.append(f"{key(gw)}: {probe} GET {path} answered {status}, not 200")
+    # A token of the development client, from the token endpoint through
+    # nginx, as a user gets one; then the API with it (and without: 401).
+    dev = dict(line.split("=", 1) for line in (secrets / "dev-clients.env").read_text().split())
+    basic = base64.b64encode(f"{dev['CLIENT_ID']}:{dev['CLIENT_SECRET']}".encode()).decode()
+    token = None
+    try:
+        request = urllib.request.Request(base + "/auth/token", data=b"grant_type=client_credentials",
+                                         headers={"Authorization": f"Basic {basic}",
+                                                  "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=5) as r:
+            token = json.load(r)["access_token"]
+    except (OSError, ValueError, KeyError) as e:
+        problems.append(f"gateway: POST /auth/token through nginx gave no token: {e}")
     for path in ("/client/", "/order/"):
-        status = http_get(base + path)
+        status = http_get(base + path, headers={"Authorization": f"Bearer {token}"} if token else None)
         if status != 200:
-            problems.append(f"gateway: GET {path} through nginx answered {status}, not 200")
+            problems.append(f"gateway: GET {path} with a token through nginx answered {status}, not 200")
+        if http_get(base + path) != 401:
+            problems.append(f"gateway: GET {path} without a token through nginx was not refused with 401")
     # SIGQUIT: the image's stop signal, a graceful stop.
     stop(proc, signal.SIGQUIT)
     if proc.returncode != 0:

@@ -8,8 +8,8 @@ module N when M's file names a path into N: `crate::…`, `super::…`,
 `self::…` (in `use` trees too), or a macro that N exports with
 `#[macro_export]`. Inline `mod tests` blocks count as part of their file.
 
-The kit's layers, from the bottom: config, observability, http, then data
-and upstream (side by side: neither uses the other), then server. A module
+The kit's layers, from the bottom: config, observability, http, then data,
+upstream and auth (side by side: none uses another), then server. A module
 may use its own layer and the layers below it.
 
 Run by `make test` (and `make lint`). Before checking the workspace it
@@ -26,9 +26,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = ["crates/service_kit", "services/client_service", "services/order_service"]
+CRATES = ["crates/service_kit", "services/auth_service", "services/client_service", "services/order_service"]
 KIT = "crates/service_kit"
-KIT_LAYERS = {"config": 0, "observability": 1, "http": 2, "data": 3, "upstream": 3, "server": 4}
+KIT_LAYERS = {"config": 0, "observability": 1, "http": 2, "data": 3, "upstream": 3, "auth": 3, "server": 4}
 
 
 def module_name(src: Path, file: Path) -> str:

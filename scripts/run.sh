@@ -50,7 +50,7 @@ if ! [[ "$run_dir" =~ ^[A-Za-z0-9_./:@=+,-]+$ ]] || ((${#socket} > 107)); then
 fi
 if [[ -n "${RUN_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$RUN_BIN_DIR" && pwd)"
-    for bin in client_service order_service; do
+    for bin in auth_service client_service order_service; do
         [[ -x "$bin_dir/$bin" ]] || {
             echo "RUN_BIN_DIR=$RUN_BIN_DIR has no $bin: build it (cargo build --bins) or unset RUN_BIN_DIR" >&2
             exit 1
@@ -62,7 +62,7 @@ DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
 
 scripts/ensure-nginx.sh
 if [[ -z "${RUN_BIN_DIR:-}" ]]; then
-    cargo build --release --locked --bin client_service --bin order_service
+    cargo build --release --locked --bin auth_service --bin client_service --bin order_service
     bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
 fi
 
@@ -77,11 +77,15 @@ stack_start "$bin_dir" "$run_dir"
                 "$service.$i" "$(stack_port "$service" "$i")" "$run_dir_shown" "$service" "$i"
         done
     done
+    printf '  %-16s 127.0.0.1:%-6s log: %s/auth_service.0.log\n' \
+        "auth_service" "$(stack_port auth_service 0)" "$run_dir_shown"
     printf '  %-16s 127.0.0.1:%-6s logs: %s/gateway/ (access.log: one JSON line per request)\n' \
         "gateway (nginx)" "$GATEWAY_PORT" "$run_dir_shown"
     echo "  nginx's counters: curl --unix-socket $run_dir_shown/gateway/status.sock http://localhost/stub_status"
     echo "  process ids      $run_dir_shown/*.pid"
-    echo "  data             $DATA_DIR"
+    echo "  data             $DATA_DIR (dev-clients.env: the development clients' ids and secrets)"
+    echo "A token, for the API's Authorization header (valid for 5 minutes):"
+    echo "  source $DATA_DIR/dev-clients.env && curl -s -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials http://127.0.0.1:$GATEWAY_PORT/auth/token"
     echo "A process that exits is started again. Ctrl-C stops everything."
 }
 # Returns only when nothing is left running; Ctrl-C and SIGTERM go to the trap.

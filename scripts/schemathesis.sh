@@ -5,6 +5,11 @@
 # links (a created client is fetched, replaced, patched and deleted; likewise
 # an order). Called by `make test`; run alone with `scripts/schemathesis.sh`.
 #
+# Every request carries an access token of the development client with
+# every scope (a new one for each run; the documents declare the OAuth2
+# scheme, and schemathesis's ignored_auth check sends requests without it,
+# which must be refused).
+#
 # Two runs, one after the other on the same system: one with a fixed seed,
 # the same cases every time (a failure there is a regression), then one with
 # a new random seed each time, printed, so that every run explores new cases.
@@ -30,16 +35,20 @@ fi
 work="$(mktemp -d /tmp/rest-microservices-st.XXXXXX)"
 export GATEWAY_PORT="${ST_GATEWAY_PORT:-18380}" CLIENT_SERVICE_PORT=18300 ORDER_SERVICE_PORT=18301
 export DATA_DIR="$work/data" LOG_FORMAT=json REPLICAS=1
+# The longest lifetime auth_service gives: one token lasts a whole run.
+export AUTH_TOKEN_TTL_SECS=600
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
 trap 'stack_stop; rm -rf "$work"' EXIT
-[[ -x target/debug/client_service ]] || cargo build --locked --bin client_service --bin order_service
+[[ -x target/debug/auth_service ]] || cargo build --locked --bin auth_service --bin client_service --bin order_service
 stack_start "$PWD/target/debug" "$work/run"
 
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 # A few clients, so that generated orders can name existing ones.
+token="$(stack_token)"
 for n in 1 2 3 4 5; do
     curl -fsS -o /dev/null "$gateway/client/" -H 'content-type: application/json' \
+        -H "Authorization: Bearer $token" \
         -d "{\"name\":\"Seed $n\",\"card_number\":\"SEED-$n\",\"card_issued_on\":\"2020-01-0$n\"}"
 done
 
@@ -64,8 +73,9 @@ run_seed() {
     for service in client order; do
         echo "== schemathesis, seed $seed ($what): ${service}_service (/$service/openapi.json through the gateway)"
         log="$work/$service.$seed.log"
+        token="$(stack_token)"
         if "$venv/bin/st" --config-file schemathesis.toml run "$gateway/$service/openapi.json" \
-            --checks all --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" --seed "$seed" \
+            --header "Authorization: Bearer $token" --checks all --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" --seed "$seed" \
             --request-timeout 10 --no-color >"$log" 2>&1; then
             # The summary: phases, failures, how many cases were generated.
             sed -n '/SUMMARY/,$p' "$log"
@@ -78,7 +88,8 @@ run_seed() {
 == schemathesis found failures with seed $seed ($what). To reproduce:
    this run again:  SCHEMATHESIS_SEED=$fixed SCHEMATHESIS_RANDOM_SEED=$random SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50} scripts/schemathesis.sh
    one case, against a running system (make run, on 127.0.0.1:8080): the curl line under
-   "Reproduce with:" above, with $gateway replaced by http://127.0.0.1:8080; or, on this
+   "Reproduce with:" above, with $gateway replaced by http://127.0.0.1:8080 and a token
+   of your own (scripts/dev-token.sh) in its Authorization header; or, on this
    machine (the crash files are in .schemathesis/), for each case id: ${ids:-(none recorded)}
      $venv/bin/st replay ID --url http://127.0.0.1:8080/ --schema-location http://127.0.0.1:8080/$service/openapi.json
 HOW

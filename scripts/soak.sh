@@ -71,7 +71,7 @@ scripts/ensure-nginx.sh
 if [[ -n "${SOAK_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$SOAK_BIN_DIR" && pwd)"
 else
-    cargo build --release --locked --bin client_service --bin order_service
+    cargo build --release --locked --bin auth_service --bin client_service --bin order_service
     bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
 fi
 
@@ -101,15 +101,19 @@ stack_start "$bin_dir" "$work/run"
 client_pid="${STACK_PIDS[0]}" order_pid="${STACK_PIDS[1]}"
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 
+# The API needs an access token (the development client's, stack_token in
+# scripts/stack.sh); a token lasts 5 minutes, so each wrk run below gets a
+# fresh one (SOAK_TOKEN, read by mix.lua for its POSTs; -H for the rest).
+auth="Authorization: Bearer $(stack_token)"
 # Seed: 20 clients and 200 orders, read all along and never deleted.
 client_ids=() order_ids=()
 for i in $(seq 1 20); do
-    client_ids+=("$(curl -fsS "$gateway/client/" -H 'content-type: application/json' \
+    client_ids+=("$(curl -fsS "$gateway/client/" -H "$auth" -H 'content-type: application/json' \
         -d "{\"name\":\"Soak $i\",\"card_number\":\"SOAK-$i\",\"card_issued_on\":\"2020-01-01\"}" \
         | sed -E 's/.*"id":([0-9]+).*/\1/')")
 done
 for i in $(seq 1 200); do
-    order_ids+=("$(curl -fsS "$gateway/order/" -H 'content-type: application/json' \
+    order_ids+=("$(curl -fsS "$gateway/order/" -H "$auth" -H 'content-type: application/json' \
         -d "{\"client_id\":${client_ids[i % 20]},\"item\":\"Seed $i\",\"price\":\"1.00\"}" \
         | sed -E 's/^\{"id":([0-9]+).*/\1/')")
 done
@@ -121,7 +125,8 @@ cat >"$work/mix.lua" <<LUA
 local clients = $(lua_list "${client_ids[@]}")
 local orders = $(lua_list "${order_ids[@]}")
 local created = {}
-local post_headers = { ["Content-Type"] = "application/json" }
+local post_headers = { ["Content-Type"] = "application/json",
+                       ["Authorization"] = "Bearer " .. os.getenv("SOAK_TOKEN") }
 local threads = 0
 
 function setup(thread)
@@ -214,7 +219,10 @@ for ((row = 1; row <= rows; row++)); do
         for ((s = 0; s < interval; s++)); do sleep 1; probe; done
     ) >"$work/probe" 2>/dev/null &
     probe_pid=$!
-    out="$(wrk -t"$threads" -c"$connections" -d"${interval}s" --timeout 10s --latency -s "$work/mix.lua" "$gateway")"
+    SOAK_TOKEN="$(stack_token)"
+    export SOAK_TOKEN
+    out="$(wrk -t"$threads" -c"$connections" -d"${interval}s" --timeout 10s --latency -s "$work/mix.lua" \
+        -H "Authorization: Bearer $SOAK_TOKEN" "$gateway")"
     wait "$probe_pid" || true
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"

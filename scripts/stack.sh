@@ -1,14 +1,21 @@
 # shellcheck shell=bash
 # Functions to run the system as plain processes (no Docker): REPLICAS
-# instances of each service and one nginx rendered from the shipped gateway
-# template. Sourced by run.sh and bench.sh; a bash library, not a script.
+# instances of each service, one auth_service (the token issuer) and one
+# nginx rendered from the shipped gateway template. Sourced by run.sh,
+# bench.sh and soak.sh; a bash library, not a script.
 #
 # Settings (environment variables; run.sh and bench.sh set the ports):
 #   REPLICAS              instances of EACH service, 1 to 8 (default 1)
 #   CLIENT_SERVICE_PORT   port of client_service instance 0
 #   ORDER_SERVICE_PORT    port of order_service instance 0
+#   AUTH_SERVICE_PORT     auth_service's port (default CLIENT_SERVICE_PORT + 20,
+#                         above every instance port: 8020 with the defaults)
 #   GATEWAY_PORT          the gateway's port, on 127.0.0.1
-#   DATA_DIR              folder of the SQLite files, unless
+#   DATA_DIR              folder of the SQLite files and of auth_service's
+#                         development keys and clients (`auth_service init`
+#                         makes them at the first start: auth-signing-key.pem,
+#                         auth-clients, dev-clients.env, service-clients.env),
+#                         and of the SQLite files unless
 #   CLIENT_DATABASE_URL / ORDER_DATABASE_URL   say otherwise (e.g. PostgreSQL)
 #   GATEWAY_STATUS_LISTEN, GATEWAY_ACCESS_LOG  passed on to gateway/render.sh
 #   RESTART_LIMIT, RESTART_WINDOW_SECS         stack_supervise's (5 and 60)
@@ -33,7 +40,10 @@
 #                               nothing is left running
 #   stack_stop                  stops everything that stack_start started
 #   stack_port SERVICE I        the port of instance I of SERVICE
-#                               (client_service or order_service)
+#                               (client_service, order_service or auth_service)
+#   stack_token [SCOPE...]      prints an access token of the development
+#                               client with every scope (dev-clients.env),
+#                               or with the scopes given, from the gateway
 #   STACK_PIDS                  the processes started, one slot each (an
 #                               empty slot: not running now)
 
@@ -58,9 +68,12 @@ stack_port() {
     case "$service" in
         client_service) echo $((CLIENT_SERVICE_PORT + 2 * i)) ;;
         order_service) echo $((ORDER_SERVICE_PORT + 2 * i)) ;;
+        auth_service) stack_auth_port ;;
         *) echo "stack_port: unknown service $service" >&2 && return 1 ;;
     esac
 }
+
+stack_auth_port() { echo "${AUTH_SERVICE_PORT:-$((CLIENT_SERVICE_PORT + 20))}"; }
 
 stack_check_config() {
     local replicas name port i
@@ -71,8 +84,9 @@ stack_check_config() {
         echo "REPLICAS=$replicas: give a whole number from 1 to 8 (the number of instances of each service)" >&2
         return 1
     fi
-    for name in CLIENT_SERVICE_PORT ORDER_SERVICE_PORT GATEWAY_PORT; do
+    for name in CLIENT_SERVICE_PORT ORDER_SERVICE_PORT GATEWAY_PORT AUTH_SERVICE_PORT; do
         port="${!name:-}"
+        [[ "$name" != AUTH_SERVICE_PORT ]] || port="$(stack_auth_port)"
         if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
             echo "$name=$port: give a port number from 1 to 65535" >&2
             return 1
@@ -80,6 +94,12 @@ stack_check_config() {
     done
     # Every port in use must be distinct, and the last instance's still a port.
     local -A owner=([$GATEWAY_PORT]="the gateway (GATEWAY_PORT)")
+    port="$(stack_auth_port)"
+    if [[ -n "${owner[$port]:-}" ]]; then
+        echo "port $port is wanted by both the gateway and auth_service: choose another AUTH_SERVICE_PORT" >&2
+        return 1
+    fi
+    owner[$port]="auth_service (AUTH_SERVICE_PORT)"
     local service
     for ((i = 0; i < replicas; i++)); do
         for service in client_service order_service; do
@@ -148,18 +168,38 @@ stack_launch() {
     if [[ "$service" == gateway ]]; then
         stack_launch_gateway
         pid=$!
+    elif [[ "$service" == auth_service ]]; then
+        # The token issuer; its files are made by stack_start (auth_service
+        # init). The issuer is the gateway's /auth, where callers reach it.
+        LISTEN_ADDR="127.0.0.1:$(stack_auth_port)" \
+            AUTH_ISSUER="$(stack_issuer)" \
+            AUTH_SIGNING_KEY_FILE="${AUTH_SIGNING_KEY_FILE:-$DATA_DIR/auth-signing-key.pem}" \
+            AUTH_PUBLISHED_KEY_FILES="${AUTH_PUBLISHED_KEY_FILES:-}" \
+            AUTH_CLIENTS_FILE="${AUTH_CLIENTS_FILE:-$DATA_DIR/auth-clients}" \
+            "$STACK_BIN_DIR/auth_service" >>"$STACK_RUN_DIR/auth_service.0.log" 2>&1 &
+        pid=$!
     else
         port="$(stack_port "$service" "$i")"
         log="$STACK_RUN_DIR/$service.$i.log"
         case "$service" in
             client_service)
                 LISTEN_ADDR="127.0.0.1:$port" \
+                    SERVICE_CLIENT_ID="$(stack_env_value CLIENT_SERVICE_ID)" \
+                    AUTH_ISSUER="$(stack_issuer)" \
+                    AUTH_JWKS_URL="http://127.0.0.1:$(stack_auth_port)/auth/jwks.json" \
+                    AUTH_TOKEN_URL="http://127.0.0.1:$(stack_auth_port)/auth/token" \
+                    SERVICE_CLIENT_SECRET="$(stack_env_value CLIENT_SERVICE_SECRET)" \
                     ORDER_SERVICE_URL="$(stack_peer_urls order_service)" \
                     DATABASE_URL="${CLIENT_DATABASE_URL:-sqlite://$DATA_DIR/client_service.db}" \
                     "$STACK_BIN_DIR/client_service" >>"$log" 2>&1 &
                 ;;
             order_service)
                 LISTEN_ADDR="127.0.0.1:$port" \
+                    SERVICE_CLIENT_ID="$(stack_env_value ORDER_SERVICE_ID)" \
+                    AUTH_ISSUER="$(stack_issuer)" \
+                    AUTH_JWKS_URL="http://127.0.0.1:$(stack_auth_port)/auth/jwks.json" \
+                    AUTH_TOKEN_URL="http://127.0.0.1:$(stack_auth_port)/auth/token" \
+                    SERVICE_CLIENT_SECRET="$(stack_env_value ORDER_SERVICE_SECRET)" \
                     CLIENT_SERVICE_URL="$(stack_peer_urls client_service)" \
                     DATABASE_URL="${ORDER_DATABASE_URL:-sqlite://$DATA_DIR/order_service.db}" \
                     "$STACK_BIN_DIR/order_service" >>"$log" 2>&1 &
@@ -169,6 +209,26 @@ stack_launch() {
     fi
     STACK_PIDS[slot]="$pid"
     echo "$pid" >"$STACK_RUN_DIR/$(stack_label "$slot").pid"
+}
+
+# The issuer every token names (AUTH_ISSUER): the gateway's /auth.
+stack_issuer() { echo "http://127.0.0.1:$GATEWAY_PORT/auth"; }
+
+# stack_env_value NAME: NAME's value in DATA_DIR/service-clients.env (the
+# services' own client ids and secrets, made by `auth_service init`).
+stack_env_value() {
+    sed -n "s/^$1=//p" "$DATA_DIR/service-clients.env"
+}
+
+# stack_token [SCOPE...]: an access token of the development client with
+# every scope (DATA_DIR/dev-clients.env), or only the scopes given, asked
+# for at the gateway's token endpoint as any client would.
+stack_token() {
+    local id secret scope="$*"
+    id="$(sed -n 's/^CLIENT_ID=//p' "$DATA_DIR/dev-clients.env")"
+    secret="$(sed -n 's/^CLIENT_SECRET=//p' "$DATA_DIR/dev-clients.env")"
+    curl -fsS -u "$id:$secret" -d grant_type=client_credentials ${scope:+--data-urlencode "scope=$scope"} \
+        "http://127.0.0.1:$GATEWAY_PORT/auth/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
 }
 
 # stack_launch_gateway: starts nginx in the background (its pid is $!).
@@ -209,7 +269,7 @@ stack_start() {
     # A port that something already listens on (another stack, a `make run`
     # elsewhere) would be answered by that, and the readiness checks below
     # would believe it.
-    local port ports=("$GATEWAY_PORT")
+    local port ports=("$GATEWAY_PORT" "$(stack_auth_port)")
     for ((i = 0; i < replicas; i++)); do
         ports+=("$(stack_port client_service "$i")" "$(stack_port order_service "$i")")
     done
@@ -223,6 +283,12 @@ stack_start() {
     mkdir -p "$run_dir" "$DATA_DIR"
     STACK_BIN_DIR="$bin_dir"
     STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
+    if [[ ! -x "$bin_dir/auth_service" ]]; then
+        echo "$bin_dir has no auth_service: build it (cargo build [--release] --bin auth_service)" >&2
+        return 1
+    fi
+    # auth_service's development keys and clients, made once (kept after).
+    "$bin_dir/auth_service" init "$DATA_DIR" | sed 's/^/auth_service init: /' || return 1
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../gateway/docs/build.sh" || return 1
 
@@ -235,7 +301,10 @@ stack_start() {
     # costs only the start-up time of one instance. Once instance 0 is ready
     # the schema is there, and the others, started together, have nothing to
     # migrate.
-    for service in client_service order_service; do
+    # auth_service beside them: the services ask it for keys and tokens only
+    # when requests come. (Started last, so that STACK_PIDS[0] and [1] stay
+    # client_service.0 and order_service.0: soak.sh reads them.)
+    for service in client_service order_service auth_service; do
         stack_start_instance "$service" 0
         urls+=("http://127.0.0.1:$(stack_port "$service" 0)/readyz")
     done
@@ -257,6 +326,7 @@ stack_start() {
     # The gateway, with every instance in its upstream groups.
     GATEWAY_RUN_DIR="$STACK_RUN_DIR/gateway" GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
         CLIENT_SERVICE_ADDRS="$client_addrs" ORDER_SERVICE_ADDRS="$order_addrs" \
+        AUTH_SERVICE_ADDRS="127.0.0.1:$(stack_auth_port)" \
         "$STACK_ROOT/gateway/render.sh" || {
         stack_stop
         return 1

@@ -13,6 +13,8 @@
 #   6. `make bench` on PostgreSQL, one short round (it works; no figures),
 #      and `make profile`'s table on a small folded-stacks file
 #   7. the offline checks of the Docker and the Kubernetes deployments
+#   8. the supply chain: cargo deny check (licences, sources, duplicate
+#      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,5 +82,8 @@ scripts/check-deploy.sh
 
 step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
 scripts/check-k8s.sh
+
+step "supply chain: cargo deny check (licences, sources, duplicate versions, advisories)"
+scripts/deny.sh
 
 step "all tests passed"

@@ -52,6 +52,111 @@ impl CommonConfig {
     }
 }
 
+/// How a service checks the access tokens of its callers, and gets its
+/// own for the calls it makes. There is no setting that turns the check
+/// off. The defaults fit `make run` (auth_service on 127.0.0.1:8020
+/// behind the gateway on :8080); another OAuth2 provider is these
+/// variables pointed at it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct AuthConfig {
+    /// The issuer (`iss`) every access token must name: the provider's
+    /// issuer identifier, as its metadata says.
+    #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8080/auth", value_parser = parse_service_url)]
+    pub issuer: String,
+
+    /// Where the provider publishes its public keys (JWKS).
+    #[arg(long, env = "AUTH_JWKS_URL", default_value = "http://127.0.0.1:8020/auth/jwks.json", value_parser = parse_service_url)]
+    pub jwks_url: String,
+
+    /// The audience (`aud`) a token must be for. Default: the service's name.
+    #[arg(long, env = "AUTH_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// How long the keys fetched from the JWKS are used before they are
+    /// fetched again, in seconds (a token with an unknown `kid` fetches
+    /// them at once, at most once a second).
+    #[arg(long, env = "AUTH_JWKS_MAX_AGE_SECS", default_value = "300", value_parser = parse_jwks_max_age)]
+    pub jwks_max_age: Duration,
+
+    /// The token endpoint where this service gets its own access token
+    /// (client credentials) for its calls to the other service.
+    #[arg(long, env = "AUTH_TOKEN_URL", default_value = "http://127.0.0.1:8020/auth/token", value_parser = parse_service_url)]
+    pub token_url: String,
+
+    /// This service's own client id at the token endpoint.
+    #[arg(long, env = "SERVICE_CLIENT_ID", value_parser = parse_client_id)]
+    pub client_id: String,
+
+    /// This service's own client secret at the token endpoint (or
+    /// SERVICE_CLIENT_SECRET_FILE).
+    #[arg(long, env = "SERVICE_CLIENT_SECRET", hide_env_values = true, value_parser = parse_client_secret,
+          required_unless_present = "client_secret_file", conflicts_with = "client_secret_file")]
+    pub client_secret: Option<String>,
+
+    /// A file that holds this service's own client secret (a Docker or
+    /// Kubernetes secret), instead of SERVICE_CLIENT_SECRET.
+    #[arg(long, env = "SERVICE_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// The client secret: SERVICE_CLIENT_SECRET, or the content of
+    /// SERVICE_CLIENT_SECRET_FILE (a final line break left out).
+    pub fn client_secret(&self) -> Result<String, String> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    format!(
+                        "SERVICE_CLIENT_SECRET_FILE: cannot read {}: {e}",
+                        file.display()
+                    )
+                })?;
+                parse_client_secret(text.trim_end_matches(['\r', '\n']))
+                    .map_err(|why| format!("SERVICE_CLIENT_SECRET_FILE {}: {why}", file.display()))
+            }
+            (None, None) => Err("set SERVICE_CLIENT_SECRET or SERVICE_CLIENT_SECRET_FILE".into()),
+        }
+    }
+}
+
+/// Seconds the clocks of the token's issuer and of a service may differ by:
+/// a token is accepted until `exp` plus this, and not before `iat` minus it.
+pub const TOKEN_LEEWAY_SECS: u64 = 10;
+
+fn parse_jwks_max_age(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(secs @ 10..=86_400) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "`{value}` must be a whole number of seconds, 10 to 86400"
+        )),
+    }
+}
+
+/// A client id: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+pub fn parse_client_id(value: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("a client id is 1 to 64 of A-Z a-z 0-9 . _ -".into())
+    }
+}
+
+/// A client secret: 16 to 256 visible ASCII characters (the value is never
+/// repeated in the message).
+pub fn parse_client_secret(value: &str) -> Result<String, String> {
+    let ok = (16..=256).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("a client secret is 16 to 256 visible ASCII characters".into())
+    }
+}
+
 /// Settings of the calls to another service, read from variables named
 /// after it: `CLIENT_SERVICE_URL`, `CLIENT_SERVICE_TIMEOUT_MS`, …
 #[derive(Clone, Debug, PartialEq, Eq)]

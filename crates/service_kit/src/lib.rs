@@ -9,12 +9,13 @@
 //! ```text
 //!  server         the HTTP server of a service: its routes plus the shared
 //!    |            layers, /healthz, /readyz, /metrics, graceful shutdown
-//!    +------------------------+
-//!  data                     upstream
-//!    db, idempotency          calls to another service: HTTP client,
-//!    (the service's own       breaker, bulkhead, retries, their metrics
-//!     database)               |
-//!    +------------------------+
+//!    +------------------------+-----------------------+
+//!  data                     upstream                auth
+//!    db, idempotency          calls to another        the callers' access
+//!    (the service's own       service: HTTP client,   tokens: JWKS, checks,
+//!     database)               breaker, retries, the   scopes, 401/403
+//!                             service's own token     |
+//!    +------------------------+-----------------------+
 //!  http           the HTTP surface: problem+json errors, extractors,
 //!    |            validation, pagination, conditional requests, OpenAPI
 //!  observability  request ids and trace context, logs and traces, metrics
@@ -40,9 +41,14 @@
 //!   both), [`idempotency`](data::idempotency) (`Idempotency-Key`, and the
 //!   keyed create flow).
 //! - [`upstream`]: synchronous calls to another service with their
-//!   resilience and metrics.
+//!   resilience and metrics, and [`token`](upstream::token), the
+//!   service's own access token for them.
+//! - [`auth`]: [`verify`](auth::verify) (access tokens checked against the
+//!   provider's JWKS, remembered until they expire) and
+//!   [`guard`](auth::guard) (the check in front of an API: 401, 403).
 //! - [`server`]: what composes them into a running service.
 
+pub mod auth;
 pub mod config;
 pub mod data;
 pub mod http;

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use service_kit::config::{CommonConfig, DependencyConfig, parse_listen_addr};
+use service_kit::config::{AuthConfig, CommonConfig, DependencyConfig, parse_listen_addr};
 
 /// client_service: clients and their membership cards.
 #[derive(clap::Parser, Clone, Debug)]
@@ -21,6 +21,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub common: CommonConfig,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
 }
 
 /// The calls to order_service, from the ORDER_SERVICE_* variables.

@@ -12,7 +12,13 @@ pub mod schema;
 pub mod store;
 
 use service_kit::{
-    config::DependencyConfig, data::db::Db, data::idempotency::IdempotencyKeys, server::Started,
+    auth::{Scopes, Verifier, protect},
+    config::DependencyConfig,
+    data::db::Db,
+    data::idempotency::IdempotencyKeys,
+    http::api_doc::Resource,
+    server::{StartError, Started},
+    upstream::token::ServiceToken,
 };
 
 use crate::{config::Config, orders::OrderService, routes::AppState, store::ClientStore};
@@ -22,22 +28,34 @@ use crate::{config::Config, orders::OrderService, routes::AppState, store::Clien
 pub async fn build(
     config: &Config,
     order_service: &DependencyConfig,
-) -> Result<Started, service_kit::server::StartError> {
+) -> Result<Started, StartError> {
     let url = config.common.database_url("client_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
     let state = AppState {
         clients: ClientStore::new(db.clone()),
         keys: IdempotencyKeys::new(db.clone()),
-        orders: OrderService::new(order_service)?,
+        orders: OrderService::new(
+            order_service,
+            ServiceToken::new(&config.auth, OrderService::SCOPE, order_service.timeout)
+                .map_err(StartError::Config)?,
+        )?,
     };
+    let verifier = Verifier::new(&config.auth, "client_service")?;
     let document = service_kit::http::api_doc::route("/client/openapi.json", &openapi::document());
     Started::bind(
         "client_service",
         config.listen_addr,
-        routes::router(state).merge(document),
+        protect(routes::router(state), verifier, SCOPES, "client_service").merge(document),
         db,
         &url,
         &config.common,
     )
     .await
 }
+
+/// The scopes of the API: `Client::READ_SCOPE` to read, `Client::WRITE_SCOPE`
+/// for the rest (the OpenAPI document declares the same).
+pub const SCOPES: Scopes = Scopes {
+    read: domain::Client::READ_SCOPE,
+    write: domain::Client::WRITE_SCOPE,
+};

@@ -2,7 +2,7 @@
 
 use service_kit::{
     config::DependencyConfig,
-    upstream::{BuildError, Upstream, UpstreamError},
+    upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken},
 };
 
 /// A typed client for order_service, built once and cloned into handlers.
@@ -12,9 +12,13 @@ pub struct OrderService {
 }
 
 impl OrderService {
-    pub fn new(config: &DependencyConfig) -> Result<Self, BuildError> {
+    /// The scope of this service's own token for these calls.
+    pub const SCOPE: &'static str = "orders:read orders:write";
+
+    /// Every call carries `token`: this service's own, never a caller's.
+    pub fn new(config: &DependencyConfig, token: ServiceToken) -> Result<Self, BuildError> {
         Ok(Self {
-            upstream: Upstream::new("order_service", config)?,
+            upstream: Upstream::new("order_service", config)?.with_token(token),
         })
     }
 

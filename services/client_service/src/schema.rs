@@ -13,6 +13,8 @@ impl Resource for Client {
     const INVALID: &'static str = "Invalid fields, each listed in `errors`; nothing was changed.";
     const UNAVAILABLE: &'static str =
         "A dependency cannot answer now; nothing was changed. Retry after `Retry-After` seconds.";
+    const READ_SCOPE: &'static str = "clients:read";
+    const WRITE_SCOPE: &'static str = "clients:write";
     type Body = Client;
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use service_kit::{
     config::DependencyConfig,
     http::pagination::Page,
-    upstream::{BuildError, Upstream, UpstreamError},
+    upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken},
 };
 
 use crate::domain::ClientSummary;
@@ -18,9 +18,13 @@ pub struct ClientService {
 }
 
 impl ClientService {
-    pub fn new(config: &DependencyConfig) -> Result<Self, BuildError> {
+    /// The scope of this service's own token for these calls.
+    pub const SCOPE: &'static str = "clients:read";
+
+    /// Every call carries `token`: this service's own, never a caller's.
+    pub fn new(config: &DependencyConfig, token: ServiceToken) -> Result<Self, BuildError> {
         Ok(Self {
-            upstream: Upstream::new("client_service", config)?,
+            upstream: Upstream::new("client_service", config)?.with_token(token),
         })
     }
 

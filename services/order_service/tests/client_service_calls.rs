@@ -20,7 +20,35 @@ use axum::{
 use clap::Parser;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use service_kit::config::DependencyConfig;
+use service_kit::{
+    auth::{Scopes, Verifier, testing::TestIssuer},
+    config::DependencyConfig,
+};
+
+/// What the stand-in client_service asks of order_service's calls.
+const SCOPES: Scopes = Scopes {
+    read: "clients:read",
+    write: "clients:write",
+};
+
+/// The token issuer of every test in this file (one per test thread's
+/// runtime would stop with it: one for the process, on its own runtime).
+async fn issuer() -> &'static TestIssuer {
+    static ISSUER: std::sync::OnceLock<TestIssuer> = std::sync::OnceLock::new();
+    if let Some(issuer) = ISSUER.get() {
+        return issuer;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let _ = tx.send(TestIssuer::start().await);
+            std::future::pending::<()>().await;
+        });
+    });
+    let started = rx.recv().unwrap();
+    ISSUER.get_or_init(|| started)
+}
 
 /// How many calls the stand-in got, by kind, and how it behaves.
 #[derive(Default)]
@@ -58,10 +86,13 @@ fn client(id: i64) -> Value {
            "card_issued_on": "2020-01-01", "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"})
 }
 
-/// A client_service that knows clients 1 to 10.
+/// A client_service that knows clients 1 to 10, and refuses any call
+/// without order_service's own token (audience client_service, scope
+/// clients:read).
 async fn stand_in() -> (SocketAddr, Arc<Calls>) {
     let calls = Arc::new(Calls::default());
     let (one, batch) = (calls.clone(), calls.clone());
+    let verifier = Verifier::new(&issuer().await.config(), "client_service").unwrap();
     let app = Router::new()
         .route(
             "/client/{id}",
@@ -92,6 +123,7 @@ async fn stand_in() -> (SocketAddr, Arc<Calls>) {
                 },
             ),
         );
+    let app = service_kit::auth::protect(app, verifier, SCOPES, "client_service");
     (serve(app).await, calls)
 }
 
@@ -122,12 +154,14 @@ async fn order_service_with(
     tweak: impl FnOnce(&mut DependencyConfig),
 ) -> OrderService {
     let data = tempfile::tempdir().unwrap();
-    let config = order_service::config::Config::try_parse_from([
-        "order_service",
-        "--listen-addr=127.0.0.1:0",
-        &format!("--data-dir={}", data.path().display()),
-    ])
-    .unwrap();
+    let issuer = issuer().await;
+    let mut args = vec![
+        "order_service".to_owned(),
+        "--listen-addr=127.0.0.1:0".to_owned(),
+        format!("--data-dir={}", data.path().display()),
+    ];
+    args.extend(issuer.flags());
+    let config = order_service::config::Config::try_parse_from(args).unwrap();
     let mut dependency = DependencyConfig {
         urls: vec![format!("http://{client_service}")],
         ..DependencyConfig::from_lookup("TEST", "http://unused", |_| None).unwrap()
@@ -138,9 +172,22 @@ async fn order_service_with(
     tokio::spawn(started.run());
     OrderService {
         base,
-        http: reqwest::Client::new(),
+        http: authorized(&issuer.token("order_service", "orders:read orders:write")),
         _data: data,
     }
+}
+
+/// A client that sends `token` with every request.
+fn authorized(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl OrderService {

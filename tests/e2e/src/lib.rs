@@ -1,7 +1,9 @@
-//! The end-to-end harness: a whole system per test (client_service,
-//! order_service and nginx rendered from the shipped gateway template), on
-//! free loopback ports, with its own databases, driven over HTTP through the
-//! gateway.
+//! The end-to-end harness: a whole system per test (auth_service,
+//! client_service, order_service and nginx rendered from the shipped gateway
+//! template), on free loopback ports, with its own databases and its own
+//! keys and clients (`auth_service init`), driven over HTTP through the
+//! gateway. [`Stack::http`] sends the token of the development client with
+//! every scope; [`Stack::anonymous`] sends none.
 //!
 //! The backend comes from `E2E_BACKEND`: `sqlite` (the default, a temp
 //! folder per test) or `postgres`, which needs `E2E_PG_URL` (an admin URL:
@@ -57,10 +59,22 @@ fn nginx_binary() -> PathBuf {
 /// A free port on 127.0.0.1 for a service to bind next. It is drawn at
 /// random below the kernel's ephemeral range (32768 and up), so that the
 /// outgoing connections of parallel tests cannot take it in the meantime.
+///
+/// A port is handed out once per process: two tests running at the same
+/// time never get the same one (each stack takes five or more, and a second
+/// bind of one port fails at start).
 pub fn free_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..1000 {
         let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        let Ok(mut handed_out) = HANDED_OUT.lock() else {
+            break;
+        };
+        if handed_out.contains(&port) {
+            continue;
+        }
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
@@ -194,9 +208,19 @@ pub struct Stack {
     pub gateway: String,
     pub client_services: Vec<Service>,
     pub order_services: Vec<Service>,
+    /// The token issuer.
+    pub auth_service: Service,
+    /// Where `auth_service init` made the keys, the clients file and the
+    /// clients' env files.
+    pub auth_dir: PathBuf,
     nginx: Option<Child>,
     nginx_dir: PathBuf,
+    /// Sends the token of the development client with every scope.
     pub http: reqwest::Client,
+    /// Sends no token.
+    pub anonymous: reqwest::Client,
+    /// The token [`Stack::http`] and [`Stack::raw`] send.
+    pub token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -221,6 +245,13 @@ pub struct Options {
     /// status that the shipped configuration cannot produce, to see that the
     /// shipped error pages answer it. Empty: the gateway as it ships.
     pub gateway_test_directives: String,
+    /// Extra environment for auth_service (e.g. AUTH_PUBLISHED_KEY_FILES).
+    pub auth_env: Vec<(String, String)>,
+    /// Environment for render.sh (e.g. GATEWAY_AUTH_RATE).
+    pub gateway_env: Vec<(String, String)>,
+    /// Where the gateway sends `/client/…`, when not to the client_service
+    /// instances (e.g. a recording [`DelayProxy`] in front of them).
+    pub gateway_client_upstream: Option<String>,
 }
 
 impl Default for Options {
@@ -233,8 +264,78 @@ impl Default for Options {
             client_service_url: None,
             databases: None,
             gateway_test_directives: String::new(),
+            auth_env: Vec::new(),
+            gateway_env: Vec::new(),
+            gateway_client_upstream: None,
         }
     }
+}
+
+/// The value of `name` in an env file `auth_service init` wrote.
+pub fn env_file_value(file: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {}", file.display()))
+        .to_owned()
+}
+
+/// Runs `auth_service init dir`: a signing key, the clients file and the
+/// clients' env files, as `make run` makes them.
+pub fn auth_init(dir: &Path) {
+    let status = Command::new(bin_dir().join("auth_service"))
+        .arg("init")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run auth_service init ({e}): run `cargo build --bins` first")
+        });
+    assert!(status.success(), "auth_service init failed");
+}
+
+/// Asks the token endpoint at `gateway` for a token of client `id`
+/// (HTTP Basic), with `scope` when given; panics unless it gets one.
+pub async fn token_at(
+    http: &reqwest::Client,
+    gateway: &str,
+    id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> String {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = http
+        .post(format!("{gateway}/auth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .expect("the token endpoint");
+    let reply = Reply::from(response).await;
+    assert_eq!(reply.status, StatusCode::OK, "no token: {}", reply.text);
+    reply.body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>` with every
+/// request (a test may still set another Authorization on one request).
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("http client")
 }
 
 /// Which service.
@@ -259,6 +360,49 @@ impl Stack {
         let client_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
         let order_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
         let gateway_port = free_port();
+        let auth_port = free_port();
+        let auth_dir = dir.path().join("auth");
+        auth_init(&auth_dir);
+        let issuer = format!("http://127.0.0.1:{gateway_port}/auth");
+        let auth_url = format!("http://127.0.0.1:{auth_port}/auth");
+        let services_env = auth_dir.join("service-clients.env");
+        // What every service needs to check tokens and get its own.
+        let auth_vars = |prefix: &str| {
+            vec![
+                ("AUTH_ISSUER".to_owned(), issuer.clone()),
+                ("AUTH_JWKS_URL".to_owned(), format!("{auth_url}/jwks.json")),
+                ("AUTH_TOKEN_URL".to_owned(), format!("{auth_url}/token")),
+                (
+                    "SERVICE_CLIENT_ID".to_owned(),
+                    env_file_value(&services_env, &format!("{prefix}_ID")),
+                ),
+                (
+                    "SERVICE_CLIENT_SECRET".to_owned(),
+                    env_file_value(&services_env, &format!("{prefix}_SECRET")),
+                ),
+            ]
+        };
+        let mut auth_env = vec![
+            ("AUTH_ISSUER".to_owned(), issuer.clone()),
+            (
+                "AUTH_SIGNING_KEY_FILE".to_owned(),
+                auth_dir.join("auth-signing-key.pem").display().to_string(),
+            ),
+            (
+                "AUTH_CLIENTS_FILE".to_owned(),
+                auth_dir.join("auth-clients").display().to_string(),
+            ),
+            ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        ];
+        auth_env.extend(options.auth_env.iter().cloned());
+        let auth_service = Service {
+            name: "auth_service",
+            port: auth_port,
+            env: auth_env,
+            log: dir.path().join("auth.log"),
+            child: None,
+            frozen: false,
+        };
         let mut client_services = Vec::new();
         let mut order_services = Vec::new();
         // Every instance calls every instance of the other service, as with
@@ -280,6 +424,7 @@ impl Stack {
                 ]
             };
             let mut client_env = env(&client_db, "ORDER_SERVICE", all(&order_ports));
+            client_env.extend(auth_vars("CLIENT_SERVICE"));
             client_env.extend(options.client_env.iter().cloned());
             client_services.push(Service {
                 name: "client_service",
@@ -298,6 +443,7 @@ impl Stack {
                 "CLIENT_SERVICE_TIMEOUT_MS".into(),
                 options.client_timeout_ms.to_string(),
             ));
+            order_env.extend(auth_vars("ORDER_SERVICE"));
             order_env.extend(options.order_env.iter().cloned());
             order_services.push(Service {
                 name: "order_service",
@@ -308,19 +454,29 @@ impl Stack {
                 frozen: false,
             });
         }
+        let anonymous = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
         let mut stack = Stack {
             gateway: format!("http://127.0.0.1:{gateway_port}"),
             client_services,
             order_services,
+            auth_service,
+            auth_dir,
             nginx: None,
             nginx_dir: dir.path().join("gateway"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            http: anonymous.clone(),
+            anonymous,
+            token: String::new(),
             _dir: dir,
         };
-        stack.render_gateway(gateway_port, &options.gateway_test_directives);
+        let mut gateway_env = options.gateway_env.clone();
+        if let Some(upstream) = &options.gateway_client_upstream {
+            gateway_env.push(("CLIENT_SERVICE_ADDRS".into(), upstream.clone()));
+        }
+        stack.render_gateway(gateway_port, &options.gateway_test_directives, &gateway_env);
+        stack.auth_service.spawn();
         for service in stack
             .client_services
             .iter_mut()
@@ -330,12 +486,78 @@ impl Stack {
         }
         stack.start_nginx();
         stack.wait_ready().await;
+        let token = stack.token(None).await;
+        stack.http = bearer_client(&token);
+        stack.token = token;
         stack
+    }
+
+    /// A client id and secret from `dev-clients.env`: `CLIENT` (every
+    /// scope) or `READONLY_CLIENT` (the read scopes).
+    pub fn credentials(&self, prefix: &str) -> (String, String) {
+        let file = self.auth_dir.join("dev-clients.env");
+        (
+            env_file_value(&file, &format!("{prefix}_ID")),
+            env_file_value(&file, &format!("{prefix}_SECRET")),
+        )
+    }
+
+    /// A token of the development client with every scope (or `scope`),
+    /// from the gateway's token endpoint.
+    pub async fn token(&self, scope: Option<&str>) -> String {
+        let (id, secret) = self.credentials("CLIENT");
+        token_at(&self.anonymous, &self.gateway, &id, &secret, scope).await
+    }
+
+    /// A token of the read-only development client.
+    pub async fn readonly_token(&self) -> String {
+        let (id, secret) = self.credentials("READONLY_CLIENT");
+        token_at(&self.anonymous, &self.gateway, &id, &secret, None).await
+    }
+
+    /// Sends a request through the gateway with `authorization` as its
+    /// Authorization header (None: without one).
+    pub async fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.anonymous.request(method, self.url(path));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::from(request.send().await.expect("request through the gateway")).await
+    }
+
+    /// Stops auth_service, and starts it again with `env` added to its
+    /// environment (a new signing key, keys published beside it...).
+    pub async fn restart_auth_service(&mut self, env: Vec<(String, String)>) {
+        self.auth_service.signal(libc::SIGTERM);
+        if let Some(mut child) = self.auth_service.child.take() {
+            let _ = child.wait();
+        }
+        for (name, value) in env {
+            self.auth_service.env.retain(|(n, _)| *n != name);
+            self.auth_service.env.push((name, value));
+        }
+        self.auth_service.spawn();
+        let url = format!("{}/readyz", self.auth_service.url());
+        self.wait_for(&url).await;
+    }
+
+    /// Kills auth_service (SIGKILL).
+    pub fn kill_auth_service(&mut self) {
+        kill(&mut self.auth_service);
     }
 
     /// Renders the shipped template with `gateway/render.sh`, as `make run`
     /// does; then adds `test_directives`, if any, to the public server.
-    fn render_gateway(&self, gateway_port: u16, test_directives: &str) {
+    fn render_gateway(&self, gateway_port: u16, test_directives: &str, env: &[(String, String)]) {
         let addrs = |services: &[Service]| {
             services
                 .iter()
@@ -348,6 +570,11 @@ impl Stack {
             .env("GATEWAY_LISTEN", format!("127.0.0.1:{gateway_port}"))
             .env("CLIENT_SERVICE_ADDRS", addrs(&self.client_services))
             .env("ORDER_SERVICE_ADDRS", addrs(&self.order_services))
+            .env(
+                "AUTH_SERVICE_ADDRS",
+                format!("127.0.0.1:{}", self.auth_service.port),
+            )
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .status()
             .expect("cannot run gateway/render.sh");
         assert!(status.success(), "gateway/render.sh failed");
@@ -416,9 +643,8 @@ impl Stack {
 
     /// Waits until every instance and the gateway answer their health checks.
     pub async fn wait_ready(&mut self) {
-        let mut urls: Vec<String> = self
-            .client_services
-            .iter()
+        let mut urls: Vec<String> = std::iter::once(&self.auth_service)
+            .chain(&self.client_services)
             .chain(&self.order_services)
             .map(|s| format!("{}/readyz", s.url()))
             .collect();
@@ -431,9 +657,8 @@ impl Stack {
     async fn wait_for(&mut self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            for service in self
-                .client_services
-                .iter_mut()
+            for service in std::iter::once(&mut self.auth_service)
+                .chain(self.client_services.iter_mut())
                 .chain(self.order_services.iter_mut())
             {
                 if let Some(Ok(Some(status))) = service.child.as_mut().map(Child::try_wait) {
@@ -502,7 +727,29 @@ impl Stack {
     /// Sends `request` as it is, byte for byte, to the gateway: for what an
     /// HTTP client library would refuse to send or would tidy up (raw paths,
     /// bad request lines, hundreds of headers, broken bodies).
+    /// With the stack's token (an `Authorization` line after the request
+    /// line) unless the request has an Authorization header of its own:
+    /// [`Stack::raw_anonymous`] sends it without.
     pub async fn raw(&self, request: &[u8]) -> Reply {
+        let has_own = String::from_utf8_lossy(request)
+            .to_ascii_lowercase()
+            .contains("\r\nauthorization:");
+        let line_end = request.windows(2).position(|w| w == b"\r\n");
+        match line_end {
+            Some(end) if !has_own => {
+                let mut with = request[..end + 2].to_vec();
+                with.extend_from_slice(
+                    format!("Authorization: Bearer {}\r\n", self.token).as_bytes(),
+                );
+                with.extend_from_slice(&request[end + 2..]);
+                raw_request(self.gateway_port(), &with).await
+            }
+            _ => raw_request(self.gateway_port(), request).await,
+        }
+    }
+
+    /// [`Stack::raw`] without a token.
+    pub async fn raw_anonymous(&self, request: &[u8]) -> Reply {
         raw_request(self.gateway_port(), request).await
     }
 
@@ -684,6 +931,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         self.client_services.iter_mut().for_each(kill);
         self.order_services.iter_mut().for_each(kill);
+        kill(&mut self.auth_service);
         if let Some(nginx) = self.nginx.take() {
             // SIGTERM, not SIGKILL: nginx's master stops its workers, which
             // a killed master would leave behind.

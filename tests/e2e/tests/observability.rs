@@ -772,6 +772,8 @@ async fn a_password_in_database_url_is_never_printed() {
             .args(args)
             .env("DATABASE_URL", &url)
             .env("LISTEN_ADDR", format!("127.0.0.1:{}", e2e::free_port()))
+            .env("SERVICE_CLIENT_ID", "test-client")
+            .env("SERVICE_CLIENT_SECRET", "test-secret-0123456789")
             .env("RUST_LOG", "debug")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -42,14 +42,15 @@ impl RunSh {
         let run_dir = dir.path().join("run");
         let output = dir.path().join("run.sh.out");
         // Instance i of client_service on base + 2i, of order_service on
-        // base + 1 + 2i; the gateway just after them.
-        let base = free_port_block(2 * replicas + 1);
+        // base + 1 + 2i; the gateway just after them, then auth_service.
+        let base = free_port_block(2 * replicas + 2);
         let mut command = Command::new(workspace_root().join("scripts/run.sh"));
         command
             .env("REPLICAS", replicas.to_string())
             .env("CLIENT_SERVICE_PORT", base.to_string())
             .env("ORDER_SERVICE_PORT", (base + 1).to_string())
             .env("GATEWAY_PORT", (base + 2 * replicas).to_string())
+            .env("AUTH_SERVICE_PORT", (base + 2 * replicas + 1).to_string())
             .env("RUN_DIR", &run_dir)
             .env("DATA_DIR", dir.path().join("data"))
             .env("RUN_BIN_DIR", bin_dir())
@@ -96,6 +97,18 @@ impl RunSh {
             })
             .await;
         }
+        // A token of the development client run.sh made in DATA_DIR, as
+        // the README tells a user to get one.
+        let clients = run._dir.path().join("data/dev-clients.env");
+        let token = e2e::token_at(
+            &run.http,
+            &run.gateway(),
+            &e2e::env_file_value(&clients, "CLIENT_ID"),
+            &e2e::env_file_value(&clients, "CLIENT_SECRET"),
+            None,
+        )
+        .await;
+        run.http = e2e::bearer_client(&token);
         run
     }
 
@@ -125,6 +138,7 @@ impl RunSh {
         let mut labels: Vec<String> = (0..self.replicas)
             .flat_map(|i| [format!("client_service.{i}"), format!("order_service.{i}")])
             .collect();
+        labels.push("auth_service.0".into());
         labels.push("gateway".into());
         labels
             .into_iter()
@@ -303,8 +317,8 @@ async fn assert_stopped_everything(run: &mut RunSh) {
     let pids = run.pids();
     assert_eq!(
         pids.len(),
-        2 * run.replicas as usize + 1,
-        "a pid file for each instance and the gateway: {pids:?}"
+        2 * run.replicas as usize + 2,
+        "a pid file for each instance, auth_service and the gateway: {pids:?}"
     );
     let status = run.terminate();
     assert!(
@@ -418,7 +432,7 @@ async fn run_sh_gives_up_on_an_instance_that_keeps_exiting_and_the_rest_keep_ser
     run.assert_running();
     assert_eq!(
         run.pids().len(),
-        4,
+        5,
         "the others still run: {:?}",
         run.pids()
     );

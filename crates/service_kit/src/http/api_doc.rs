@@ -36,6 +36,81 @@ pub trait Resource {
     const UNAVAILABLE: &'static str;
     /// The representation of one resource, as answered.
     type Body: ToSchema;
+    /// The scope a caller needs to read (GET), e.g. `clients:read`.
+    const READ_SCOPE: &'static str;
+    /// The scope a caller needs for every other method, e.g. `clients:write`.
+    const WRITE_SCOPE: &'static str;
+}
+
+/// The name of the OAuth2 security scheme in every document.
+pub const OAUTH2_SCHEME: &str = "oauth2";
+
+/// The token endpoint, as the documents name it: behind the gateway, on the
+/// same origin as the documents (so the docs page's "Authorize" works).
+pub const TOKEN_URL: &str = "/auth/token";
+
+/// Declares the OAuth2 client-credentials scheme with `R`'s two scopes, and
+/// on every operation the scope it needs (`R::READ_SCOPE` for GET, else
+/// `R::WRITE_SCOPE`) and its 401 and 403 answers.
+pub fn secure<R: Resource>(mut document: OpenApi) -> OpenApi {
+    use utoipa::openapi::security::{
+        ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
+    };
+    let scopes = Scopes::from_iter([
+        (R::READ_SCOPE.to_owned(), format!("Read {}s", R::NAME)),
+        (
+            R::WRITE_SCOPE.to_owned(),
+            format!("Create, change and delete {}s", R::NAME),
+        ),
+    ]);
+    let flow = Flow::ClientCredentials(ClientCredentials::new(TOKEN_URL, scopes));
+    let mut scheme = OAuth2::new([flow]);
+    scheme.description = Some(
+        "OAuth2 client credentials (RFC 6749 §4.4): POST the client id and secret to the token \
+         endpoint, then send `Authorization: Bearer <access_token>`."
+            .to_owned(),
+    );
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(OAUTH2_SCHEME, SecurityScheme::OAuth2(scheme));
+    let challenge = |description: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(description))
+            .build()
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            (item.get.as_mut(), R::READ_SCOPE),
+            (item.put.as_mut(), R::WRITE_SCOPE),
+            (item.post.as_mut(), R::WRITE_SCOPE),
+            (item.delete.as_mut(), R::WRITE_SCOPE),
+            (item.patch.as_mut(), R::WRITE_SCOPE),
+        ];
+        for (operation, scope) in operations {
+            let Some(operation) = operation else { continue };
+            operation.security = Some(vec![SecurityRequirement::new(OAUTH2_SCHEME, [scope])]);
+            let responses = &mut operation.responses.responses;
+            responses.insert(
+                "401".to_owned(),
+                RefOr::T(
+                    problem("No access token, or one that is not valid here (malformed, expired, another issuer or audience).")
+                        .header("WWW-Authenticate", challenge("`Bearer realm=…`, with `error=\"invalid_token\"` for a token that is not valid"))
+                        .build(),
+                ),
+            );
+            responses.insert(
+                "403".to_owned(),
+                RefOr::T(
+                    problem(&format!("The access token does not have the scope `{scope}`."))
+                        .header("WWW-Authenticate", challenge("`Bearer realm=…, error=\"insufficient_scope\", scope=…`, naming the scope needed"))
+                        .build(),
+                ),
+            );
+        }
+    }
+    document
 }
 
 /// The pattern of an entity-tag list (`If-Match`, `If-None-Match`).
@@ -422,8 +497,10 @@ macro_rules! api_document {
     ($doc:ty, $resource:ty) => {
         /// The document, with the links from a create to what it created.
         pub fn document() -> utoipa::openapi::OpenApi {
-            $crate::http::api_doc::link_create_to_item::<$resource>(
-                <$doc as utoipa::OpenApi>::openapi(),
+            $crate::http::api_doc::secure::<$resource>(
+                $crate::http::api_doc::link_create_to_item::<$resource>(
+                    <$doc as utoipa::OpenApi>::openapi(),
+                ),
             )
         }
 

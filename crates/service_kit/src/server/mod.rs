@@ -67,7 +67,7 @@ pub enum StartError {
 pub struct Started {
     listener: tokio::net::TcpListener,
     app: Router,
-    db: Db,
+    db: Option<Db>,
     draining: Draining,
     grace: Duration,
 }
@@ -97,16 +97,45 @@ impl Started {
         database_url: &str,
         config: &CommonConfig,
     ) -> Result<Self, StartError> {
+        Self::bind_with(
+            service,
+            addr,
+            routes,
+            Some((db, redact_url(database_url))),
+            config.shutdown_grace,
+        )
+        .await
+    }
+
+    /// As [`bind`](Self::bind), for a service without a database of its
+    /// own (auth_service): `/readyz` is then only "not shutting down".
+    pub async fn bind_without_database(
+        service: &'static str,
+        addr: SocketAddr,
+        routes: Router,
+        grace: Duration,
+    ) -> Result<Self, StartError> {
+        Self::bind_with(service, addr, routes, None, grace).await
+    }
+
+    async fn bind_with(
+        service: &'static str,
+        addr: SocketAddr,
+        routes: Router,
+        db: Option<(Db, String)>,
+        grace: Duration,
+    ) -> Result<Self, StartError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let local = listener.local_addr().map_err(StartError::Serve)?;
         metrics::install();
         metrics::set_build_info(service, env!("CARGO_PKG_VERSION"));
+        let (db, database) = db.unzip();
         tracing::info!(
             service,
             addr = %local,
-            database = %redact_url(database_url),
+            database = database.as_deref().unwrap_or("none"),
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
@@ -116,7 +145,7 @@ impl Started {
             app: app(routes, db.clone(), draining.clone()),
             db,
             draining,
-            grace: config.shutdown_grace,
+            grace,
         })
     }
 
@@ -149,7 +178,9 @@ impl Started {
                 Ok(())
             }
         };
-        self.db.close().await;
+        if let Some(db) = &self.db {
+            db.close().await;
+        }
         tracing::info!("stopped");
         served.map_err(StartError::Serve)
     }
@@ -177,7 +208,7 @@ const OPERATIONS_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// Wraps a service's routes with the health endpoints, `/metrics` and the
 /// shared layers.
-pub fn app(routes: Router, db: Db, draining: Draining) -> Router {
+pub fn app(routes: Router, db: Option<Db>, draining: Draining) -> Router {
     let operations = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -425,8 +456,10 @@ fn log_request(
 }
 
 /// The service's metrics, in the Prometheus text format.
-async fn metrics_text(State((db, _)): State<(Db, Draining)>) -> Response {
-    db.record_metrics();
+async fn metrics_text(State((db, _)): State<(Option<Db>, Draining)>) -> Response {
+    if let Some(db) = &db {
+        db.record_metrics();
+    }
     let mut response = metrics::render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -438,7 +471,7 @@ async fn metrics_text(State((db, _)): State<(Db, Draining)>) -> Response {
 /// Liveness is the process answering; readiness is its own database
 /// answering (never the other service: that would turn one outage into two),
 /// and not shutting down.
-async fn readyz(State((db, draining)): State<(Db, Draining)>) -> Response {
+async fn readyz(State((db, draining)): State<(Option<Db>, Draining)>) -> Response {
     if draining.is_draining() {
         return ApiError::Unavailable {
             detail: "The service is shutting down.".into(),
@@ -446,6 +479,9 @@ async fn readyz(State((db, draining)): State<(Db, Draining)>) -> Response {
         }
         .into_response();
     }
+    let Some(db) = db else {
+        return "ready".into_response();
+    };
     match db.ping().await {
         Ok(()) => "ready".into_response(),
         Err(err) => ApiError::Unavailable {

@@ -37,6 +37,7 @@
 mod breaker;
 mod error;
 mod metrics;
+pub mod token;
 
 use std::{
     sync::{
@@ -62,6 +63,7 @@ pub use self::{
 use self::{
     breaker::{Breaker, Breakers},
     metrics::UpstreamMetrics,
+    token::ServiceToken,
 };
 use crate::{
     config::DependencyConfig,
@@ -85,6 +87,8 @@ pub struct Upstream {
     bulkhead: Arc<Semaphore>,
     budget: Arc<TpsBudget>,
     metrics: Arc<UpstreamMetrics>,
+    /// This service's own access token, sent with every call.
+    token: Option<ServiceToken>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -128,7 +132,15 @@ impl Upstream {
             bulkhead: Arc::new(Semaphore::new(config.max_concurrent)),
             // Retries may add 20 % to the calls of the last 10 s, plus 5 a second.
             budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2)),
+            token: None,
         })
+    }
+
+    /// Every call carries `token` (this service's own, never a caller's) in
+    /// its `Authorization` header.
+    pub fn with_token(mut self, token: ServiceToken) -> Self {
+        self.token = Some(token);
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -226,6 +238,10 @@ impl Upstream {
         let Ok(_permit) = self.bulkhead.try_acquire() else {
             return Err(UpstreamError::Saturated { service: self.name });
         };
+        let authorization = match &self.token {
+            Some(token) => Some(token.authorization().await?),
+            None => None,
+        };
         self.budget.deposit();
         let idempotent = method == Method::GET || method == Method::DELETE;
         let retries = if method == Method::GET {
@@ -237,7 +253,14 @@ impl Upstream {
         let (mut attempt, mut failovers) = (0, 0);
         loop {
             let (index, breaker) = instance;
-            let result = self.attempt(index, method.clone(), path_and_query).await;
+            let result = self
+                .attempt(
+                    index,
+                    method.clone(),
+                    path_and_query,
+                    authorization.as_ref(),
+                )
+                .await;
             match &result {
                 Ok(_) => breaker.on_success(),
                 Err(_) => breaker.on_error(),
@@ -296,6 +319,7 @@ impl Upstream {
         instance: usize,
         method: Method,
         path_and_query: &str,
+        authorization: Option<&reqwest::header::HeaderValue>,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
         let base = self.urls.get(instance).map_or("", String::as_str);
         let url = format!("{base}{path_and_query}");
@@ -304,6 +328,11 @@ impl Upstream {
             .request(method, url)
             .build()
             .map_err(|source| self.classify(source))?;
+        if let Some(authorization) = authorization {
+            request
+                .headers_mut()
+                .insert(reqwest::header::AUTHORIZATION, authorization.clone());
+        }
         let span = tracing::Span::current();
         context::inject(request.headers_mut(), &span);
         let response = self
@@ -317,6 +346,17 @@ impl Upstream {
         );
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::UNAUTHORIZED => {
+                // Our token was refused (a key rotated away, say): the next
+                // call asks for a new one.
+                if let Some(token) = &self.token {
+                    token.forget();
+                }
+                Err(UpstreamError::Status {
+                    service: self.name,
+                    status: StatusCode::UNAUTHORIZED,
+                })
+            }
             status if status.is_success() => Ok(Some(response)),
             status => Err(UpstreamError::Status {
                 service: self.name,

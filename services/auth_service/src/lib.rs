@@ -1,0 +1,92 @@
+//! auth_service: the OAuth2 token issuer of the system (client credentials,
+//! RFC 6749 §4.4). It signs access tokens (RFC 9068 JWTs, Ed25519) with a
+//! key that never leaves it, publishes the public keys as a JWKS and its
+//! metadata (RFC 8414). The other services check the tokens themselves
+//! (`service_kit::auth`); they never call auth_service per request.
+//!
+//! `main.rs` only reads the configuration and calls [`build`].
+
+pub mod clients;
+pub mod config;
+pub mod init;
+pub mod keys;
+pub mod token;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use service_kit::server::{StartError, Started};
+
+use crate::{clients::Clients, config::Config, keys::Keys};
+
+/// How many client secrets are checked (argon2) at the same time.
+const HASHING_AT_ONCE: usize = 4;
+
+/// What every handler gets.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub issuer: Arc<str>,
+    pub keys: Arc<Keys>,
+    pub clients: Clients,
+    pub token_ttl: Duration,
+    pub hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// Reads the keys and the clients (a bad file stops the start with a
+/// message that names it) and binds the listener.
+pub async fn build(config: &Config) -> Result<Started, StartError> {
+    let signing = config
+        .signing_key_file
+        .as_deref()
+        .ok_or_else(|| StartError::Config("AUTH_SIGNING_KEY_FILE is not set".into()))?;
+    let keys = Keys::load(signing, &config.published_key_files.0).map_err(|e| {
+        StartError::Config(format!(
+            "AUTH_SIGNING_KEY_FILE / AUTH_PUBLISHED_KEY_FILES: {e}"
+        ))
+    })?;
+    let clients_file = config
+        .clients_file
+        .as_deref()
+        .ok_or_else(|| StartError::Config("AUTH_CLIENTS_FILE is not set".into()))?;
+    let clients = Clients::load(clients_file)
+        .map_err(|e| StartError::Config(format!("AUTH_CLIENTS_FILE: {e}")))?;
+    tracing::info!(kid = %keys.kid, published = keys.jwks["keys"].as_array().map_or(0, Vec::len), "signing keys loaded");
+    let state = AppState {
+        issuer: config.issuer.as_str().into(),
+        keys: Arc::new(keys),
+        clients,
+        token_ttl: config.token_ttl,
+        hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
+    };
+    Started::bind_without_database(
+        "auth_service",
+        config.listen_addr,
+        router(state, &config.issuer),
+        config.shutdown_grace,
+    )
+    .await
+}
+
+/// The routes: the token endpoint, the JWKS and the metadata, at
+/// `/auth/…` and at RFC 8414's well-known place for the issuer's path.
+pub fn router(state: AppState, issuer: &str) -> Router {
+    let issuer_path = issuer
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("");
+    let well_known = format!("/.well-known/oauth-authorization-server{issuer_path}");
+    let mut router = Router::new()
+        .route("/auth/token", post(token::token))
+        .route("/auth/jwks.json", get(token::jwks))
+        .route(
+            "/auth/.well-known/oauth-authorization-server",
+            get(token::metadata),
+        );
+    if well_known != "/auth/.well-known/oauth-authorization-server" {
+        router = router.route(&well_known, get(token::metadata));
+    }
+    router.with_state(state)
+}

@@ -1,0 +1,58 @@
+use std::io::Read;
+
+use auth_service::config::{Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(command) => match run_command(command) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("error: {why}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        None => serve(cli.config).await,
+    }
+}
+
+fn run_command(command: Command) -> Result<(), String> {
+    match command {
+        Command::Init { dir } => {
+            for made in auth_service::init::init(&dir)? {
+                println!("made {}", made.display());
+            }
+        }
+        Command::NewKey { file } => {
+            let (pem, kid) = auth_service::keys::new_key()?;
+            auth_service::init::write_private(&file, &pem)?;
+            println!("{kid}");
+        }
+        Command::HashSecret => {
+            let mut secret = String::new();
+            std::io::stdin()
+                .read_to_string(&mut secret)
+                .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            service_kit::config::parse_client_secret(secret)?;
+            println!("{}", auth_service::clients::hash_secret(secret)?);
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: auth_service::config::Config) -> std::process::ExitCode {
+    let telemetry =
+        match service_kit::observability::telemetry::init(config.log_format, "auth_service") {
+            Ok(telemetry) => telemetry,
+            Err(err) => {
+                eprintln!("error: {}", service_kit::http::problem::cause_chain(&err));
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+    let result = async { auth_service::build(&config).await?.run().await }.await;
+    telemetry.shutdown().await;
+    service_kit::server::exit_code(result)
+}
