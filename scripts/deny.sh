@@ -59,4 +59,8 @@ echo "deny: offline (--offline), the staleness limit raised on purpose to the sn
 
 # deny.toml as it is, with the staleness limit of this run added.
 sed '/^\[advisories\]/a maximum-db-staleness = "P'"$((age_days + 1))"'D"' deny.toml >"$tmp/deny.toml"
+# --offline covers cargo's metadata too, which needs the sources of every
+# crate in the lock file, those of other platforms included (a build
+# downloads only this platform's): fetch them first, from crates.io.
+cargo fetch --locked
 DENY_ADVISORY_DB_ROOT="$tmp" cargo deny --locked --offline --config "$tmp/deny.toml" check --hide-inclusion-graph
