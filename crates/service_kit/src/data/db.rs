@@ -101,7 +101,10 @@ pub enum Tx {
 impl Tx {
     pub async fn fetch_all<T: FromRow>(&mut self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.fetch_all(query),
+            Tx::Sqlite(tx) => {
+                sqlite::fair_share().await;
+                tx.fetch_all(query)
+            }
             Tx::Postgres(tx) => {
                 let result = pg_fetch_all(tx.conn()?, query).await;
                 tx.settle(result)
@@ -114,7 +117,10 @@ impl Tx {
         query: &Query,
     ) -> Result<Option<T>, sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.fetch_optional(query),
+            Tx::Sqlite(tx) => {
+                sqlite::fair_share().await;
+                tx.fetch_optional(query)
+            }
             Tx::Postgres(tx) => {
                 let result = pg_fetch_optional(tx.conn()?, query).await;
                 tx.settle(result)
@@ -124,7 +130,10 @@ impl Tx {
 
     pub async fn execute(&mut self, query: &Query) -> Result<u64, sqlx::Error> {
         match self {
-            Tx::Sqlite(tx) => tx.execute(query),
+            Tx::Sqlite(tx) => {
+                sqlite::fair_share().await;
+                tx.execute(query)
+            }
             Tx::Postgres(tx) => {
                 let result = pg_execute(tx.conn()?, query).await;
                 tx.settle(result)

@@ -81,9 +81,10 @@ pub fn stdout() -> (LogWriter, Flusher) {
     let thread = match thread {
         Ok(thread) => Some(thread),
         Err(err) => {
-            // Then every line is written by its logger (HIGH_WATER aside,
-            // at shutdown): slower, but nothing is lost.
+            // Then every line is written by its logger, as at shutdown:
+            // slower, but nothing is lost or held back.
             eprintln!("cannot start the log writer thread ({err}); writing log lines as they come");
+            shared.lock().closing = true;
             None
         }
     };

@@ -29,6 +29,10 @@
 //!   fails as a busy database does (503). A service whose instances write
 //!   a lot belongs on PostgreSQL.
 //!
+//! A statement that never waits also never yields: each one counts against
+//! the task's share of the runtime ([`fair_share`]), so that a task running
+//! statements in a loop cannot keep the other tasks of its thread waiting.
+//!
 //! Connections are opened when needed and kept for reuse (at most
 //! [`MAX_IDLE`] idle): as a statement never waits while it holds one, no
 //! more are open at once than there are runtime threads, plus the one
@@ -161,6 +165,7 @@ impl Pool {
     /// Runs `query` and reads every row it returns. A write waits for its
     /// turn first.
     pub async fn fetch_all<T: FromRow>(&self, query: &Query) -> Result<Vec<T>, sqlx::Error> {
+        fair_share().await;
         let _turn = self.turn_for(query).await?;
         retry_busy(|| fetch_all(self.lend()?.conn()?, query)).await
     }
@@ -171,12 +176,14 @@ impl Pool {
         &self,
         query: &Query,
     ) -> Result<Option<T>, sqlx::Error> {
+        fair_share().await;
         let _turn = self.turn_for(query).await?;
         retry_busy(|| fetch_optional(self.lend()?.conn()?, query)).await
     }
 
     /// Runs `query`; returns how many rows it changed.
     pub async fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
+        fair_share().await;
         let _turn = self.turn_for(query).await?;
         retry_busy(|| execute(self.lend()?.conn()?, query)).await
     }
@@ -289,6 +296,14 @@ async fn wait_for_turn<G>(turn: impl Future<Output = G>) -> Result<G, sqlx::Erro
     tokio::time::timeout(BUSY_TIMEOUT, turn)
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)
+}
+
+/// A statement counts against the task's share of the runtime, as a read
+/// from a socket does: a statement that runs here never waits, so a task
+/// that runs statements in a loop would otherwise never let another task
+/// run on its thread (tokio then makes it yield once its share is spent).
+pub(super) async fn fair_share() {
+    tokio::task::consume_budget().await;
 }
 
 /// Runs `attempt` (a statement that takes its own connection) again while
