@@ -158,16 +158,11 @@ impl Row<'_> {
     /// The column named `name`, read as `T`.
     pub fn get<T: Column>(&self, name: &str) -> Result<T, sqlx::Error> {
         match self {
-            Row::Sqlite(row) => row.get(name).map_err(|err| sqlx::Error::ColumnDecode {
-                index: name.to_owned(),
-                source: Box::new(err),
-            }),
+            Row::Sqlite(row) => row.get(name).map_err(|err| invalid_column(name, err)),
             Row::Postgres(row) => sqlx::Row::try_get(*row, name),
         }
     }
-}
 
-impl Row<'_> {
     /// The time in the column named `name`. On SQLite (text) it is read as
     /// RFC 3339, the format it is written in, without the format-string
     /// parser that rusqlite's own reading goes through; other text falls
@@ -194,10 +189,7 @@ pub trait FromRow: Sized {
 impl FromRow for i64 {
     fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
         match row {
-            Row::Sqlite(row) => row.get(0).map_err(|err| sqlx::Error::ColumnDecode {
-                index: "0".to_owned(),
-                source: Box::new(err),
-            }),
+            Row::Sqlite(row) => row.get(0).map_err(|err| invalid_column("0", err)),
             Row::Postgres(row) => sqlx::Row::try_get(*row, 0),
         }
     }
