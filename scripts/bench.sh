@@ -23,7 +23,10 @@
 # services' instances, the database server's processes (PostgreSQL), and
 # the gateway's nginx workers. (wrk's own CPU is not counted.) Unlike req/s,
 # that figure does not depend on how many cores the machine has, so it
-# compares across machines.
+# compares across machines. The columns svc, gw and db split it: the
+# services' instances (for the limit row, the limit server), the gateway's
+# nginx, and the database server (PostgreSQL's processes; "-" on SQLite,
+# which runs inside the services).
 #
 # The table's header says which database, and which binaries: the git
 # commit of this tree (with "+ uncommitted changes" when the tree differs from
@@ -168,15 +171,15 @@ LUA
 # the gateway's master (its workers are found as its children, each time,
 # as nginx may replace one) and, on PostgreSQL, the postmaster (its backends
 # likewise).
-stack_roots=() service_pids=()
+service_pids=() gateway_pid="" database_pid=""
 for i in "${!STACK_NAMES[@]}"; do
     case "${STACK_NAMES[i]}" in
-        client_service* | order_service*) stack_roots+=("${STACK_PIDS[i]}") service_pids+=("${STACK_PIDS[i]}") ;;
-        gateway) stack_roots+=("${STACK_PIDS[i]}") ;;
+        client_service* | order_service*) service_pids+=("${STACK_PIDS[i]}") ;;
+        gateway) gateway_pid="${STACK_PIDS[i]}" ;;
     esac
 done
 if [[ -n "$pg_dir" ]]; then
-    stack_roots+=("$(head -n 1 "$pg_dir/data/postmaster.pid")")
+    database_pid="$(head -n 1 "$pg_dir/data/postmaster.pid")"
 fi
 
 # cpu_ticks ROOT...: the CPU time, in clock ticks, of each ROOT and of its
@@ -205,18 +208,26 @@ ticks_per_second="$(getconf CLK_TCK)"
 printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n' \
     "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}" "${REPLICAS:-1}" "$(nproc)"
 printf 'binaries: %s\n\n' "$binaries"
-printf '%-20s %10s %9s %9s %9s %7s %8s %11s\n' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" "CPU µs/req"
+printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s\n' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" \
+    "CPU µs/req" "svc" "gw" "db"
 limit_rps=""
 declare -A rps_of p99_of
 failed=()
-# run NAME SHORT URL CPU_ROOTS [WRK_ARGS...]: one target. CPU_ROOTS: the
-# processes whose CPU time is counted, space-separated.
+# run NAME SHORT URL SERVICES GATEWAY DATABASE [WRK_ARGS...]: one target.
+# SERVICES, GATEWAY, DATABASE: the processes whose CPU time is counted, each
+# a space-separated list (maybe empty), shown apart in the columns svc, gw
+# and db after their sum.
 run() {
-    local name="$1" short="$2" url="$3" roots="$4"; shift 4
+    local name="$1" short="$2" url="$3"
+    local -a groups=("$4" "$5" "$6")
+    shift 6
     [[ "$targets" == *" $short "* ]] || return 0
-    local out rps p50 p90 p99 non_2xx socket_errors requests before after perf_pid=""
-    # shellcheck disable=SC2086 # a list of process ids
-    before="$(cpu_ticks $roots)"
+    local out rps p50 p90 p99 non_2xx socket_errors requests perf_pid="" g
+    local -a before=() after=()
+    for g in 0 1 2; do
+        # shellcheck disable=SC2086 # a list of process ids
+        before[g]="$(cpu_ticks ${groups[g]})"
+    done
     if [[ -n "${BENCH_PERF_DIR:-}" && "$short" =~ ^(client|order|post)$ ]]; then
         perf record -e cpu-clock -g -p "$(IFS=,; echo "${service_pids[*]}")" \
             -o "$BENCH_PERF_DIR/$short.perf.data" -q &
@@ -226,8 +237,10 @@ run() {
     if [[ -n "$perf_pid" ]]; then
         kill -INT "$perf_pid" && wait "$perf_pid" || true
     fi
-    # shellcheck disable=SC2086
-    after="$(cpu_ticks $roots)"
+    for g in 0 1 2; do
+        # shellcheck disable=SC2086
+        after[g]="$(cpu_ticks ${groups[g]})"
+    done
     rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")"
     requests="$(awk '/requests in/ {print $1}' <<<"$out")"
     p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
@@ -239,20 +252,32 @@ run() {
     [[ "$short" != limit ]] || limit_rps="$rps"
     rps_of[$short]="${rps:-0}"
     p99_of[$short]="$p99"
-    printf '%-20s %10s %9s %9s %9s %7s %8s %11s\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
+    # per_request TICKS [EMPTY]: TICKS of CPU time per request, in µs; EMPTY
+    # (a group with no process) prints "-".
+    per_request() {
+        if [[ -n "${2:-}" ]]; then echo "-"; return; fi
+        awk -v t="$1" -v hz="$ticks_per_second" -v n="${requests:-0}" \
+            'BEGIN {if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-"}'
+    }
+    local -a spent=() shown=()
+    for g in 0 1 2; do
+        spent[g]=$((after[g] - before[g]))
+        shown[g]="$(per_request "${spent[g]}" "$([[ -n "${groups[g]// /}" ]] || echo empty)")"
+    done
+    printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
         "$((non_2xx + socket_errors))" \
         "$(awk -v a="${rps:-0}" -v b="${limit_rps:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')" \
-        "$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="${requests:-0}" \
-            'BEGIN {if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "-"}')"
+        "$(per_request $((spent[0] + spent[1] + spent[2])))" "${shown[@]}"
     if ((non_2xx > 0)) || ! awk -v r="${rps:-0}" 'BEGIN {exit !(r > 0)}'; then
         failed+=("$name: ${rps:-0} req/s, $non_2xx answers other than 2xx")
     fi
 }
-run "nginx return 200" return200 "http://127.0.0.1:$baseline_port/" "$baseline_pid"
-run "limit" limit "http://127.0.0.1:$limit_port/client/$client_id" "$limit_server_pid $limit_gateway_pid"
-run "GET /client/{id}" client "$gateway/client/$client_id" "${stack_roots[*]}"
-run "GET /order/{id}" order "$gateway/order/$order_id" "${stack_roots[*]}"
-run "POST /order/" post "$gateway/order/" "${stack_roots[*]}" -s "$work/post.lua"
+run "nginx return 200" return200 "http://127.0.0.1:$baseline_port/" "" "$baseline_pid" ""
+run "limit" limit "http://127.0.0.1:$limit_port/client/$client_id" "$limit_server_pid" "$limit_gateway_pid" ""
+services="${service_pids[*]}"
+run "GET /client/{id}" client "$gateway/client/$client_id" "$services" "$gateway_pid" "$database_pid"
+run "GET /order/{id}" order "$gateway/order/$order_id" "$services" "$gateway_pid" "$database_pid"
+run "POST /order/" post "$gateway/order/" "$services" "$gateway_pid" "$database_pid" -s "$work/post.lua"
 if ((${#failed[@]})); then
     printf '\nthe bench failed: these figures measure errors, not the system\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
