@@ -118,16 +118,18 @@ pub fn bin_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/debug"))
 }
 
-/// A free port on 127.0.0.1 for a spawned service, below the ephemeral range.
+/// A free port on 127.0.0.1 for a spawned service, drawn from 21000-31999:
+/// below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection takes it between this check and the service's bind.
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, RandomState};
     for _ in 0..1000 {
-        let port = 21_000 + (RandomState::new().hash_one(0u8) % 12_000) as u16;
+        let port = 21_000 + (RandomState::new().hash_one(0u8) % 11_000) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    panic!("no free port on 127.0.0.1 between 21000 and 33000")
+    panic!("no free port on 127.0.0.1 between 21000 and 31999")
 }
 
 /// The token issuer of a provider verification: it publishes one key in its
