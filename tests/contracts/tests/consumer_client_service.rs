@@ -9,10 +9,9 @@ mod common;
 
 use client_service::orders::OrderService;
 use common::{
-    APPLICATION_JSON, BEARER_EXAMPLE, BEARER_JWT, CLIENT_SERVICE, ORDER_SERVICE, PROBLEM_JSON,
-    RETRY_AFTER_SECONDS, dependency, service_token,
+    CLIENT_SERVICE, ORDER_SERVICE, bearer, dependency, json_ok, service_token, unavailable,
 };
-use pact_consumer::{json_pattern, like, prelude::*, term};
+use pact_consumer::{json_pattern, like, prelude::*};
 use serde_json::json;
 use service_kit::{auth::testing::TestIssuer, upstream::UpstreamError};
 
@@ -36,20 +35,22 @@ fn order_service(mock: &dyn ValidatingMockServer, issuer: &TestIssuer) -> OrderS
 /// `GET /order/?client_id=8&limit=1` answers a list of the client's
 /// orders, at most one: all client_service asks is whether it is empty.
 fn list_request(i: &mut pact_consumer::builders::InteractionBuilder) {
-    i.request
-        .get()
-        .path("/order/")
-        .query_param("client_id", "8")
-        .query_param("limit", "1")
-        .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
+    bearer(
+        i.request
+            .get()
+            .path("/order/")
+            .query_param("client_id", "8")
+            .query_param("limit", "1"),
+    );
 }
 
 fn delete_request(i: &mut pact_consumer::builders::InteractionBuilder) {
-    i.request
-        .delete()
-        .path("/order/")
-        .query_param("client_id", "8")
-        .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
+    bearer(
+        i.request
+            .delete()
+            .path("/order/")
+            .query_param("client_id", "8"),
+    );
 }
 
 /// A client with orders: the list holds one (the limit), an order of that
@@ -63,10 +64,10 @@ async fn a_client_with_orders_has_orders() {
         |mut i| {
             i.given_with_params("a client has orders", &json!({"client_id": 8, "count": 2}));
             list_request(&mut i);
-            i.response
-                .ok()
-                .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
-                .json_body(json_pattern!([{"id": like!(1), "client_id": 8}]));
+            json_ok(
+                &mut i.response,
+                json_pattern!([{"id": like!(1), "client_id": 8}]),
+            );
             i
         },
     );
@@ -88,10 +89,7 @@ async fn a_client_without_orders_has_none() {
         |mut i| {
             i.given_with_params("a client has no orders", &json!({"client_id": 8}));
             list_request(&mut i);
-            i.response
-                .ok()
-                .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
-                .json_body(json_pattern!([]));
+            json_ok(&mut i.response, json_pattern!([]));
             i
         },
     );
@@ -167,17 +165,7 @@ async fn a_503_with_retry_after_is_a_failure_of_order_service() {
             i.given_with_params("a client has orders", &json!({"client_id": 8, "count": 2}));
             i.given("the database is busy");
             delete_request(&mut i);
-            i.response
-                .status(503)
-                .header("Retry-After", term!(RETRY_AFTER_SECONDS, "2"))
-                .header(
-                    "Content-Type",
-                    term!(PROBLEM_JSON, "application/problem+json"),
-                )
-                .json_body(json_pattern!({
-                    "status": 503,
-                    "title": like!("Service Unavailable"),
-                }));
+            unavailable(&mut i.response);
             i
         },
     );

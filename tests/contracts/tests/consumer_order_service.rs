@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    APPLICATION_JSON, BEARER_EXAMPLE, BEARER_JWT, CLIENT_SERVICE, ORDER_SERVICE, PROBLEM_JSON,
-    RETRY_AFTER_SECONDS, dependency, service_token,
+    CLIENT_SERVICE, ORDER_SERVICE, PROBLEM_JSON, bearer, dependency, json_ok, service_token,
+    unavailable,
 };
 use order_service::{clients::ClientService, domain::ClientSummary};
 use pact_consumer::{json_pattern, like, prelude::*, term};
@@ -66,14 +66,8 @@ async fn a_client_that_exists_is_read() {
     let mut pact = pact();
     pact.interaction("a request for client 7", "", |mut i| {
         i.given_with_params("a client exists", &json!({"id": 7}));
-        i.request
-            .get()
-            .path("/client/7")
-            .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
-        i.response
-            .ok()
-            .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
-            .json_body(client_7());
+        bearer(i.request.get().path("/client/7"));
+        json_ok(&mut i.response, client_7());
         i
     });
     let mock = pact.start_mock_server(None, None);
@@ -95,10 +89,7 @@ async fn a_client_that_does_not_exist_is_none_not_a_failure() {
         "",
         |mut i| {
             i.given_with_params("a client does not exist", &json!({"id": 9}));
-            i.request
-                .get()
-                .path("/client/9")
-                .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
+            bearer(i.request.get().path("/client/9"));
             i.response
                 .not_found()
                 .header(
@@ -133,16 +124,14 @@ async fn a_batch_answers_the_clients_found_and_leaves_out_the_missing() {
         |mut i| {
             i.given_with_params("a client exists", &json!({"id": 7}));
             i.given_with_params("a client does not exist", &json!({"id": 9}));
-            i.request
-                .get()
-                .path("/client/")
-                .query_param("ids", "7,9")
-                .query_param("limit", "1000")
-                .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
-            i.response
-                .ok()
-                .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
-                .json_body(json_pattern!([client_7()]));
+            bearer(
+                i.request
+                    .get()
+                    .path("/client/")
+                    .query_param("ids", "7,9")
+                    .query_param("limit", "1000"),
+            );
+            json_ok(&mut i.response, json_pattern!([client_7()]));
             i
         },
     );
@@ -168,16 +157,14 @@ async fn a_batch_of_missing_clients_is_an_empty_list() {
         "",
         |mut i| {
             i.given_with_params("a client does not exist", &json!({"id": 9}));
-            i.request
-                .get()
-                .path("/client/")
-                .query_param("ids", "9")
-                .query_param("limit", "1000")
-                .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
-            i.response
-                .ok()
-                .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
-                .json_body(json_pattern!([]));
+            bearer(
+                i.request
+                    .get()
+                    .path("/client/")
+                    .query_param("ids", "9")
+                    .query_param("limit", "1000"),
+            );
+            json_ok(&mut i.response, json_pattern!([]));
             i
         },
     );
@@ -205,21 +192,8 @@ async fn a_503_with_retry_after_is_a_failure_of_client_service() {
         |mut i| {
             i.given_with_params("a client exists", &json!({"id": 7}));
             i.given("the token issuer's keys cannot be fetched");
-            i.request
-                .get()
-                .path("/client/7")
-                .header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE));
-            i.response
-                .status(503)
-                .header("Retry-After", term!(RETRY_AFTER_SECONDS, "2"))
-                .header(
-                    "Content-Type",
-                    term!(PROBLEM_JSON, "application/problem+json"),
-                )
-                .json_body(json_pattern!({
-                    "status": 503,
-                    "title": like!("Service Unavailable"),
-                }));
+            bearer(i.request.get().path("/client/7"));
+            unavailable(&mut i.response);
             i
         },
     );

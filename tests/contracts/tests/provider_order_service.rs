@@ -9,16 +9,26 @@
 //! (`BEGIN IMMEDIATE`) from another connection until the interaction is
 //! over, so that order_service's write fails after its busy timeout, as it
 //! would behind another process's long write.
+//!
+//! And the proof that this verification can fail too: a deliberately broken
+//! order_service (its list wrapped in an object, 404 for the deletion of a
+//! client's orders) fails it, naming the interactions that broke.
 
 mod common;
 
 use std::{collections::HashMap, path::PathBuf, sync::Mutex};
 
-use common::{
-    CLIENT_SERVICE, Issuer, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
-    interactions, open_database, pact_file, param_i64, verify,
+use axum::{
+    Json, Router,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
 };
-use serde_json::Value;
+use common::{
+    CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
+    interactions, open_database, pact_file, param_i64, serve, verify,
+};
+use serde_json::{Value, json};
 
 /// The provider states of client_service's pact, written into
 /// order_service's own database file.
@@ -75,6 +85,14 @@ impl StateHook for OrderStates {
     }
 }
 
+fn token_filter(issuer: &Issuer) -> TokenFilter {
+    TokenFilter {
+        issuer: issuer.clone(),
+        audience: ORDER_SERVICE,
+        scope: "orders:read orders:write",
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_service_gives_client_service_what_its_pact_states() {
     let pact = pact_file(CLIENT_SERVICE, ORDER_SERVICE);
@@ -84,24 +102,52 @@ async fn order_service_gives_client_service_what_its_pact_states() {
         database: provider.database.clone(),
         busy: Mutex::new(None),
     };
-    let filter = TokenFilter {
-        issuer: issuer.clone(),
-        audience: ORDER_SERVICE,
-        scope: "orders:read orders:write",
-    };
+
+    verify(
+        ORDER_SERVICE,
+        provider.port,
+        &pact,
+        hook,
+        token_filter(&issuer),
+    )
+    .await
+    .assert_passed(&pact, &provider);
+}
+
+/// order_service as a careless change could make it: the list wrapped in
+/// an object (`{"items": [...]}`), and the deletion of a client's orders
+/// moved elsewhere (404). The busy database's 503 it does not give either.
+fn broken_order_service() -> Router {
+    Router::new().route(
+        "/order/",
+        get(|| async { Json(json!({"items": []})) }).delete(|| async {
+            let body = json!({"type": "about:blank", "title": "Not Found", "status": 404,
+                              "detail": "There is nothing at this path."});
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "application/problem+json")],
+                body.to_string(),
+            )
+                .into_response()
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_order_service_fails_the_verification_naming_what_broke() {
+    let pact = pact_file(CLIENT_SERVICE, ORDER_SERVICE);
+    let issuer = Issuer::start().await;
+    let port = serve(broken_order_service()).await;
 
     let Verified {
-        passed,
-        failed,
-        mut verified,
-    } = verify(ORDER_SERVICE, provider.port, &pact, hook, filter).await;
+        passed, mut failed, ..
+    } = verify(ORDER_SERVICE, port, &pact, NoStates, token_filter(&issuer)).await;
 
-    assert!(
-        passed,
-        "order_service broke client_service's pact: {failed:?} (Pact's report above)\n\
-         order_service's log:\n{}",
-        provider.log()
+    assert!(!passed, "a broken order_service passed the verification");
+    failed.sort();
+    assert_eq!(
+        failed,
+        interactions(&pact),
+        "every interaction of the cascade breaks, and the report names each"
     );
-    verified.sort();
-    assert_eq!(verified, interactions(&pact), "every interaction verified");
 }

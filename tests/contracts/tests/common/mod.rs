@@ -21,6 +21,12 @@ use std::{
 };
 
 use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::get};
+use pact_consumer::{
+    builders::{RequestBuilder, ResponseBuilder},
+    json_pattern, like,
+    prelude::*,
+    term,
+};
 use serde_json::{Value, json};
 use service_kit::{
     auth::testing::{TEST_ISSUER, TestIssuer, TestKey, claims},
@@ -91,6 +97,36 @@ pub const PROBLEM_JSON: &str = r"^application/problem\+json(;.*)?$";
 pub const APPLICATION_JSON: &str = r"^application/json(;.*)?$";
 /// `Retry-After` in seconds.
 pub const RETRY_AFTER_SECONDS: &str = r"^[1-9][0-9]*$";
+
+/// The `Authorization` header every call between the services carries.
+pub fn bearer(request: &mut RequestBuilder) -> &mut RequestBuilder {
+    request.header("Authorization", term!(BEARER_JWT, BEARER_EXAMPLE))
+}
+
+/// 200 with a JSON body.
+pub fn json_ok(response: &mut ResponseBuilder, body: JsonPattern) {
+    response
+        .ok()
+        .header("Content-Type", term!(APPLICATION_JSON, "application/json"))
+        .json_body(body);
+}
+
+/// The kit's 503 (`ApiError::Unavailable`, the same in both services):
+/// problem+json with `Retry-After` in seconds. What a consumer may be
+/// answered when its provider cannot serve the call now.
+pub fn unavailable(response: &mut ResponseBuilder) {
+    response
+        .status(503)
+        .header("Retry-After", term!(RETRY_AFTER_SECONDS, "2"))
+        .header(
+            "Content-Type",
+            term!(PROBLEM_JSON, "application/problem+json"),
+        )
+        .json_body(json_pattern!({
+            "status": 503,
+            "title": like!("Service Unavailable"),
+        }));
+}
 
 /// The settings of a typed client that calls `url` once per call: no
 /// retries, so that a failure the contract describes is seen as it is.
@@ -365,6 +401,29 @@ pub trait StateHook: Send + Sync + 'static {
     fn tear_down(&self) -> Result<(), String>;
 }
 
+/// The states of a deliberately broken stand-in, which answers the same
+/// whatever the state.
+pub struct NoStates;
+
+impl StateHook for NoStates {
+    fn set_up(&self, _: &str, _: &HashMap<String, Value>) -> Result<(), String> {
+        Ok(())
+    }
+    fn tear_down(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 (in this process); its port.
+pub async fn serve(app: Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the stand-in");
+    let port = listener.local_addr().expect("its address").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
 /// The verifier's provider-state executor around a [`StateHook`]: the hook
 /// runs in this test process, never in the provider.
 pub struct States<H: StateHook>(pub H);
@@ -423,6 +482,28 @@ pub struct Verified {
     pub failed: Vec<String>,
     /// The descriptions of every interaction verified.
     pub verified: Vec<String>,
+}
+
+impl Verified {
+    /// Passed, and every interaction of `pact` verified; else the failed
+    /// interactions and the provider's log (Pact's report is above them).
+    pub fn assert_passed(mut self, pact: &Path, provider: &Provider) {
+        assert!(
+            self.passed,
+            "{name} broke its consumer's pact {pact}: {failed:?} (Pact's report above)\n\
+             {name}'s log:\n{log}",
+            name = provider.name,
+            pact = pact.display(),
+            failed = self.failed,
+            log = provider.log(),
+        );
+        self.verified.sort();
+        assert_eq!(
+            self.verified,
+            interactions(pact),
+            "every interaction verified"
+        );
+    }
 }
 
 /// Verifies the provider at `port` against `pact` (a pact file), with the
