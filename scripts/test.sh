@@ -4,16 +4,19 @@
 # cel-python, checkov and, when none is installed, kubectl for the Kubernetes
 # checks), starts a throwaway PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
-#   2. unit and in-process tests, and the end-to-end tests on SQLite
-#   3. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
+#   2. the contracts between the services (Pact, tests/contracts): first
+#      the consumer tests, which write the pact files to target/pacts/, then
+#      each provider, started for real, verified against them
+#   3. unit and in-process tests, and the end-to-end tests on SQLite
+#   4. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
 #      request may fail, and the WAL must stay under its bound
-#   4. schemathesis against both OpenAPI documents, through the gateway
-#   5. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
+#   5. schemathesis against both OpenAPI documents, through the gateway
+#   6. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
 #      init script run against the same cluster
-#   6. `make bench` on PostgreSQL, one short round (it works; no figures),
+#   7. `make bench` on PostgreSQL, one short round (it works; no figures),
 #      and `make profile`'s table on a small folded-stacks file
-#   7. the offline checks of the Docker and the Kubernetes deployments
-#   8. the supply chain: cargo deny check (licences, sources, duplicate
+#   8. the offline checks of the Docker and the Kubernetes deployments
+#   9. the supply chain: cargo deny check (licences, sources, duplicate
 #      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +36,15 @@ step "build the binaries the end-to-end tests start, and the gateway's docs page
 cargo build --workspace --bins --locked
 gateway/docs/build.sh
 
+step "contracts (Pact): the consumers' tests write the pact files, then each provider is verified against them"
+# Consumers first: the provider verification reads what they wrote (target/pacts/).
+cargo test -p contracts --locked --test consumer_order_service --test consumer_client_service
+cargo test -p contracts --locked --test provider_client_service --test provider_order_service
+
 step "unit, in-process and end-to-end tests (SQLite)"
-E2E_BACKEND=sqlite cargo test --workspace --locked
+# The contracts ran above, in their order (and with the Pact crates' own
+# features, which would otherwise change those of the services' test builds).
+E2E_BACKEND=sqlite cargo test --workspace --exclude contracts --locked
 
 step "a short soak through the gateway (SQLite, 20 s): no request fails, the WAL stays bounded"
 SOAK_SECONDS=20 SOAK_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/soak.sh
