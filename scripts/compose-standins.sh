@@ -22,6 +22,7 @@
 # a second run costs a few `docker inspect`s. Grafana has no Debian package
 # and no stand-in.
 set -euo pipefail
+export DOCKER_BUILDKIT=1
 root="$(cd "$(dirname "$0")/.." && pwd)"
 standins="$root/deploy/standins"
 repo="rest-microservices-standin"
@@ -33,7 +34,9 @@ label_of() { docker image inspect --format '{{index .Config.Labels "standin.inpu
 
 # ------------------------------------------------------------- debian ----
 base="$repo/debian:$suite"
-base_key="$(printf '%s\n' "$suite" "$mirror" "$(sha256sum "$0" | cut -d' ' -f1)" | sha256sum | cut -c1-16)"
+# The base's recipe is the code of this section: change base_recipe with it.
+base_recipe=1
+base_key="$(printf '%s\n' "$suite" "$mirror" "$base_recipe" | sha256sum | cut -c1-16)"
 if [[ "$(label_of "$base")" != "$base_key" ]]; then
     command -v debootstrap >/dev/null || {
         log "installing debootstrap (apt-get)"
@@ -96,8 +99,8 @@ build() {
         context="$(rust_context)"
     fi
     log "docker build $image"
-    docker build --quiet --build-arg "BASE_IMAGE=$base" --label "standin.inputs=$key" \
-        -f "$standins/$name.Dockerfile" -t "$image" "$context" >/dev/null
+    docker build --progress=plain --build-arg "BASE_IMAGE=$base" --label "standin.inputs=$key" \
+        -f "$standins/$name.Dockerfile" -t "$image" "$context" >&2
     [[ "$context" == "$standins" ]] || rm -rf "$context"
     echo "$image"
 }
@@ -118,11 +121,31 @@ rust_context() {
     echo "$dir"
 }
 
+# The six builds at once: they mostly wait for Debian's archive.
 rust_version="$(rustc --version | cut -d' ' -f2)"
+out="$(mktemp -d /tmp/standin-out.XXXXXX)"
+pids=()
+for spec in "RUST_IMAGE rust ${rust_version%.*}-$suite" "NODE_IMAGE node $suite" "NGINX_IMAGE nginx $suite" \
+    "POSTGRES_IMAGE postgres 15-$suite" "PROMETHEUS_IMAGE prometheus $suite" "NGINX_EXPORTER_IMAGE nginx-exporter $suite"; do
+    read -r var name tag <<<"$spec"
+    extra=""
+    [[ "$name" != rust ]] || extra="$(rustc --version) $(cargo --version)"
+    (build "$name" "$tag" "$extra" >"$out/$var" 2>"$out/$var.log" || {
+        echo "standins: building $name failed:" >&2
+        tail -n 40 "$out/$var.log" >&2
+        exit 1
+    }) &
+    pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+for f in "$out"/*.log; do grep -h 'standins:' "$f" >&2 || true; done
+if ((failed)); then
+    rm -rf "$out"
+    exit 1
+fi
 echo "RUNTIME_IMAGE=$base"
-echo "RUST_IMAGE=$(build rust "${rust_version%.*}-$suite" "$(rustc --version) $(cargo --version)")"
-echo "NODE_IMAGE=$(build node "$suite")"
-echo "NGINX_IMAGE=$(build nginx "$suite")"
-echo "POSTGRES_IMAGE=$(build postgres "15-$suite")"
-echo "PROMETHEUS_IMAGE=$(build prometheus "$suite")"
-echo "NGINX_EXPORTER_IMAGE=$(build nginx-exporter "$suite")"
+for var in RUST_IMAGE NODE_IMAGE NGINX_IMAGE POSTGRES_IMAGE PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE; do
+    echo "$var=$(cat "$out/$var")"
+done
+rm -rf "$out"
