@@ -8,7 +8,10 @@
 #                          remembering that it did (engine_stop_ours stops
 #                          only that one); makes sure `docker build` has
 #                          BuildKit (see docker_cli_with_buildkit)
-#   engine_stop_ours       stops the dockerd that engine_ensure started
+#   engine_stop_ours       stops the dockerd that engine_ensure started, in
+#                          this run or an earlier one (compose-up's, for
+#                          compose-down); COMPOSE_ENGINE_STARTED=1 when this
+#                          run started it
 #   standins_build         builds the local stand-ins of the upstream images
 #                          (scripts/compose-standins.sh) and exports the
 #                          *_IMAGE variables that compose.yaml reads
@@ -58,10 +61,10 @@ docker_cli_with_buildkit() {
         return 0
     fi
     if [[ -x /usr/bin/docker ]] && [[ "$(/usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)" =~ ^(19|20|21|22)$ ]]; then
+        say "docker: $(command -v docker) has no buildx plugin; using Debian's docker CLI (BuildKit built in): /usr/bin/docker"
         mkdir -p "$COMPOSE_STATE_DIR/bin"
         ln -sf /usr/bin/docker "$COMPOSE_STATE_DIR/bin/docker"
         export PATH="$COMPOSE_STATE_DIR/bin:$PATH"
-        say "docker: $(command -v docker) has no buildx plugin; using Debian's docker CLI (BuildKit built in): /usr/bin/docker"
         return 0
     fi
     echo "docker build needs BuildKit: install the buildx plugin, or Debian's docker.io" >&2
@@ -83,6 +86,7 @@ engine_ensure() {
         say "no Docker engine answers: starting dockerd (log: $COMPOSE_STATE_DIR/dockerd.log)"
         setsid dockerd >"$COMPOSE_STATE_DIR/dockerd.log" 2>&1 </dev/null &
         echo $! >"$COMPOSE_STATE_DIR/dockerd.pid"
+        export COMPOSE_ENGINE_STARTED=1
         local i
         for ((i = 0; i < 60; i++)); do
             docker info >/dev/null 2>&1 && break
@@ -183,6 +187,26 @@ secrets_ensure() {
 
 dc() {
     docker-compose --project-directory "$COMPOSE_ROOT" -p "$COMPOSE_PROJECT_NAME" -f "$COMPOSE_FILE_PATH" "$@"
+}
+
+# dc_up SECONDS [SERVICE...]: `dc up -d SERVICE...`, which waits for the
+# depends_on conditions, given SECONDS at most.
+dc_up() {
+    local limit="$1"
+    shift
+    timeout "$limit" docker-compose --project-directory "$COMPOSE_ROOT" -p "$COMPOSE_PROJECT_NAME" \
+        -f "$COMPOSE_FILE_PATH" up -d "$@" || {
+        echo "docker-compose up failed or took over ${limit}s" >&2
+        return 1
+    }
+}
+
+# prune_builds: what rebuilds leave behind: dangling images (an image's
+# previous version) and build cache beyond COMPOSE_BUILD_CACHE_KEEP (10GB),
+# least recently used first; the cache of the last builds stays.
+prune_builds() {
+    docker image prune -f >/dev/null || true
+    docker builder prune -f --keep-storage "${COMPOSE_BUILD_CACHE_KEEP:-10GB}" >/dev/null || true
 }
 
 # wait_healthy SECONDS SERVICE...: waits until every container of the

@@ -60,7 +60,9 @@ cleanup() {
         say "down -v: removing the test project's containers, networks and volumes"
         dc --profile observability down -v --remove-orphans --timeout 20 >/dev/null 2>&1
     fi
-    engine_stop_ours
+    if docker info >/dev/null 2>&1; then prune_builds; fi
+    # Only a dockerd that this run started (not, say, make compose-up's).
+    if [[ -n "${COMPOSE_ENGINE_STARTED:-}" ]]; then engine_stop_ours; fi
     rm -rf "$tmp"
     exit "$rc"
 }
@@ -82,7 +84,7 @@ say "build: ${build_seconds}s"
 
 step "3. up: every container healthy, in the order of compose.yaml's depends_on"
 up_at="$(date +%s)"
-dc up -d
+dc_up 600
 wait_healthy 300
 docker events --since "$up_at" --until "$(date +%s)" --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter type=container --format '{{.TimeNano}} {{index .Actor.Attributes "com.docker.compose.service"}} {{.Action}}' \
@@ -168,7 +170,7 @@ wait "$reader" || fail "reads failed while a replica of each service was killed"
 step "6. the observability profile: Prometheus scrapes every target (up == 1)"
 # Grafana is not started: it has no stand-in (no Debian package); its
 # provisioning files are checked by scripts/check-deploy.sh.
-dc --profile observability up -d nginx_exporter prometheus
+COMPOSE_PROFILES=observability dc_up 300 nginx_exporter prometheus
 python3 scripts/compose-check.py prometheus "$PROMETHEUS_PORT" \
     client_service=2 order_service=2 gateway=1 prometheus=1 150 || fail "Prometheus's targets"
 
@@ -228,7 +230,7 @@ EOF
 
 step "8. down and up again keep the data; down -v removes it"
 dc --profile observability down --timeout 20
-dc up -d
+dc_up 600
 wait_healthy 300
 python3 scripts/compose-check.py get "$GATEWAY_PORT" secrets "/client/$kept_client" 200 || fail "the data after down and up"
 python3 scripts/compose-check.py get "$GATEWAY_PORT" secrets "/order/$kept_order" 200 || fail "the data after down and up"

@@ -20,8 +20,9 @@ offline_sources
 say "docker-compose -p $COMPOSE_PROJECT_NAME build"
 dc build
 secrets_ensure
+prune_builds
 say "docker-compose -p $COMPOSE_PROJECT_NAME up -d"
-dc up -d
+dc_up 600
 say "waiting (at most 300 s) for every container to be healthy"
 wait_healthy 300 || {
     echo "compose-up: the system did not become healthy; it is left as it is for a look (make compose-down removes it)" >&2
