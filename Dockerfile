@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Container images of the two Rust services, built from one Dockerfile.
 #
 #   build           compiles BOTH binaries once (stage shared by the targets)
@@ -16,21 +14,50 @@
 # (Without --target, `docker build .` builds the last stage: order_service.)
 #
 # BuildKit is required (the default builder of Docker Engine 23 and later,
-# and of `docker compose`) for the `RUN --mount=type=cache` lines below.
+# and of `docker compose`; DOCKER_BUILDKIT=1 with Engine 20.10) for the
+# `RUN --mount=type=cache` lines below. There is no `# syntax=` line on
+# purpose: the builder's own Dockerfile frontend (1.2 or later) reads this
+# file, so building needs no frontend image from a registry.
 
 # The Rust toolchain that compiles the services. The builder and the runtime
 # are the same Debian release (bookworm), so the binaries link against the
 # very glibc version they will find at run time.
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
+# The two base images, by default the official ones named by the versions
+# above. `make compose-test` (scripts/compose-standins.sh) builds local
+# stand-ins from Debian's packages and names them here, on a machine that
+# reaches no image registry; nothing else in this file changes.
+ARG RUST_IMAGE=rust:${RUST_VERSION}-${DEBIAN_RELEASE}
+ARG RUNTIME_IMAGE=debian:${DEBIAN_RELEASE}-slim
+# Where the crates come from: crates-io (the default: downloaded by cargo
+# during the build) or vendored: the .cargo-vendor/ folder of the build
+# context, made by `cargo vendor` (scripts/compose-lib.sh does, for a
+# machine whose containers cannot reach crates.io; it is git-ignored).
+ARG CARGO_SOURCE=crates-io
 
-# ---------------------------------------------------------------- build ----
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+# --------------------------------------------------------------- source ----
+FROM ${RUST_IMAGE} AS source-crates-io
 WORKDIR /app
 
 # The whole workspace (minus what .dockerignore leaves out): cargo needs the
 # manifests of every member, tests/e2e included, to load the workspace.
 COPY . .
+
+# The same, with cargo told to take every crate from .cargo-vendor/ and
+# never to go to the network (--locked below still checks Cargo.lock).
+FROM source-crates-io AS source-vendored
+ENV CARGO_NET_OFFLINE=true
+RUN test -d /app/.cargo-vendor \
+    || { echo 'CARGO_SOURCE=vendored needs .cargo-vendor/ (cargo vendor .cargo-vendor)' >&2; exit 1; } \
+    && mkdir -p /app/.cargo \
+    && printf '%s\n' '[source.crates-io]' 'replace-with = "vendored"' \
+       '[source.vendored]' 'directory = "/app/.cargo-vendor"' >/app/.cargo/config.toml
+
+# ---------------------------------------------------------------- build ----
+# (One of the two stages above, by name: hadolint takes it for an image.)
+# hadolint ignore=DL3006
+FROM source-${CARGO_SOURCE} AS build
 
 # Compile the three binaries in one cargo invocation.
 # --locked        use exactly the versions in Cargo.lock (fail if stale)
@@ -56,7 +83,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # talk plain HTTP to each other and to PostgreSQL inside the compose
 # network), so ca-certificates is not needed either. (Should a TLS feature
 # of reqwest or sqlx ever be enabled, add ca-certificates here.)
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 
 # A fixed, non-root uid/gid: files on volumes get a predictable owner and
 # orchestrators can check "runAsNonRoot".

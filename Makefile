@@ -1,7 +1,7 @@
 # The commands of this project. Each is a script under scripts/, so it can
 # also be read (and run) on its own.
 
-.PHONY: run test bench profile soak lint fmt check-deploy check-k8s clean
+.PHONY: run test bench profile soak lint fmt check-deploy check-k8s compose-test compose-up compose-down clean
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
@@ -35,6 +35,18 @@ fmt:
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
 	scripts/check-deploy.sh
+
+## compose-test: the containerised system built with the shipped Dockerfiles and run from compose.yaml, checked through the gateway
+compose-test:
+	scripts/compose-test.sh
+
+## compose-up: the containerised system left running on 127.0.0.1:$${GATEWAY_PORT:-8080} (stand-in base images when no registry answers)
+compose-up:
+	scripts/compose-up.sh
+
+## compose-down: removes compose-up's containers, networks and volumes
+compose-down:
+	scripts/compose-down.sh
 
 ## check-k8s: the Kubernetes manifests (deploy/k8s), rendered and checked, without a cluster
 check-k8s:

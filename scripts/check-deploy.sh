@@ -16,7 +16,13 @@
 #                    only; also with `docker compose` (v2) when it is
 #                    installed; the Prometheus configuration and the Grafana
 #                    files it mounts parse
-#   2. Dockerfiles   Dockerfile and gateway/Dockerfile pass hadolint
+#                    the build arguments compose passes (base images,
+#                    CARGO_SOURCE, NPM_SOURCE) default to the Dockerfiles'
+#                    own defaults: the official images, crates.io, npm's
+#                    registry; every image compose runs is the official one
+#                    unless a variable says otherwise
+#   2. Dockerfiles   Dockerfile, gateway/Dockerfile and the stand-ins'
+#                    (deploy/standins/, make compose-test) pass hadolint
 #   3. gateway       the nginx template passes `nginx -t` rendered both ways:
 #                    as the nginx image's entrypoint renders it (with every
 #                    default of gateway/Dockerfile), and by gateway/render.sh
@@ -36,12 +42,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 compose_file="compose.yaml"
-dockerfiles=("Dockerfile" "gateway/Dockerfile")
+dockerfiles=("Dockerfile" "gateway/Dockerfile" deploy/standins/*.Dockerfile)
 gateway_template="gateway/templates/gateway.conf.template"
 init_script="deploy/postgres/init-databases.sh"
 # The variables compose.yaml reads from the environment / .env.
 compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD GATEWAY_PORT
-    GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT)
+    GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT
+    RUST_IMAGE RUNTIME_IMAGE CARGO_SOURCE NODE_IMAGE NGINX_IMAGE NPM_SOURCE
+    POSTGRES_IMAGE PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE GRAFANA_IMAGE)
 # The services of the observability profile, started only with
 # `--profile observability`.
 observability_services=(grafana nginx_exporter prometheus)
@@ -266,6 +274,55 @@ sys.exit(1 if problems else 0)
     fi
 else
     echo "    (no Python with PyYAML behind docker-compose: replicas check skipped)"
+fi
+
+# The build arguments of compose.yaml, with no variable set, are the
+# Dockerfiles' own defaults (ARG lines before the first FROM, with their
+# ${...} expanded), so that a user with a registry builds exactly what the
+# Dockerfiles say; and the images compose runs are the official ones.
+if [[ "$compose_python" == *python* ]] && "$compose_python" -c 'import yaml' 2>/dev/null; then
+    if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config \
+        | "$compose_python" -c '
+import re, sys, yaml
+services = yaml.safe_load(sys.stdin)["services"]
+def dockerfile_args(path):
+    args = {}
+    for line in open(path):
+        if line.startswith("FROM "):
+            break
+        m = re.match(r"ARG (\w+)=(\S+)", line)
+        if m:
+            args[m.group(1)] = re.sub(r"\$\{(\w+)\}", lambda v: args[v.group(1)], m.group(2))
+    return args
+problems = []
+for name, svc in sorted(services.items()):
+    build = svc.get("build")
+    if not build:
+        continue
+    path = build["context"].rstrip("/") + "/" + build.get("dockerfile", "Dockerfile")
+    want = dockerfile_args(path)
+    got = build.get("args") or {}
+    for arg, value in sorted(got.items()):
+        if arg not in want:
+            problems.append("%s: build arg %s is not an ARG of %s" % (name, arg, path))
+        elif str(value) != want[arg]:
+            problems.append("%s: build arg %s defaults to %r, %s says %r" % (name, arg, value, path, want[arg]))
+    for arg in ("RUST_IMAGE", "RUNTIME_IMAGE", "CARGO_SOURCE", "NODE_IMAGE", "NGINX_IMAGE", "NPM_SOURCE"):
+        if arg in want and arg not in got:
+            problems.append("%s: compose does not pass %s (the stand-ins of make compose-test need it)" % (name, arg))
+official = {"postgres": "postgres:16-alpine", "prometheus": "prom/prometheus:v2.53.0",
+            "nginx_exporter": "nginx/nginx-prometheus-exporter:1.3.0", "grafana": "grafana/grafana:11.1.0"}
+for name, image in official.items():
+    if services[name].get("image") != image:
+        problems.append("%s: image %r by default, not the official %r" % (name, services[name].get("image"), image))
+for p in problems:
+    print("    " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+'; then
+        ok "build args default to the Dockerfiles' ARGs (official base images, crates.io, npm registry); official images by default"
+    else
+        fail "build args or default images in $compose_file (see above)"
+    fi
 fi
 
 # Compose v2 (a plugin of the docker CLI) when available: it reads the same

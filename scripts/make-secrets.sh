@@ -32,7 +32,14 @@ else
         exit 1
     }
     image="rest-microservices-auth-init"
-    docker build --quiet --target auth_service -t "$image" . >/dev/null
+    # The base images and the crates' source, as compose builds them, when
+    # they are set (make compose-up and compose-test set them: stand-in
+    # images, vendored crates; scripts/compose-lib.sh).
+    build_args=()
+    for arg in RUST_IMAGE RUNTIME_IMAGE CARGO_SOURCE; do
+        if [[ -n "${!arg:-}" ]]; then build_args+=(--build-arg "$arg=${!arg}"); fi
+    done
+    docker build --quiet "${build_args[@]}" --target auth_service -t "$image" . >/dev/null
     docker run --rm --user "$(id -u):$(id -g)" --read-only --network none \
         -v "$dir:/secrets" "$image" /usr/local/bin/auth_service init /secrets
 fi

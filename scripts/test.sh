@@ -15,8 +15,14 @@
 #      init script run against the same cluster
 #   7. `make bench` on PostgreSQL, one short round (it works; no figures),
 #      and `make profile`'s table on a small folded-stacks file
-#   8. the offline checks of the Docker and the Kubernetes deployments
-#   9. the supply chain: cargo deny check (licences, sources, duplicate
+#   8. the offline checks of the Docker deployment's files
+#   9. the containerised system for real (scripts/compose-test.sh, `make
+#      compose-test`): docker.io and docker-compose installed and dockerd
+#      started when missing, stand-ins for the upstream images built from
+#      Debian's packages, the images built with the shipped Dockerfiles, the
+#      shipped compose.yaml run and checked through the gateway's port
+#  10. the offline checks of the Kubernetes manifests
+#  11. the supply chain: cargo deny check (licences, sources, duplicate
 #      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,6 +95,9 @@ echo "ok: profile-summary.py"
 
 step "deployment files (compose, Dockerfiles, gateway template)"
 scripts/check-deploy.sh
+
+step "the containerised system, built with the shipped Dockerfiles and run from compose.yaml (make compose-test)"
+scripts/compose-test.sh
 
 step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
 scripts/check-k8s.sh

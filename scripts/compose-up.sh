@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make compose-up: the containerised system, as `docker compose up --build`
+# starts it, left running on http://127.0.0.1:${GATEWAY_PORT:-8080} until
+# `make compose-down`. On a machine that reaches no image registry (and
+# whose containers reach no crates.io or npm registry) it uses the same
+# stand-ins and offline sources as make compose-test (scripts/compose-lib.sh;
+# COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official images and the
+# registries). It installs docker.io and docker-compose when missing and
+# starts dockerd when none answers; make compose-down stops that dockerd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/compose-lib.sh
+source scripts/compose-lib.sh
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-rest-microservices}"
+export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+
+engine_ensure
+standins_build
+offline_sources
+say "docker-compose -p $COMPOSE_PROJECT_NAME build"
+dc build
+secrets_ensure
+prune_builds
+say "docker-compose -p $COMPOSE_PROJECT_NAME up -d"
+dc_up 600
+say "waiting (at most 300 s) for every container to be healthy"
+wait_healthy 300 || {
+    echo "compose-up: the system did not become healthy; it is left as it is for a look (make compose-down removes it)" >&2
+    exit 1
+}
+dc ps
+cat <<MSG
+
+compose-up: the system runs on http://127.0.0.1:$GATEWAY_PORT (project $COMPOSE_PROJECT_NAME)
+  source secrets/dev-clients.env
+  curl -s -u "\$CLIENT_ID:\$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:$GATEWAY_PORT/auth/token
+  make compose-down      # removes its containers, networks and volumes
+MSG
