@@ -40,7 +40,7 @@ check-deploy:
 compose-test:
 	scripts/compose-test.sh
 
-## compose-up: the containerised system left running on 127.0.0.1:$${GATEWAY_PORT:-8080} (stand-in base images when no registry answers)
+## compose-up: the containerised system left running on 127.0.0.1:$${GATEWAY_PORT:-8080} (stand-in base images; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official ones)
 compose-up:
 	scripts/compose-up.sh
 

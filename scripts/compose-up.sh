@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make compose-up: the containerised system, as `docker compose up --build`
 # starts it, left running on http://127.0.0.1:${GATEWAY_PORT:-8080} until
-# `make compose-down`. On a machine that reaches no image registry (and
-# whose containers reach no crates.io or npm registry) it uses the same
-# stand-ins and offline sources as make compose-test (scripts/compose-lib.sh;
-# COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official images and the
-# registries). It installs docker.io and docker-compose when missing and
+# `make compose-down`. By default it uses the same stand-ins and offline
+# sources as make compose-test (scripts/compose-lib.sh), so that it works on
+# a machine that reaches no image registry and whose containers reach no
+# crates.io or npm registry; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 use the
+# official images and the registries instead. It installs docker.io and docker-compose when missing and
 # starts dockerd when none answers; make compose-down stops that dockerd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
