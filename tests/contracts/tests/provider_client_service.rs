@@ -21,7 +21,7 @@ use std::{collections::HashMap, path::PathBuf};
 use axum::{
     Json, Router,
     extract::{Path, Query},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::IntoResponse,
     routing::get,
 };
@@ -30,6 +30,7 @@ use common::{
     open_database, pact_file, param_i64, serve, verify,
 };
 use serde_json::{Value, json};
+use service_kit::http::problem::Problem;
 
 /// The provider states of order_service's pact, written into client_service's
 /// own database file.
@@ -114,16 +115,6 @@ async fn client_service_gives_order_service_what_its_pact_states() {
 /// is right (the 404 of a missing client too), so the report must name
 /// exactly the interactions that this breaks.
 fn broken_client_service() -> Router {
-    fn problem(status: StatusCode, detail: &str) -> axum::response::Response {
-        let body = json!({"type": "about:blank", "title": status.canonical_reason(),
-                          "status": status.as_u16(), "detail": detail});
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
-    }
     Router::new()
         .route(
             "/client/{id}",
@@ -134,14 +125,15 @@ fn broken_client_service() -> Router {
                                      "card_issued_on": "2020-02-29"}),
                     )
                     .into_response(),
-                    _ => problem(StatusCode::NOT_FOUND, &format!("There is no client {id}.")),
+                    _ => Problem::new(StatusCode::NOT_FOUND, format!("There is no client {id}."))
+                        .into_response(),
                 }
             }),
         )
         .route(
             "/client/",
             get(|Query(_): Query<HashMap<String, String>>| async move {
-                problem(
+                Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "An unexpected error occurred.",
                 )

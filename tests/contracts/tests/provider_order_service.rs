@@ -18,17 +18,13 @@ mod common;
 
 use std::{collections::HashMap, path::PathBuf, sync::Mutex};
 
-use axum::{
-    Json, Router,
-    http::{StatusCode, header},
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{Json, Router, http::StatusCode, routing::get};
 use common::{
     CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
     interactions, open_database, pact_file, param_i64, serve, verify,
 };
 use serde_json::{Value, json};
+use service_kit::http::problem::Problem;
 
 /// The provider states of client_service's pact, written into
 /// order_service's own database file.
@@ -121,14 +117,7 @@ fn broken_order_service() -> Router {
     Router::new().route(
         "/order/",
         get(|| async { Json(json!({"items": []})) }).delete(|| async {
-            let body = json!({"type": "about:blank", "title": "Not Found", "status": 404,
-                              "detail": "There is nothing at this path."});
-            (
-                StatusCode::NOT_FOUND,
-                [(header::CONTENT_TYPE, "application/problem+json")],
-                body.to_string(),
-            )
-                .into_response()
+            Problem::new(StatusCode::NOT_FOUND, "There is nothing at this path.")
         }),
     )
 }
