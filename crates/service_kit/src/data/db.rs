@@ -290,6 +290,8 @@ impl Db {
                 if let Err(err) = conn.close().await {
                     tracing::debug!(error = %err, "the migrations' connection did not close cleanly");
                 }
+                // The ping's connection read the schema before the migrations.
+                pool.close_idle();
                 tokio::spawn(wal::checkpointer(options, wal.clone(), pool.writes()));
             }
             Db::Postgres(pool) => {
@@ -580,6 +582,60 @@ impl From<sqlx::Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A migrator whose one migration creates table `t`, in `dir`.
+    async fn migrations(dir: &std::path::Path) -> Migrations {
+        let folder = dir.join("migrations");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(
+            folder.join("1_t.sql"),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+        )
+        .unwrap();
+        let migrator: &'static Migrator =
+            Box::leak(Box::new(Migrator::new(folder.as_path()).await.unwrap()));
+        Migrations {
+            sqlite: migrator,
+            postgres: migrator,
+        }
+    }
+
+    /// `connect` pings before it migrates, so the pool has a connection
+    /// whose schema (read by the ping) has no table. Were it lent after
+    /// the migrations, a statement on it would fail with "no such table"
+    /// whenever SQLite cannot re-read the schema at once: its check for a
+    /// changed schema gives up silently on a busy file (here another
+    /// process holds the file's lock for a moment; in the services, the
+    /// checkpointer truncating the WAL did it). Any connection lent after
+    /// `connect` knows the migrated schema, and a busy file is waited out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_connect_every_statement_sees_the_migrated_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let migrations = migrations(dir.path()).await;
+        let db = Db::connect(&format!("sqlite://{}", path.display()), &migrations)
+            .await
+            .unwrap();
+        // Another process takes the file's lock and keeps it for 300 ms.
+        let (locked, lock_taken) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let other = rusqlite::Connection::open(&path).unwrap();
+            other
+                .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+                .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT;").unwrap();
+        });
+        lock_taken.recv().unwrap();
+        let count: Option<i64> = db
+            .fetch_optional(&Query::new("SELECT count(*) FROM t"))
+            .await
+            .unwrap();
+        assert_eq!(count, Some(0));
+        holder.join().unwrap();
+        db.close().await;
+    }
 
     #[test]
     fn unknown_schemes_are_refused() {
