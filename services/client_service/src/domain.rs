@@ -68,6 +68,20 @@ const FIELDS: &[&str] = &["name", "card_number", "card_issued_on"];
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
 
 impl NewClient {
+    /// The client as it was just stored under `id`, at `now`: at version 1
+    /// (the column's default), created and updated at `now`.
+    pub fn stored(&self, id: i64, now: DateTime<Utc>) -> Client {
+        Client {
+            id,
+            name: self.name.as_str().to_owned(),
+            card_number: self.card_number.as_str().to_owned(),
+            card_issued_on: self.card_issued_on.date(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// PATCH: `current`'s fields with the merge patch applied, parsed as
     /// for PUT. A member that is not a field is a 422 even when it is
     /// `null` (which would remove nothing).

@@ -53,22 +53,22 @@ impl ClientStore {
     /// Inserts inside `tx` when given, else as a statement of its own.
     pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewClient) -> Result<Client, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
-        let sql = format!(
+        let insert = Query::new(
             "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
-        );
-        let insert = Query::new(sql)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
             .bind(new.name.as_str())
             .bind(new.name.folded())
             .bind(new.card_number.as_str())
             .bind(new.card_issued_on.date())
             .bind(now);
-        Exec::new(&self.db, tx)
-            .fetch_all(&insert)
+        let id = Exec::new(&self.db, tx)
+            .insert(&insert)
             .instrument(db_span!(self.db, "INSERT", "clients"))
             .await
-            .and_then(db::returned_one)
-            .map_err(|err| card_conflict(err, new))
+            .map_err(|err| card_conflict(err, new))?
+            .ok_or_else(|| ApiError::internal("an INSERT … VALUES inserted no row"))?;
+        Ok(new.stored(id, now))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Client>, ApiError> {
@@ -170,5 +170,39 @@ fn card_conflict(err: sqlx::Error, new: &NewClient) -> ApiError {
         ))
     } else {
         err.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// `insert` answers with the client it built from what it wrote, not
+    /// with the row read back: that client must be the row, exactly.
+    #[tokio::test]
+    async fn an_inserted_client_is_the_stored_client() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}", dir.path().join("clients.db").display());
+        let db = Db::connect(&url, &MIGRATIONS)
+            .await
+            .expect("the database opens");
+        let store = ClientStore::new(db.clone());
+        let new = NewClient::parse(
+            &json!({"name": "  Ada Lovelace ", "card_number": "AL-1815", "card_issued_on": "2020-02-29"}),
+        )
+        .expect("a valid client");
+        let created = store.insert(None, &new).await.expect("inserted");
+        assert_eq!(created.name, "Ada Lovelace");
+        assert_eq!(created.version, 1);
+        assert_eq!(
+            store.get(created.id).await.expect("read"),
+            Some(created.clone())
+        );
+
+        let again = store.insert(None, &new).await;
+        assert!(matches!(&again, Err(ApiError::Conflict(_))), "{again:?}");
+        db.close().await;
     }
 }

@@ -123,6 +123,22 @@ pub const MAX_ITEM_CHARS: usize = 200;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
 impl NewOrder {
+    /// The order as it was just stored under `id`, at `now`: at version 1
+    /// (the column's default), created and updated at `now`.
+    pub fn stored(&self, id: i64, now: DateTime<Utc>) -> Order {
+        Order {
+            id,
+            client_id: self.client_id,
+            item: self.item.clone(),
+            quantity: self.quantity,
+            price: self.price,
+            status: self.status,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// POST: `quantity` defaults to 1 and `status` to `new`.
     pub fn parse_create(body: &Value) -> Result<Self, ApiError> {
         Self::parse(body, false)

@@ -42,25 +42,23 @@ impl OrderStore {
     /// for why no delete can slip in between.
     pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewOrder) -> Result<Order, ApiError> {
         let now = Utc::now().trunc_subsecs(6);
-        let sql = format!(
+        let insert = Query::new(
             "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
              SELECT $1, $2, $3, $4, $5, $6, $6 \
-             WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
-             RETURNING {COLUMNS}"
-        );
-        let insert = Query::new(sql)
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1)",
+        )
             .bind(new.client_id)
             .bind(new.item.as_str())
             .bind(new.quantity)
             .bind(new.price.cents())
             .bind(new.status.as_str())
             .bind(now);
-        let inserted: Option<Order> = Exec::new(&self.db, tx)
-            .fetch_all(&insert)
+        let id = Exec::new(&self.db, tx)
+            .insert(&insert)
             .instrument(db_span!(self.db, "INSERT", "orders"))
-            .await
-            .map(db::returned)?;
-        inserted.ok_or_else(|| client_deleted(new.client_id))
+            .await?
+            .ok_or_else(|| client_deleted(new.client_id))?;
+        Ok(new.stored(id, now))
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
@@ -201,4 +199,73 @@ impl OrderStore {
 /// The 422 of a write for a client that has been deleted.
 fn client_deleted(client_id: i64) -> ApiError {
     ApiError::invalid("client_id", format!("client {client_id} has been deleted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Price;
+
+    async fn store() -> (tempfile::TempDir, Db, OrderStore) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+        let db = Db::connect(&url, &MIGRATIONS)
+            .await
+            .expect("the database opens");
+        (dir, db.clone(), OrderStore::new(db))
+    }
+
+    fn new_order(client_id: i64) -> NewOrder {
+        NewOrder {
+            client_id,
+            item: "Analytical Engine".into(),
+            quantity: 2,
+            price: Price::from_cents(1250).expect("a valid price"),
+            status: OrderStatus::Paid,
+        }
+    }
+
+    /// `insert` answers with the order it built from what it wrote, not
+    /// with the row read back: that order must be the row, exactly.
+    #[tokio::test]
+    async fn an_inserted_order_is_the_stored_order() {
+        let (_dir, db, store) = store().await;
+        let alone = store.insert(None, &new_order(7)).await.expect("inserted");
+        assert_eq!(
+            store.get(alone.id).await.expect("read"),
+            Some(alone.clone())
+        );
+        assert_eq!(alone.version, 1);
+
+        let mut tx = db.begin().await.expect("a transaction");
+        let in_tx = store
+            .insert(Some(&mut tx), &new_order(8))
+            .await
+            .expect("inserted");
+        tx.commit().await.expect("committed");
+        assert_eq!(in_tx.id, alone.id + 1);
+        assert_eq!(store.get(in_tx.id).await.expect("read"), Some(in_tx));
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn no_order_is_inserted_for_a_deleted_client() {
+        let (_dir, db, store) = store().await;
+        store
+            .delete_by_client(7)
+            .await
+            .expect("the client's orders deleted");
+        let refused = store.insert(None, &new_order(7)).await;
+        assert!(
+            matches!(&refused, Err(ApiError::Validation(_))),
+            "{refused:?}"
+        );
+        let page = Page::new(None, None).expect("the first page");
+        let all = store
+            .list(page, OrderFilter::default())
+            .await
+            .expect("listed");
+        assert!(all.is_empty(), "{all:?}");
+        db.close().await;
+    }
 }

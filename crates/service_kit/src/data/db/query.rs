@@ -124,6 +124,15 @@ impl Query {
             .is_some_and(|word| word.eq_ignore_ascii_case("select"))
     }
 
+    /// This `INSERT` with `RETURNING id` (PostgreSQL's way to tell the
+    /// new row's id, see [`Exec::insert`](super::Exec::insert)).
+    pub(super) fn returning_id(&self) -> Self {
+        Self {
+            sql: format!("{} RETURNING id", self.sql).into(),
+            params: self.params.clone(),
+        }
+    }
+
     /// The text for SQLite: `$n` as `?n`. (No statement of ours holds a `$`
     /// in a string literal.)
     pub(super) fn sqlite_sql(&self) -> Cow<'_, str> {

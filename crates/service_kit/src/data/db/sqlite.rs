@@ -203,6 +203,14 @@ impl Pool {
         retry_busy(|| execute(self.lend()?.conn()?, query)).await
     }
 
+    /// Runs the `INSERT` `query`; returns the new row's id, or `None`
+    /// when it inserted no row. See [`Exec::insert`](super::Exec::insert).
+    pub async fn insert(&self, query: &Query) -> Result<Option<i64>, sqlx::Error> {
+        fair_share().await;
+        let _turn = self.turn_for(query).await?;
+        retry_busy(|| insert(self.lend()?.conn()?, query)).await
+    }
+
     async fn turn_for(
         &self,
         query: &Query,
@@ -279,6 +287,10 @@ impl Transaction {
 
     pub fn execute(&self, query: &Query) -> Result<u64, sqlx::Error> {
         execute(self.conn()?, query)
+    }
+
+    pub fn insert(&self, query: &Query) -> Result<Option<i64>, sqlx::Error> {
+        insert(self.conn()?, query)
     }
 
     pub fn commit(mut self) -> Result<(), sqlx::Error> {
@@ -416,6 +428,14 @@ fn execute(conn: &Connection, query: &Query) -> Result<u64, sqlx::Error> {
     let mut statement = prepare(conn, query)?;
     let changed = statement.raw_execute().map_err(error)?;
     Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+}
+
+/// The id of the row that the `INSERT` `query` inserted (SQLite's rowid:
+/// the `INTEGER PRIMARY KEY`), or `None` when it inserted none. Read on the
+/// connection that ran it, before any other statement can run on it.
+fn insert(conn: &Connection, query: &Query) -> Result<Option<i64>, sqlx::Error> {
+    let inserted = execute(conn, query)?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// An error of SQLite's, as the sqlx error that the rest of the code
