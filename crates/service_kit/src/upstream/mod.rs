@@ -111,6 +111,11 @@ impl Upstream {
             // The other service's API answers; it never sends us elsewhere.
             // A redirect would be a bug to see (an error), not to follow.
             .redirect(reqwest::redirect::Policy::none())
+            // The calls go straight to the URLs configured: an HTTP(S)_PROXY
+            // in the environment (set for other tools) must not divert them.
+            .no_proxy()
+            // Retries are this module's own (on its budget, see `call`).
+            .retry(reqwest::retry::never())
             .build()?;
         // Before the server starts: the series exist from the start.
         recorder::install();
