@@ -27,13 +27,14 @@ use opentelemetry::{
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, fmt, fmt::format::JsonFields, prelude::*,
-};
+use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, prelude::*};
 
 use crate::{
     config::{LogFormat, redact_url},
-    observability::{json_lines::JsonLines, log_writer},
+    observability::{
+        json_lines::{JsonLines, SpanFields},
+        log_writer,
+    },
 };
 
 /// The default filter when `RUST_LOG` is unset.
@@ -115,7 +116,7 @@ fn init_with(
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
     let logs = match format {
         LogFormat::Json => fmt::layer()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(SpanFields)
             .event_format(JsonLines)
             .with_writer(writer)
             .boxed(),
