@@ -314,7 +314,7 @@ impl Db {
                     tracing::debug!(error = %err, "the migrations' connection did not close cleanly");
                 }
                 // The ping's connection read the schema before the migrations.
-                pool.close_idle();
+                pool.close();
                 tokio::spawn(wal::checkpointer(options, wal.clone(), pool.writes()));
             }
             Db::Postgres(pool) => {

@@ -133,21 +133,6 @@ impl Pool {
         (self.inner.open.load(Ordering::Relaxed), idle)
     }
 
-    /// Closes the idle connections. After a change of the schema (the
-    /// migrations), a connection that read the old one must not be lent:
-    /// SQLite notices a changed schema only when it can read the file at
-    /// that moment, and otherwise reports "no such table" for a table that
-    /// is there.
-    pub fn close_idle(&self) {
-        let closed = self
-            .inner
-            .idle
-            .lock()
-            .map(|mut idle| std::mem::take(&mut *idle))
-            .unwrap_or_default();
-        self.inner.open.fetch_sub(closed.len(), Ordering::Relaxed);
-    }
-
     fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
         let idle = self.inner.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match idle {
@@ -222,7 +207,12 @@ impl Pool {
     }
 
     /// Closes the idle connections (the last connection to the file to
-    /// close checkpoints the log and removes it).
+    /// close checkpoints the log and removes it). The pool opens new ones
+    /// when needed: after a change of the schema (the migrations), a
+    /// connection that read the old one must not be lent, as SQLite
+    /// notices a changed schema only when it can read the file at that
+    /// moment, and otherwise reports "no such table" for a table that is
+    /// there.
     pub fn close(&self) {
         let idle = self
             .inner
