@@ -239,29 +239,33 @@ impl RunSh {
 }
 
 impl Drop for RunSh {
-    /// After a failed test: SIGTERM to run.sh, which stops what it started;
-    /// if it has not exited 15 s later, its processes are ended one by one
-    /// (nginx with SIGTERM: a killed master would leave its workers).
+    /// After a failed test: SIGTERM to run.sh, which stops what it started
+    /// (killed if it has not exited 15 s later). Then whatever it left
+    /// running (it was killed, or it ended without stopping them) is ended
+    /// from its pid files: nginx with SIGTERM (a killed master would leave
+    /// its workers), the services with SIGKILL.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal(child.id() as i32, libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
-                    return;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            for (label, pid) in self.pids() {
-                let how = if label == "gateway" {
-                    libc::SIGTERM
-                } else {
-                    libc::SIGKILL
-                };
-                signal(pid, how);
-            }
             let _ = child.kill();
             let _ = child.wait();
+        }
+        for (label, pid) in self.pids() {
+            let (program, how) = match label.as_str() {
+                "gateway" => ("nginx", libc::SIGTERM),
+                label => (label.split('.').next().unwrap_or(label), libc::SIGKILL),
+            };
+            // Only the process the file names: its id may have been reused.
+            if alive(pid) && command_of(pid) == program {
+                signal(pid, how);
+            }
         }
     }
 }
@@ -437,7 +441,11 @@ async fn run_sh_gives_up_on_an_instance_that_keeps_exiting_and_the_rest_keep_ser
         run.pids()
     );
     let status = run.terminate();
-    assert!(status.success(), "run.sh exits 0 on SIGTERM, not {status}");
+    assert!(
+        status.success(),
+        "run.sh exits 0 on SIGTERM, not {status}:\n{}",
+        run.output()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
