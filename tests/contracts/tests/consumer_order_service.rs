@@ -8,8 +8,7 @@
 mod common;
 
 use common::{
-    CLIENT_SERVICE, ORDER_SERVICE, PROBLEM_JSON, bearer, dependency, json_ok, service_token,
-    unavailable,
+    CLIENT_SERVICE, ORDER_SERVICE, bearer, dependency, json_ok, problem, service_token, unavailable,
 };
 use order_service::{clients::ClientService, domain::ClientSummary};
 use pact_consumer::{json_pattern, like, prelude::*, term};
@@ -90,17 +89,15 @@ async fn a_client_that_does_not_exist_is_none_not_a_failure() {
         |mut i| {
             i.given_with_params("a client does not exist", &json!({"id": 9}));
             bearer(i.request.get().path("/client/9"));
-            i.response
-                .not_found()
-                .header(
-                    "Content-Type",
-                    term!(PROBLEM_JSON, "application/problem+json"),
-                )
-                .json_body(json_pattern!({
+            problem(
+                &mut i.response,
+                404,
+                json_pattern!({
                     "status": 404,
                     "title": like!("Not Found"),
                     "detail": like!("There is no client 9."),
-                }));
+                }),
+            );
             i
         },
     );

@@ -111,21 +111,30 @@ pub fn json_ok(response: &mut ResponseBuilder, body: JsonPattern) {
         .json_body(body);
 }
 
-/// The kit's 503 (`ApiError::Unavailable`, the same in both services):
-/// problem+json with `Retry-After` in seconds. What a consumer may be
-/// answered when its provider cannot serve the call now.
-pub fn unavailable(response: &mut ResponseBuilder) {
+/// `status` with a problem+json body (the kit's `Problem`).
+pub fn problem(response: &mut ResponseBuilder, status: u16, body: JsonPattern) {
     response
-        .status(503)
-        .header("Retry-After", term!(RETRY_AFTER_SECONDS, "2"))
+        .status(status)
         .header(
             "Content-Type",
             term!(PROBLEM_JSON, "application/problem+json"),
         )
-        .json_body(json_pattern!({
+        .json_body(body);
+}
+
+/// The kit's 503 (`ApiError::Unavailable`, the same in both services):
+/// problem+json with `Retry-After` in seconds. What a consumer may be
+/// answered when its provider cannot serve the call now.
+pub fn unavailable(response: &mut ResponseBuilder) {
+    response.header("Retry-After", term!(RETRY_AFTER_SECONDS, "2"));
+    problem(
+        response,
+        503,
+        json_pattern!({
             "status": 503,
             "title": like!("Service Unavailable"),
-        }));
+        }),
+    );
 }
 
 /// The settings of a typed client that calls `url` once per call: no
