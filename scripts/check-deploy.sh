@@ -227,7 +227,11 @@ fi
 # `deploy.replicas` or `scale` but refuses both, a conflict `config -q` does
 # not report.
 compose_python="$(sed -n '1s/^#! *//p' "$(command -v docker-compose)" | awk '{print $1}')"
+compose_yaml=""
 if [[ "$compose_python" == *python* ]] && "$compose_python" -c 'import yaml' 2>/dev/null; then
+    compose_yaml=1
+fi
+if [[ -n "$compose_yaml" ]]; then
     if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
         | "$compose_python" -c '
 import sys, yaml
@@ -280,7 +284,7 @@ fi
 # Dockerfiles' own defaults (ARG lines before the first FROM, with their
 # ${...} expanded), so that a user with a registry builds exactly what the
 # Dockerfiles say; and the images compose runs are the official ones.
-if [[ "$compose_python" == *python* ]] && "$compose_python" -c 'import yaml' 2>/dev/null; then
+if [[ -n "$compose_yaml" ]]; then
     if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config \
         | "$compose_python" -c '
 import re, sys, yaml
@@ -323,6 +327,8 @@ sys.exit(1 if problems else 0)
     else
         fail "build args or default images in $compose_file (see above)"
     fi
+else
+    echo "    (no Python with PyYAML behind docker-compose: build args check skipped)"
 fi
 
 # Compose v2 (a plugin of the docker CLI) when available: it reads the same
