@@ -66,28 +66,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # ------------------------------------------------------------- tools ------
-# Runs a command as root: directly, or through sudo when we are not root.
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo "$@"
-    else
-        echo "check-deploy: need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
-
-# apt-get install, with one `apt-get update` before the first install only.
-apt_updated=0
-apt_install() {
-    if ((!apt_updated)); then
-        as_root apt-get update
-        apt_updated=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "$@"
-}
+# shellcheck source=scripts/apt.sh
+source "$root/scripts/apt.sh"
 
 step "Tools"
 if ! command -v docker-compose >/dev/null; then

@@ -37,13 +37,8 @@ export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-apt_install() {
-    if [[ -z "${COMPOSE_APT_UPDATED:-}" ]]; then
-        apt-get update -qq
-        COMPOSE_APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=scripts/apt.sh
+source "$COMPOSE_ROOT/scripts/apt.sh"
 
 # docker_cli_with_buildkit: `docker build` must use BuildKit. A docker CLI of
 # Engine 23 or later does so only through its buildx plugin; without the

@@ -24,6 +24,8 @@
 set -euo pipefail
 export DOCKER_BUILDKIT=1
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/apt.sh
+source "$root/scripts/apt.sh"
 standins="$root/deploy/standins"
 repo="rest-microservices-standin"
 suite="${STANDIN_DEBIAN_SUITE:-bookworm}"
@@ -40,8 +42,7 @@ base_key="$(printf '%s\n' "$suite" "$mirror" "$base_recipe" | sha256sum | cut -c
 if [[ "$(label_of "$base")" != "$base_key" ]]; then
     command -v debootstrap >/dev/null || {
         log "installing debootstrap (apt-get)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+        apt_install debootstrap
     }
     rootfs="$(mktemp -d /tmp/standin-rootfs.XXXXXX)"
     trap 'rm -rf "$rootfs"' EXIT
