@@ -120,6 +120,31 @@ impl AuthConfig {
     }
 }
 
+/// How many requests each caller may make: per instance of the service, per
+/// caller (the client and the subject its access token names), past which
+/// requests are answered 429 with `Retry-After`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RateLimitConfig {
+    /// Requests per second each caller may make to this instance, on
+    /// average.
+    #[arg(long = "rate-limit-per-second", env = "RATE_LIMIT_PER_SECOND", default_value = "200",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub per_second: u32,
+
+    /// Requests a caller may make at once above that rate (the bucket's size).
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", default_value = "400",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub burst: u32,
+
+    /// Client ids that are never limited, comma-separated: the other
+    /// services of the system (their calls follow from requests that were
+    /// limited already; limiting them would cap the whole system).
+    #[arg(long = "rate-limit-exempt-clients", env = "RATE_LIMIT_EXEMPT_CLIENTS",
+          default_value = "client_service,order_service", value_delimiter = ',',
+          value_parser = parse_client_id)]
+    pub exempt_clients: Vec<String>,
+}
+
 /// Seconds the clocks of the token's issuer and of a service may differ by:
 /// a token is accepted until `exp` plus this, and not before `iat` minus it.
 pub const TOKEN_LEEWAY_SECS: u64 = 10;
@@ -168,6 +193,9 @@ pub struct DependencyConfig {
     pub urls: Vec<String>,
     /// Total time for one attempt.
     pub timeout: Duration,
+    /// Total time for one call, all its attempts together (failover and
+    /// retries included): an attempt gets at most what is left of it.
+    pub deadline: Duration,
     /// Time to open a connection.
     pub connect_timeout: Duration,
     /// Extra attempts for a read that was refused or answered 5xx (0 to 2).
@@ -181,7 +209,8 @@ pub struct DependencyConfig {
 }
 
 impl DependencyConfig {
-    /// Reads `{PREFIX}_URL`, `{PREFIX}_TIMEOUT_MS`, `{PREFIX}_CONNECT_TIMEOUT_MS`,
+    /// Reads `{PREFIX}_URL`, `{PREFIX}_TIMEOUT_MS`, `{PREFIX}_DEADLINE_MS`,
+    /// `{PREFIX}_CONNECT_TIMEOUT_MS`,
     /// `{PREFIX}_RETRIES`, `{PREFIX}_MAX_CONCURRENT`, `{PREFIX}_BREAKER_FAILURES`
     /// and `{PREFIX}_BREAKER_OPEN_MS` through `lookup` (the environment, in
     /// production). An invalid value is an error that names the variable.
@@ -211,6 +240,7 @@ impl DependencyConfig {
         let config = Self {
             urls: parse_service_urls(&urls)?,
             timeout: ms("TIMEOUT_MS", "2000")?,
+            deadline: ms("DEADLINE_MS", "2500")?,
             connect_timeout: ms("CONNECT_TIMEOUT_MS", "500")?,
             retries: number("RETRIES", "2", 2)? as u32,
             max_concurrent: number("MAX_CONCURRENT", "256", 10_000)?.max(1) as usize,
@@ -325,6 +355,7 @@ mod tests {
     fn dependency_settings_have_defaults_and_name_the_bad_variable() {
         let config = DependencyConfig::from_lookup("X", "http://x:1", |_| None).unwrap();
         assert_eq!(config.timeout, Duration::from_secs(2));
+        assert_eq!(config.deadline, Duration::from_millis(2500));
         assert_eq!(config.retries, 2);
         let bad = |name: &'static str, value: &'static str| {
             DependencyConfig::from_lookup("X", "http://x:1", move |n| {
@@ -334,6 +365,7 @@ mod tests {
         };
         assert!(bad("X_RETRIES", "3").starts_with("X_RETRIES:"));
         assert!(bad("X_TIMEOUT_MS", "soon").starts_with("X_TIMEOUT_MS:"));
+        assert!(bad("X_DEADLINE_MS", "0").starts_with("X_DEADLINE_MS:"));
         assert!(bad("X_URL", "x:1").starts_with("X_URL:"));
         assert!(bad("X_URL", "http://a:1,").starts_with("X_URL:"));
         assert!(bad("X_URL", "http://a:1,http://a:1/").contains("twice"));

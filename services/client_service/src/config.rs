@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use service_kit::config::{AuthConfig, CommonConfig, DependencyConfig, parse_listen_addr};
+use service_kit::config::{
+    AuthConfig, CommonConfig, DependencyConfig, RateLimitConfig, parse_listen_addr,
+};
 
 /// client_service: clients and their membership cards.
 #[derive(clap::Parser, Clone, Debug)]
@@ -10,7 +12,7 @@ use service_kit::config::{AuthConfig, CommonConfig, DependencyConfig, parse_list
     name = "client_service",
     version,
     after_help = "Calls to order_service (asked before a client is deleted) are set by ORDER_SERVICE_URL, \
-        ORDER_SERVICE_TIMEOUT_MS, ORDER_SERVICE_CONNECT_TIMEOUT_MS, ORDER_SERVICE_RETRIES, \
+        ORDER_SERVICE_TIMEOUT_MS, ORDER_SERVICE_DEADLINE_MS, ORDER_SERVICE_CONNECT_TIMEOUT_MS, ORDER_SERVICE_RETRIES, \
         ORDER_SERVICE_MAX_CONCURRENT, ORDER_SERVICE_BREAKER_FAILURES and \
         ORDER_SERVICE_BREAKER_OPEN_MS: see the README."
 )]
@@ -24,6 +26,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub rate_limit: RateLimitConfig,
 }
 
 /// The calls to order_service, from the ORDER_SERVICE_* variables.

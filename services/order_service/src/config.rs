@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use service_kit::config::{AuthConfig, CommonConfig, DependencyConfig, parse_listen_addr};
+use service_kit::config::{
+    AuthConfig, CommonConfig, DependencyConfig, RateLimitConfig, parse_listen_addr,
+};
 
 /// order_service: orders, each of one client of client_service.
 #[derive(clap::Parser, Clone, Debug)]
@@ -10,7 +12,7 @@ use service_kit::config::{AuthConfig, CommonConfig, DependencyConfig, parse_list
     name = "order_service",
     version,
     after_help = "Calls to client_service (asked whether a client exists and for its details) are set by CLIENT_SERVICE_URL, \
-        CLIENT_SERVICE_TIMEOUT_MS, CLIENT_SERVICE_CONNECT_TIMEOUT_MS, CLIENT_SERVICE_RETRIES, \
+        CLIENT_SERVICE_TIMEOUT_MS, CLIENT_SERVICE_DEADLINE_MS, CLIENT_SERVICE_CONNECT_TIMEOUT_MS, CLIENT_SERVICE_RETRIES, \
         CLIENT_SERVICE_MAX_CONCURRENT, CLIENT_SERVICE_BREAKER_FAILURES and \
         CLIENT_SERVICE_BREAKER_OPEN_MS: see the README."
 )]
@@ -24,6 +26,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub rate_limit: RateLimitConfig,
 }
 
 /// The calls to client_service, from the CLIENT_SERVICE_* variables.

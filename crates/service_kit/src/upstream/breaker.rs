@@ -1,9 +1,9 @@
 //! The circuit breakers of the calls to one target ([`failsafe`]), one per
 //! instance of it, so that one dead instance does not stop the calls to the
 //! healthy ones. A breaker opens after `failures` failures in a row, and
-//! for `open_for` its instance gets no call; then calls go through again
-//! (half-open), the first success closes it and the first failure opens it
-//! again. Every change is logged and exported per instance as
+//! for `open_for` its instance gets no call; then one call at a time goes
+//! through (half-open: the probe; the others still fail at once), its
+//! success closes the breaker and its failure opens it again. Every change is logged and exported per instance as
 //! `upstream_peer_circuit_breaker_state{target, peer}`, and for the target
 //! as `upstream_circuit_breaker_state{target}`: closed while any instance's
 //! breaker is closed, open when every one is open (calls then fail at once,
@@ -12,7 +12,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -106,6 +106,7 @@ impl Breakers {
                     machine,
                     events,
                     open_for,
+                    probing: AtomicBool::new(false),
                 }
             })
             .collect();
@@ -137,19 +138,53 @@ pub struct Breaker {
     machine: StateMachine<ConsecutiveFailures<Constant>, Events>,
     events: Events,
     open_for: Duration,
+    /// A half-open breaker's one call (the probe) is in flight.
+    probing: AtomicBool,
+}
+
+/// The right to make one call to an instance: report its outcome with
+/// [`succeeded`](Self::succeeded) or [`failed`](Self::failed). A permit
+/// dropped without an outcome (the caller went away) counts for nothing.
+pub struct Permit<'b> {
+    breaker: &'b Breaker,
+    probe: bool,
+}
+
+impl Permit<'_> {
+    pub fn succeeded(self) {
+        self.breaker.machine.on_success();
+    }
+
+    pub fn failed(self) {
+        self.breaker.machine.on_error();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.breaker.probing.store(false, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Breaker {
-    pub fn is_call_permitted(&self) -> bool {
-        self.machine.is_call_permitted()
-    }
-
-    pub fn on_success(&self) {
-        self.machine.on_success();
-    }
-
-    pub fn on_error(&self) {
-        self.machine.on_error();
+    /// A call may go to the instance: always while the breaker is closed,
+    /// never while it is open, and one call at a time while it is
+    /// half-open (failsafe's state machine lets every call through then:
+    /// with a hung instance, each would wait out its timeout).
+    pub fn permit(&self) -> Option<Permit<'_>> {
+        if !self.machine.is_call_permitted() {
+            return None;
+        }
+        let probe = self.events.state() == BreakerState::HalfOpen;
+        if probe && self.probing.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(Permit {
+            breaker: self,
+            probe,
+        })
     }
 
     /// How long the breaker stays open from now (the `Retry-After`).
@@ -206,6 +241,17 @@ struct EventsInner {
 }
 
 impl Events {
+    fn state(&self) -> BreakerState {
+        let inner = &self.0;
+        inner
+            .group
+            .states
+            .get(inner.index)
+            .map_or(BreakerState::Closed, |s| {
+                BreakerState::from_u8(s.load(Ordering::SeqCst))
+            })
+    }
+
     fn set(&self, state: BreakerState) {
         let inner = &self.0;
         if let Some(slot) = inner.group.states.get(inner.index) {
@@ -244,14 +290,39 @@ mod tests {
         let peers = ["http://a:1".to_owned(), "http://b:2".to_owned()];
         let breakers = Breakers::new("test_target", &peers, 2, Duration::from_secs(60));
         let (a, b) = (breakers.get(0).unwrap(), breakers.get(1).unwrap());
-        a.on_error();
-        a.on_error();
-        assert!(!a.is_call_permitted());
-        assert!(b.is_call_permitted());
+        a.permit().unwrap().failed();
+        a.permit().unwrap().failed();
+        assert!(a.permit().is_none());
+        assert!(b.permit().is_some());
         assert_eq!(breakers.state(), BreakerState::Closed);
-        b.on_error();
-        b.on_error();
+        b.permit().unwrap().failed();
+        b.permit().unwrap().failed();
         assert_eq!(breakers.state(), BreakerState::Open);
         assert!(breakers.open_time_left() > Duration::from_secs(50));
+    }
+
+    /// Half-open, one call goes through (the probe) and the others are
+    /// refused until it ends; a probe that ends without an outcome lets
+    /// the next call probe.
+    #[test]
+    fn a_half_open_breaker_lets_one_probe_through_at_a_time() {
+        let peers = ["http://a:1".to_owned()];
+        let breakers = Breakers::new("test_probe", &peers, 1, Duration::from_millis(20));
+        let a = breakers.get(0).unwrap();
+        a.permit().unwrap().failed();
+        assert!(a.permit().is_none(), "open");
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = a.permit().expect("half-open: the probe");
+        assert_eq!(breakers.state(), BreakerState::HalfOpen);
+        assert!(a.permit().is_none(), "a second call while the probe runs");
+        drop(probe);
+        let probe = a.permit().expect("the probe's slot is free again");
+        probe.failed();
+        assert!(a.permit().is_none(), "the failed probe opened it again");
+        std::thread::sleep(Duration::from_millis(30));
+        a.permit().expect("half-open again").succeeded();
+        assert_eq!(breakers.state(), BreakerState::Closed);
+        let (first, second) = (a.permit(), a.permit());
+        assert!(first.is_some() && second.is_some(), "closed: every call");
     }
 }

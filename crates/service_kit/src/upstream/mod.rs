@@ -61,7 +61,7 @@ pub use self::{
     error::{Outcome, RETRY_AFTER_SECS, UpstreamError},
 };
 use self::{
-    breaker::{Breaker, Breakers},
+    breaker::{Breaker, Breakers, Permit},
     metrics::UpstreamMetrics,
     token::ServiceToken,
 };
@@ -170,7 +170,7 @@ impl Upstream {
                 .json::<T>()
                 .await
                 .map(Some)
-                .map_err(|source| self.classify(source))
+                .map_err(|source| self.classify(source, self.config.deadline))
         };
         self.observed(Method::GET, path_and_query, call).await
     }
@@ -227,18 +227,17 @@ impl Upstream {
     }
 
     /// One logical call: bulkhead, then attempts, each on the next
-    /// instance whose breaker lets it through (see the module's list).
+    /// instance whose breaker lets it through (see the module's list), all
+    /// within the call's deadline.
     async fn call(
         &self,
         method: Method,
         path_and_query: &str,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
+        let deadline = Instant::now() + self.config.deadline;
         let mut turn = self.next.fetch_add(1, Ordering::Relaxed);
         let Some(mut instance) = self.pick(&mut turn) else {
-            return Err(UpstreamError::CircuitOpen {
-                service: self.name,
-                retry_after: self.breakers.open_time_left(),
-            });
+            return Err(self.circuit_open());
         };
         let Ok(_permit) = self.bulkhead.try_acquire() else {
             return Err(UpstreamError::Saturated { service: self.name });
@@ -257,18 +256,23 @@ impl Upstream {
         let mut backoff = None;
         let (mut attempt, mut failovers) = (0, 0);
         loop {
-            let (index, breaker) = instance;
+            let (index, permit) = instance;
+            let timeout = self
+                .config
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
             let result = self
                 .attempt(
                     index,
                     method.clone(),
                     path_and_query,
                     authorization.as_ref(),
+                    timeout,
                 )
                 .await;
             match &result {
-                Ok(_) => breaker.on_success(),
-                Err(_) => breaker.on_error(),
+                Ok(_) => permit.succeeded(),
+                Err(_) => permit.failed(),
             }
             let err = match result {
                 Ok(response) => return Ok(response),
@@ -278,8 +282,9 @@ impl Upstream {
                 && err.is_unreached()
                 && failovers + 1 < self.urls.len()
                 && (err.is_retryable() || self.budget.withdraw());
-            if failover {
+            let pause = if failover {
                 failovers += 1;
+                Duration::ZERO
             } else if err.is_retryable() && attempt < retries && self.budget.withdraw() {
                 attempt += 1;
                 let backoff = backoff.get_or_insert_with(|| {
@@ -292,12 +297,21 @@ impl Upstream {
                     .map(|mut maker| maker.make_backoff())
                     .ok()
                 });
-                if let Some(backoff) = backoff.as_mut() {
-                    backoff.next_backoff().await;
-                }
+                backoff.as_mut().map_or(Duration::ZERO, |b| {
+                    let started = tokio::time::Instant::now();
+                    let sleep = b.next_backoff();
+                    sleep.deadline().saturating_duration_since(started)
+                })
             } else {
                 return Err(err);
+            };
+            // Another attempt only when the deadline leaves it room: at
+            // least the time to connect, after the pause.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < pause + self.config.connect_timeout {
+                return Err(err);
             }
+            tokio::time::sleep(pause).await;
             let Some(next) = self.pick(&mut turn) else {
                 return Err(err);
             };
@@ -307,15 +321,23 @@ impl Upstream {
         }
     }
 
+    /// The error of a call that no instance's breaker lets through.
+    fn circuit_open(&self) -> UpstreamError {
+        UpstreamError::CircuitOpen {
+            service: self.name,
+            retry_after: self.breakers.open_time_left(),
+        }
+    }
+
     /// The next instance, from `turn` on, whose breaker lets a call through.
-    fn pick(&self, turn: &mut usize) -> Option<(usize, &Breaker)> {
+    fn pick(&self, turn: &mut usize) -> Option<(usize, Permit<'_>)> {
         (0..self.urls.len()).find_map(|_| {
             let index = *turn % self.urls.len();
             *turn = turn.wrapping_add(1);
             self.breakers
                 .get(index)
-                .filter(|breaker| breaker.is_call_permitted())
-                .map(|breaker| (index, breaker))
+                .and_then(Breaker::permit)
+                .map(|permit| (index, permit))
         })
     }
 
@@ -325,14 +347,16 @@ impl Upstream {
         method: Method,
         path_and_query: &str,
         authorization: Option<&reqwest::header::HeaderValue>,
+        timeout: Duration,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
         let base = self.urls.get(instance).map_or("", String::as_str);
         let url = format!("{base}{path_and_query}");
         let mut request = self
             .http
             .request(method, url)
+            .timeout(timeout)
             .build()
-            .map_err(|source| self.classify(source))?;
+            .map_err(|source| self.classify(source, timeout))?;
         if let Some(authorization) = authorization {
             request
                 .headers_mut()
@@ -344,7 +368,7 @@ impl Upstream {
             .http
             .execute(request)
             .await
-            .map_err(|source| self.classify(source))?;
+            .map_err(|source| self.classify(source, timeout))?;
         span.record(
             "http.response.status_code",
             i64::from(response.status().as_u16()),
@@ -379,11 +403,11 @@ impl Upstream {
         }
     }
 
-    fn classify(&self, source: reqwest::Error) -> UpstreamError {
+    fn classify(&self, source: reqwest::Error, timeout: Duration) -> UpstreamError {
         if source.is_timeout() {
             UpstreamError::Timeout {
                 service: self.name,
-                timeout: self.config.timeout,
+                timeout,
             }
         } else if source.is_decode() || source.is_body() {
             UpstreamError::Body {
