@@ -34,8 +34,12 @@
 #     GATEWAY_AUTH_RATE     limit_req rate of POST /auth/token per client
 #                            address (default 10r/s), GATEWAY_AUTH_BURST its
 #                            burst (default 20)
-#     GATEWAY_API_RATE       limit_req rate of the API per caller (default
-#                            100000r/s), GATEWAY_API_BURST its burst (100000)
+#     GATEWAY_ADDRESS_RATE   limit_req rate of every request per client
+#                            address (default 1000r/s), GATEWAY_ADDRESS_BURST
+#                            its burst (2000)
+#     GATEWAY_ANONYMOUS_RATE limit_req rate of API requests without an access
+#                            token, per client address (default 10r/s),
+#                            GATEWAY_ANONYMOUS_BURST its burst (50)
 #     GATEWAY_STATUS_LISTEN  `listen` of the internal stub_status server, e.g.
 #                            127.0.0.1:8081 (default: the Unix socket
 #                            unix:$GATEWAY_RUN_DIR/status.sock, which needs no
@@ -124,13 +128,15 @@ fi
 # ---- rate limits (README: "Rate limits") -------------------------------------
 GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/s}"
 GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}"
-GATEWAY_API_RATE="${GATEWAY_API_RATE:-100000r/s}"
-GATEWAY_API_BURST="${GATEWAY_API_BURST:-100000}"
-for name in GATEWAY_AUTH_RATE GATEWAY_API_RATE; do
+GATEWAY_ADDRESS_RATE="${GATEWAY_ADDRESS_RATE:-1000r/s}"
+GATEWAY_ADDRESS_BURST="${GATEWAY_ADDRESS_BURST:-2000}"
+GATEWAY_ANONYMOUS_RATE="${GATEWAY_ANONYMOUS_RATE:-10r/s}"
+GATEWAY_ANONYMOUS_BURST="${GATEWAY_ANONYMOUS_BURST:-50}"
+for name in GATEWAY_AUTH_RATE GATEWAY_ADDRESS_RATE GATEWAY_ANONYMOUS_RATE; do
     [[ "${!name}" =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] \
         || die "$name=${!name}: give a rate like 10r/s or 600r/m"
 done
-for name in GATEWAY_AUTH_BURST GATEWAY_API_BURST; do
+for name in GATEWAY_AUTH_BURST GATEWAY_ADDRESS_BURST GATEWAY_ANONYMOUS_BURST; do
     [[ "${!name}" =~ ^(0|[1-9][0-9]{0,6})$ ]] \
         || die "$name=${!name}: give a whole number of requests, 0 to 9999999"
 done
@@ -173,9 +179,10 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 # ($host, $request_id, ...) look the same and must reach nginx untouched.
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
     GATEWAY_AUTH_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
-    GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_API_RATE GATEWAY_API_BURST
+    GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_ADDRESS_RATE GATEWAY_ADDRESS_BURST \
+    GATEWAY_ANONYMOUS_RATE GATEWAY_ANONYMOUS_BURST
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_API_RATE} ${GATEWAY_API_BURST}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_ADDRESS_RATE} ${GATEWAY_ADDRESS_BURST} ${GATEWAY_ANONYMOUS_RATE} ${GATEWAY_ANONYMOUS_BURST}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

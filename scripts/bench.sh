@@ -98,6 +98,7 @@ targets=" ${BENCH_TARGETS:-return200 limit client order post} "
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
+stack_without_rate_limits
 cleanup() {
     stack_stop
     if [[ -n "$pg_dir" ]]; then scripts/pg-cluster.sh stop "$pg_dir"; fi

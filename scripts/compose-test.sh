@@ -38,6 +38,10 @@ cd "$(dirname "$0")/.."
 source scripts/compose-lib.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_TEST_PROJECT:-rest-microservices-test}"
+# The checks send steady reads from one address with one token: rate limits
+# that never refuse them (compose.yaml's defaults are for users).
+export GATEWAY_ADDRESS_RATE=9999999r/s GATEWAY_ADDRESS_BURST=9999999 \
+    RATE_LIMIT_PER_SECOND=1000000 RATE_LIMIT_BURST=1000000
 export GATEWAY_PORT="${COMPOSE_TEST_PORT:-18480}"
 export PROMETHEUS_PORT="${COMPOSE_TEST_PROMETHEUS_PORT:-19490}"
 started=$SECONDS

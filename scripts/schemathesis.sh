@@ -39,6 +39,7 @@ export DATA_DIR="$work/data" LOG_FORMAT=json REPLICAS=1
 export AUTH_TOKEN_TTL_SECS=600
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
+stack_without_rate_limits
 trap 'stack_stop; rm -rf "$work"' EXIT
 [[ -x target/debug/auth_service ]] || cargo build --locked --bin auth_service --bin client_service --bin order_service
 stack_start "$PWD/target/debug" "$work/run"

@@ -81,6 +81,7 @@ export DATA_DIR="$work/data" LOG_FORMAT=json REPLICAS=1
 
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
+stack_without_rate_limits
 pg_dir="" pg_admin=""
 cleanup() {
     stack_stop

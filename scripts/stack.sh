@@ -44,10 +44,22 @@
 #   stack_token [SCOPE...]      prints an access token of the development
 #                               client with every scope (dev-clients.env),
 #                               or with the scopes given, from the gateway
+#   stack_without_rate_limits   exports rate limits high enough never to
+#                               refuse a request: for the benchmarks and
+#                               tests that send thousands of requests a
+#                               second from one address with one token
+#                               (the defaults are for users)
 #   STACK_PIDS                  the processes started, one slot each (an
 #                               empty slot: not running now)
 
 STACK_PIDS=()
+
+stack_without_rate_limits() {
+    export GATEWAY_ADDRESS_RATE=9999999r/s GATEWAY_ADDRESS_BURST=9999999 \
+        GATEWAY_ANONYMOUS_RATE=9999999r/s GATEWAY_ANONYMOUS_BURST=9999999 \
+        RATE_LIMIT_PER_SECOND=1000000 RATE_LIMIT_BURST=1000000
+}
+
 # What runs in each slot of STACK_PIDS: "client_service 0", ..., "gateway"
 # (bench.sh adds a process of its own, without a name: never restarted).
 STACK_NAMES=()

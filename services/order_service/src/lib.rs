@@ -12,7 +12,7 @@ pub mod schema;
 pub mod store;
 
 use service_kit::{
-    auth::{Scopes, Verifier, protect},
+    auth::{CallerLimit, Scopes, Verifier, protect},
     config::DependencyConfig,
     data::db::Db,
     data::idempotency::IdempotencyKeys,
@@ -45,7 +45,14 @@ pub async fn build(
     Started::bind(
         "order_service",
         config.listen_addr,
-        protect(routes::router(state), verifier, SCOPES, "order_service").merge(document),
+        protect(
+            routes::router(state),
+            verifier,
+            SCOPES,
+            CallerLimit::new(&config.rate_limit),
+            "order_service",
+        )
+        .merge(document),
         db,
         &url,
         &config.common,

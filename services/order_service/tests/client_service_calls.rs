@@ -123,7 +123,12 @@ async fn stand_in() -> (SocketAddr, Arc<Calls>) {
                 },
             ),
         );
-    let app = service_kit::auth::protect(app, verifier, SCOPES, "client_service");
+    let limit = service_kit::auth::CallerLimit::new(&service_kit::config::RateLimitConfig {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+        exempt_clients: Vec::new(),
+    });
+    let app = service_kit::auth::protect(app, verifier, SCOPES, limit, "client_service");
     (serve(app).await, calls)
 }
 

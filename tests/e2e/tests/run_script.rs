@@ -55,7 +55,8 @@ impl RunSh {
             .env("DATA_DIR", dir.path().join("data"))
             .env("RUN_BIN_DIR", bin_dir())
             .env("LOG_FORMAT", "json")
-            .env("SHUTDOWN_GRACE_SECS", "5");
+            .env("SHUTDOWN_GRACE_SECS", "5")
+            .envs(e2e::WITHOUT_RATE_LIMITS);
         // On SQLite run.sh's own default (DATA_DIR); on PostgreSQL the
         // databases the harness makes, passed as run.sh documents.
         if let backend @ Backend::Postgres { .. } = Backend::from_env() {

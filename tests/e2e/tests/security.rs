@@ -635,52 +635,172 @@ async fn without_the_token_issuer_a_call_that_needs_a_token_or_a_key_is_503() {
     assert!(stack.all_orders().await.is_empty());
 }
 
+/// The statuses of `count` requests, each checked: a 429 is a problem with
+/// the request id and a `Retry-After` of at least a second.
+async fn statuses_of(count: usize, mut send: impl AsyncFnMut() -> Reply) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..count {
+        let reply = send().await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            reply.assert_problem_with_id(StatusCode::TOO_MANY_REQUESTS);
+            assert!(
+                reply
+                    .header("retry-after")
+                    .parse::<u64>()
+                    .is_ok_and(|s| s >= 1),
+                "{reply:?}"
+            );
+        }
+        statuses.push(reply.status.as_u16());
+    }
+    statuses
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gateway_limits_rates_with_a_429_problem_and_retry_after() {
+async fn the_gateway_limits_rates_per_address_with_a_429_problem_and_retry_after() {
     let stack = Stack::start_with(Options {
         gateway_env: vec![
             ("GATEWAY_AUTH_RATE".into(), "1r/m".into()),
             ("GATEWAY_AUTH_BURST".into(), "3".into()),
-            ("GATEWAY_API_RATE".into(), "1r/m".into()),
-            ("GATEWAY_API_BURST".into(), "5".into()),
+            ("GATEWAY_ANONYMOUS_RATE".into(), "1r/m".into()),
+            ("GATEWAY_ANONYMOUS_BURST".into(), "4".into()),
         ],
         ..Options::default()
     })
     .await;
-    // The token endpoint: guessing secrets is cut short.
-    let mut limited = Vec::new();
-    for _ in 0..8 {
-        let reply = token_request(
+    // The token endpoint: guessing secrets is cut short (starting the
+    // stack took one request of the burst: its own token).
+    let guesses = statuses_of(8, async || {
+        token_request(
             &stack,
             Some(("dev-client", "guess-guess-guess-guess")),
             &[("grant_type", "client_credentials")],
         )
-        .await;
-        if reply.status == StatusCode::TOO_MANY_REQUESTS {
-            limited.push(reply);
-        } else {
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-        }
-    }
-    assert!(!limited.is_empty(), "no 429 from the token endpoint");
-    for reply in &limited {
-        reply.assert_problem_with_id(StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(reply.header("retry-after"), "2");
-    }
-    // The API, per caller.
-    let mut statuses = Vec::new();
-    for _ in 0..10 {
-        let reply = stack.get("/client/").await;
-        if reply.status == StatusCode::TOO_MANY_REQUESTS {
-            reply.assert_problem_with_id(StatusCode::TOO_MANY_REQUESTS);
-            assert_eq!(reply.header("retry-after"), "2");
-        }
-        statuses.push(reply.status.as_u16());
-    }
+        .await
+    })
+    .await;
+    assert_eq!(guesses[..3], [401, 401, 401], "{guesses:?}");
+    assert!(guesses[3..].iter().all(|&s| s == 429), "{guesses:?}");
+    // The API without a token (none, or garbage that is no token's shape):
+    // per address, whatever the header says.
+    let anonymous = statuses_of(8, async || {
+        let garbage = format!("Bearer {}", uuid::Uuid::new_v4());
+        stack
+            .send_as(Some(&garbage), Method::GET, "/client/", None)
+            .await
+    })
+    .await;
+    assert_eq!(anonymous[..5], [401, 401, 401, 401, 401], "{anonymous:?}");
+    assert!(anonymous[5..].iter().all(|&s| s == 429), "{anonymous:?}");
+    // A caller with a token is not limited by the gateway's anonymous rate.
+    let with_token = statuses_of(8, async || stack.get("/client/").await).await;
+    assert!(with_token.iter().all(|&s| s == 200), "{with_token:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_limits_every_request_of_one_address() {
+    let stack = Stack::start_with(Options {
+        gateway_env: vec![
+            ("GATEWAY_ADDRESS_RATE".into(), "1r/m".into()),
+            ("GATEWAY_ADDRESS_BURST".into(), "5".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    // Whatever the requests carry (a valid token, a forged one of a token's
+    // shape, which only the service can refuse), one address is one bucket.
+    // (Starting the stack took one request of the burst: its own token.)
+    let forged = "Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".to_owned();
+    let mut sent = 0;
+    let statuses = statuses_of(8, async || {
+        sent += 1;
+        let authorization = match sent % 2 {
+            0 => format!("Bearer {}", stack.token),
+            _ => forged.clone(),
+        };
+        stack
+            .send_as(Some(&authorization), Method::GET, "/client/", None)
+            .await
+    })
+    .await;
     assert!(
-        statuses.contains(&200) && statuses.contains(&429),
+        statuses[..4].iter().all(|&s| s == 200 || s == 401),
         "{statuses:?}"
     );
+    assert!(statuses[6..].iter().all(|&s| s == 429), "{statuses:?}");
+}
+
+/// Each caller has its own rate at the service, keyed by who the token says
+/// it is: one client over its limit is refused (a new token does not help)
+/// while another client is served, and the calls between the services
+/// (their own clients, exempt) go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_over_its_rate_is_refused_while_another_is_served() {
+    let limited = vec![
+        ("RATE_LIMIT_PER_SECOND".to_owned(), "1".to_owned()),
+        ("RATE_LIMIT_BURST".to_owned(), "5".to_owned()),
+    ];
+    let stack = Stack::start_with(Options {
+        client_env: limited.clone(),
+        order_env: limited,
+        ..Options::default()
+    })
+    .await;
+    // One request of the development client at each service.
+    let client = stack.create_client("Ada", "A-1").await["id"]
+        .as_i64()
+        .unwrap();
+    let order = stack.create_order(client, "tea").await["id"]
+        .as_i64()
+        .unwrap();
+    // Its four others at client_service, then refused (a request a second
+    // comes back: at most one more may pass on a slow machine).
+    let statuses = statuses_of(10, async || stack.get("/client/").await).await;
+    assert_eq!(statuses[..4], [200, 200, 200, 200], "{statuses:?}");
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert!(
+        refused >= 5 && refused + 4 >= statuses.len() - 1,
+        "{statuses:?}"
+    );
+    // A new token of the same client is the same caller.
+    let fresh = stack.token(None).await;
+    let again = stack
+        .send_as(
+            Some(&format!("Bearer {fresh}")),
+            Method::GET,
+            "/client/",
+            None,
+        )
+        .await;
+    again.assert_problem_with_id(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        again.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dev-client"),
+        "{}",
+        again.text
+    );
+    // Another client is served; order_service's own call to client_service
+    // for the order's client is not limited: with the create's, these are
+    // six calls of order_service, over the burst of five.
+    let other = format!("Bearer {}", stack.readonly_token().await);
+    let served = stack
+        .send_as(
+            Some(&other),
+            Method::GET,
+            &format!("/client/{client}"),
+            None,
+        )
+        .await;
+    assert_eq!(served.status, StatusCode::OK, "{}", served.text);
+    for _ in 0..5 {
+        let one = stack
+            .send_as(Some(&other), Method::GET, &format!("/order/{order}"), None)
+            .await;
+        assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+        assert_eq!(one.body["client"]["name"], "Ada", "{}", one.text);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

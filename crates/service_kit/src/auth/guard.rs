@@ -5,7 +5,9 @@
 //! - 401 and `WWW-Authenticate: Bearer realm="…"` when there is no token,
 //! - 401 and `error="invalid_token"` when the token is not valid here,
 //! - 403 and `error="insufficient_scope", scope="…"` naming the scope needed,
-//! - 503 with `Retry-After` when the token's key cannot be looked up.
+//! - 503 with `Retry-After` when the token's key cannot be looked up,
+//! - 429 with `Retry-After` when the caller is over its rate limit
+//!   ([`CallerLimit`]).
 //!
 //! A request that passes reaches its handler with its [`Principal`] among
 //! its extensions and without its `Authorization` header: nothing after the
@@ -21,7 +23,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::verify::{Principal, Rejection, Verifier};
+use super::{
+    limit::CallerLimit,
+    verify::{Principal, Rejection, Verifier},
+};
 use crate::http::problem::{ApiError, Problem};
 
 /// The scopes of a service's API: one to read, one to write.
@@ -46,15 +51,23 @@ impl Scopes {
 struct Guard {
     verifier: Verifier,
     scopes: Scopes,
+    limit: CallerLimit,
     realm: HeaderValue,
 }
 
-/// `routes` with every route behind the token check (paths that match no
-/// route are not: they stay a 404).
-pub fn protect(routes: Router, verifier: Verifier, scopes: Scopes, realm: &str) -> Router {
+/// `routes` with every route behind the token check and the caller's rate
+/// limit (paths that match no route are not: they stay a 404).
+pub fn protect(
+    routes: Router,
+    verifier: Verifier,
+    scopes: Scopes,
+    limit: CallerLimit,
+    realm: &str,
+) -> Router {
     let guard = Guard {
         verifier,
         scopes,
+        limit,
         realm: HeaderValue::try_from(format!("Bearer realm=\"{realm}\""))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer")),
     };
@@ -101,6 +114,9 @@ async fn check(State(guard): State<Guard>, mut request: Request, next: Next) -> 
             .into_response();
         }
     };
+    if let Err(limited) = guard.limit.check(&principal) {
+        return limited.into_response();
+    }
     let needed = guard.scopes.for_method(request.method());
     if !principal.has_scope(needed) {
         return forbidden(&guard, needed, &principal);

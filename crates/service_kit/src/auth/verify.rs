@@ -58,6 +58,13 @@ impl Principal {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
+
+    /// Who the caller is, as one string: the client and the subject (the
+    /// same for a program's own token; a person's id for a person acting
+    /// through a client). What an `Idempotency-Key` belongs to.
+    pub fn caller(&self) -> String {
+        format!("{} {}", self.client_id, self.subject)
+    }
 }
 
 /// Why a token was not accepted.

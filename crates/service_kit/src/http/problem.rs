@@ -58,6 +58,12 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: u64,
     },
+    /// The caller sent more requests than its rate limit allows.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// A bug or an unexpected failure: logged, never described to the caller.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -84,6 +90,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,7 +102,9 @@ impl ApiError {
             | Self::Conflict(d)
             | Self::PreconditionFailed(d)
             | Self::UnsupportedMediaType(d) => d.clone(),
-            Self::Unavailable { detail, .. } => detail.clone(),
+            Self::Unavailable { detail, .. } | Self::TooManyRequests { detail, .. } => {
+                detail.clone()
+            }
             Self::MethodNotAllowed => "This path does not support this method.".into(),
             Self::PayloadTooLarge => "The request body is larger than 1 MiB.".into(),
             Self::Validation(errors) => match errors.as_slice() {
@@ -180,6 +189,9 @@ impl IntoResponse for ApiError {
                 None
             }
             Self::Unavailable {
+                retry_after_secs, ..
+            }
+            | Self::TooManyRequests {
                 retry_after_secs, ..
             } => Some(retry_after_secs),
             _ => None,
