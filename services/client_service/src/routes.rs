@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -12,6 +12,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::Value;
 use service_kit::ApiError;
+use service_kit::auth::Principal;
 use service_kit::data::db::Written;
 use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
 use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
@@ -154,13 +155,14 @@ pub async fn list_clients(
 )]
 pub async fn create_client(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Principal>>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let new = NewClient::parse(&body)?;
     state
         .keys
-        .create(key, "/client/", &body, async |creation| {
+        .create(&caller.caller(), key, "/client/", &body, async |creation| {
             let client = state.clients.insert(creation.tx().await?, &new).await?;
             Created::new(format!("/client/{}", client.id), &client)
         })
@@ -230,6 +232,7 @@ pub async fn patch_client(
     preconditions: Preconditions,
     patch: MergePatch,
 ) -> Result<Tagged<Client>, ApiError> {
+    NewClient::check_patch(&patch)?;
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;

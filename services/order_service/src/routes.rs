@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -12,6 +12,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::Value;
 use service_kit::ApiError;
+use service_kit::auth::Principal;
 use service_kit::data::db::Written;
 use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
 use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
@@ -101,13 +102,14 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
 )]
 pub async fn create_order(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Principal>>,
     key: Option<IdempotencyKey>,
     Json(body): Json<Value>,
 ) -> Result<Response, ApiError> {
     let new = NewOrder::parse_create(&body)?;
     state
         .keys
-        .create(key, "/order/", &body, async |creation| {
+        .create(&caller.caller(), key, "/order/", &body, async |creation| {
             let client = existing_client(&state, new.client_id).await?;
             let order = state.orders.insert(creation.tx().await?, &new).await?;
             let location = format!("/order/{}", order.id);
@@ -254,6 +256,7 @@ pub async fn patch_order(
     preconditions: Preconditions,
     patch: MergePatch,
 ) -> Result<Tagged<OrderView>, ApiError> {
+    NewOrder::check_patch(&patch)?;
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;

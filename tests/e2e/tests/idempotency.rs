@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on POST: a retried create creates nothing new.
 
-use e2e::{Stack, json};
+use e2e::{Stack, bearer_client, json, token_at};
 use futures::future::join_all;
 use reqwest::StatusCode;
 
@@ -142,4 +142,74 @@ async fn a_failed_create_can_be_retried_with_its_key_and_keys_survive_a_restart(
     assert_eq!(replayed.header("idempotent-replayed"), "true");
     assert_eq!(replayed.body, created.body);
     assert_eq!(stack.all_orders().await.len(), 1);
+}
+
+/// A key belongs to its caller: the same key from another client is another
+/// key. That client's create is a create of its own (not the first caller's
+/// answer replayed), and it cannot tell that the first caller used the key.
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_its_caller() {
+    let mut stack = Stack::start().await;
+    let secret = stack
+        .register_client("second-writer", "clients:read orders:read orders:write")
+        .await;
+    let token = token_at(
+        &stack.anonymous,
+        &stack.gateway,
+        "second-writer",
+        &secret,
+        None,
+    )
+    .await;
+    let second = bearer_client(&token);
+    let post_as = async |http: &reqwest::Client, key: &str, body: &serde_json::Value| {
+        let response = http
+            .post(stack.url("/order/"))
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        e2e::Reply::from(response).await
+    };
+    let client = stack.create_client("Ada", "A-1").await["id"]
+        .as_i64()
+        .unwrap();
+    let tea = json!({"client_id": client, "item": "tea", "price": "1.00"});
+    let cake = json!({"client_id": client, "item": "cake", "price": "2.00"});
+
+    let first = post_as(&stack.http, "shared-key", &tea).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // The same key and body from the second caller: a new order.
+    let theirs = post_as(&second, "shared-key", &tea).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.text);
+    assert!(
+        theirs.header("idempotent-replayed").is_empty(),
+        "{:?}",
+        theirs.headers
+    );
+    assert_ne!(theirs.body["id"], first.body["id"]);
+    // ... which its own retries replay.
+    let retried = post_as(&second, "shared-key", &tea).await;
+    assert_eq!(retried.header("idempotent-replayed"), "true");
+    assert_eq!(retried.body, theirs.body);
+    // A key the first caller used, with another body: no 422 for the second.
+    let other = post_as(&stack.http, "used-by-the-first", &tea).await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    let cake_reply = post_as(&second, "used-by-the-first", &cake).await;
+    assert_eq!(
+        cake_reply.status,
+        StatusCode::CREATED,
+        "{}",
+        cake_reply.text
+    );
+    // The first caller's keys are still its own.
+    assert_eq!(
+        post_as(&stack.http, "shared-key", &tea).await.body,
+        first.body
+    );
+    post_as(&stack.http, "shared-key", &cake)
+        .await
+        .assert_invalid("Idempotency-Key");
+    assert_eq!(stack.stored_items("").await, ["cake", "tea", "tea", "tea"]);
 }

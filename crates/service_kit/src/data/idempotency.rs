@@ -9,7 +9,10 @@
 //! body it gets 422; while the first is still running it gets 409. A request
 //! that fails releases its claim, so it can be retried with the same key.
 //! Keys live in the service's database: they survive restarts and are shared
-//! by replicas. They expire after 24 hours.
+//! by replicas. They expire after 24 hours. A key belongs to its caller
+//! (the client and subject of its access token): the same key from two
+//! callers is two keys, and no caller can replay another's answer or learn
+//! that another used a key.
 //!
 //! [`IdempotencyKeys::create`] is the whole flow of a create, in one place:
 //! claim the key, open the transaction, insert, store the answer, commit,
@@ -105,10 +108,12 @@ enum Claimed {
     Replay(Response),
 }
 
-/// The right to answer for a key (or nothing, when the request had none).
+/// The right to answer for a caller's key (or nothing, when the request
+/// had none).
 #[derive(Debug)]
 struct Claim {
     key: Option<String>,
+    caller: String,
     keys: IdempotencyKeys,
 }
 
@@ -193,7 +198,8 @@ impl IdempotencyKeys {
     }
 
     /// Runs the create of a `POST path` with this JSON `body` under its
-    /// `Idempotency-Key` (if the request has one): a replay is answered
+    /// `Idempotency-Key` (if the request has one) as `caller`'s key (see
+    /// `Principal::caller`): a replay is answered
     /// from the stored response and `create` does not run; otherwise
     /// `create` inserts the record (inside [`Creation::tx`]) and returns the
     /// answer, which is stored with the record and committed with it. When
@@ -201,6 +207,7 @@ impl IdempotencyKeys {
     /// retried with it.
     pub async fn create<F>(
         &self,
+        caller: &str,
         key: Option<IdempotencyKey>,
         path: &str,
         body: &serde_json::Value,
@@ -209,7 +216,7 @@ impl IdempotencyKeys {
     where
         F: AsyncFnOnce(&mut Creation) -> Result<Created, ApiError>,
     {
-        let claim = match self.claim(key, path, body).await? {
+        let claim = match self.claim(caller, key, path, body).await? {
             Claimed::Replay(response) => return Ok(response),
             Claimed::Fresh(claim) => claim,
         };
@@ -238,6 +245,7 @@ impl IdempotencyKeys {
     /// request is fresh (and nothing is fingerprinted).
     async fn claim(
         &self,
+        caller: &str,
         key: Option<IdempotencyKey>,
         path: &str,
         body: &serde_json::Value,
@@ -245,6 +253,7 @@ impl IdempotencyKeys {
         let Some(IdempotencyKey(key)) = key else {
             return Ok(Claimed::Fresh(Claim {
                 key: None,
+                caller: caller.to_owned(),
                 keys: self.clone(),
             }));
         };
@@ -253,26 +262,28 @@ impl IdempotencyKeys {
         let now = Utc::now().trunc_subsecs(6);
         self.db
             .execute(
-                &Query::new("DELETE FROM idempotency_keys WHERE created_at < $1")
+                &Query::new("DELETE FROM caller_idempotency_keys WHERE created_at < $1")
                     .bind(now - KEY_TTL),
             )
-            .instrument(db_span!(self.db, "DELETE", "idempotency_keys"))
+            .instrument(db_span!(self.db, "DELETE", "caller_idempotency_keys"))
             .await?;
         let inserted = self
             .db
             .execute(
                 &Query::new(
-                    "INSERT INTO idempotency_keys (key, fingerprint, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO caller_idempotency_keys (caller, key, fingerprint, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (caller, key) DO NOTHING",
                 )
+                .bind(caller)
                 .bind(&key)
                 .bind(fingerprint)
                 .bind(now),
             )
-            .instrument(db_span!(self.db, "INSERT", "idempotency_keys"))
+            .instrument(db_span!(self.db, "INSERT", "caller_idempotency_keys"))
             .await?;
         let fresh = Claimed::Fresh(Claim {
             key: Some(key.clone()),
+            caller: caller.to_owned(),
             keys: self.clone(),
         });
         if inserted == 1 {
@@ -283,11 +294,12 @@ impl IdempotencyKeys {
             .fetch_optional(
                 &Query::new(
                     "SELECT fingerprint, status, location, body, created_at \
-                     FROM idempotency_keys WHERE key = $1",
+                     FROM caller_idempotency_keys WHERE caller = $1 AND key = $2",
                 )
+                .bind(caller)
                 .bind(&key),
             )
-            .instrument(db_span!(self.db, "SELECT", "idempotency_keys"))
+            .instrument(db_span!(self.db, "SELECT", "caller_idempotency_keys"))
             .await?;
         let Some(row) = row else {
             // Released between our insert and our read: the caller may retry.
@@ -317,14 +329,15 @@ impl IdempotencyKeys {
                     .db
                     .execute(
                         &Query::new(
-                            "UPDATE idempotency_keys SET created_at = $2 \
-                             WHERE key = $1 AND status IS NULL AND created_at = $3",
+                            "UPDATE caller_idempotency_keys SET created_at = $3 \
+                             WHERE caller = $1 AND key = $2 AND status IS NULL AND created_at = $4",
                         )
+                        .bind(caller)
                         .bind(&key)
                         .bind(now)
                         .bind(row.created_at),
                     )
-                    .instrument(db_span!(self.db, "UPDATE", "idempotency_keys"))
+                    .instrument(db_span!(self.db, "UPDATE", "caller_idempotency_keys"))
                     .await?;
                 if taken == 1 {
                     Ok(fresh)
@@ -357,14 +370,16 @@ impl Claim {
         };
         tx.execute(
             &Query::new(
-                "UPDATE idempotency_keys SET status = $2, location = $3, body = $4 WHERE key = $1",
+                "UPDATE caller_idempotency_keys SET status = $3, location = $4, body = $5 \
+                 WHERE caller = $1 AND key = $2",
             )
+            .bind(&self.caller)
             .bind(key)
             .bind(i32::from(StatusCode::CREATED.as_u16()))
             .bind(&created.location)
             .bind(&created.body),
         )
-        .instrument(db_span!(self.keys.db, "UPDATE", "idempotency_keys"))
+        .instrument(db_span!(self.keys.db, "UPDATE", "caller_idempotency_keys"))
         .await?;
         Ok(())
     }
@@ -379,10 +394,14 @@ impl Claim {
             .keys
             .db
             .execute(
-                &Query::new("DELETE FROM idempotency_keys WHERE key = $1 AND status IS NULL")
-                    .bind(key),
+                &Query::new(
+                    "DELETE FROM caller_idempotency_keys \
+                     WHERE caller = $1 AND key = $2 AND status IS NULL",
+                )
+                .bind(&self.caller)
+                .bind(key),
             )
-            .instrument(db_span!(self.keys.db, "DELETE", "idempotency_keys"))
+            .instrument(db_span!(self.keys.db, "DELETE", "caller_idempotency_keys"))
             .await;
         if let Err(err) = released {
             tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
