@@ -288,6 +288,10 @@ impl Db {
     /// and runs the migrations.
     pub async fn connect(url: &str, migrations: &Migrations) -> Result<Self, DbError> {
         let db = Self::pool(url)?;
+        let _ = STORAGE.set(match &db {
+            Db::Sqlite(pool, _) => format!("SQLite file {}", pool.path().display()),
+            Db::Postgres(_) => format!("PostgreSQL {}", crate::config::redact_url(url)),
+        });
         let started = tokio::time::Instant::now();
         loop {
             match db.ping().await {
@@ -586,10 +590,64 @@ pub fn is_outage(err: &sqlx::Error) -> bool {
     }
 }
 
-/// The default mapping of a database error: an outage is a 503 that the
-/// caller may retry; anything else is a bug, logged as a 500.
+/// Whether `err` says the database's storage is full: SQLite's SQLITE_FULL
+/// ("database or disk is full"), PostgreSQL's `53100 disk_full`.
+pub fn is_storage_full(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    match db.try_downcast_ref::<sqlite::SqliteError>() {
+        Some(sqlite) => sqlite.is_full(),
+        None => db.code().is_some_and(|code| code == "53100"),
+    }
+}
+
+/// How long a caller is asked to wait after a write refused for a full
+/// disk: freeing space takes an operator, not a moment.
+pub const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 30;
+
+/// What the database is, for the log line of a full disk (set once, at
+/// [`Db::connect`]: a process has one database).
+static STORAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Logs a full disk as an error once a minute at most (with the writes
+/// refused since the last line), and counts every refused write in
+/// `db_storage_full_total`, which is what to alert on.
+fn storage_full(err: &sqlx::Error) {
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<(std::time::Instant, u64)>> = Mutex::new(None);
+    metrics::counter!(names::DB_STORAGE_FULL).increment(1);
+    let Ok(mut last) = LAST.lock() else { return };
+    let refused = match *last {
+        Some((at, count)) if at.elapsed() < Duration::from_secs(60) => {
+            *last = Some((at, count + 1));
+            return;
+        }
+        Some((_, count)) => count + 1,
+        None => 1,
+    };
+    *last = Some((std::time::Instant::now(), 0));
+    let storage = STORAGE.get().map_or("the database", String::as_str);
+    tracing::error!(
+        storage,
+        refused,
+        error = %err,
+        "database or disk is full: writes are refused (503) until space is freed; reads go on"
+    );
+}
+
+/// The default mapping of a database error: an outage or a full disk is a
+/// 503 that the caller may retry; anything else is a bug, logged as a 500.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if is_storage_full(&err) {
+            storage_full(&err);
+            return ApiError::Unavailable {
+                detail: "The service's storage is full; nothing was changed. Please retry later."
+                    .into(),
+                retry_after_secs: STORAGE_FULL_RETRY_AFTER_SECS,
+            };
+        }
         if is_outage(&err) {
             tracing::warn!(error = %err, "database unavailable");
             ApiError::Unavailable {

@@ -16,6 +16,7 @@
 //! | `db_wal_checkpoints_total` | counter | SQLite only: `outcome`: `complete`, `busy`, `error` |
 //! | `db_wal_last_checkpoint_busy` | gauge | SQLite only: 1 when the last checkpoint could not finish |
 //! | `db_wal_last_checkpoint_frames` | gauge | SQLite only: `state`: `log`, `checkpointed` |
+//! | `db_storage_full_total` | counter | | writes refused because the database's disk (or its quota) is full |
 //! | `build_info` | gauge, always 1 | `service`, `version` |
 //!
 //! Every label takes a bounded set of values, so the number of series stays
@@ -40,6 +41,7 @@ pub const DB_WAL_BYTES: &str = "db_wal_bytes";
 pub const DB_WAL_CHECKPOINTS: &str = "db_wal_checkpoints_total";
 pub const DB_WAL_LAST_BUSY: &str = "db_wal_last_checkpoint_busy";
 pub const DB_WAL_LAST_FRAMES: &str = "db_wal_last_checkpoint_frames";
+pub const DB_STORAGE_FULL: &str = "db_storage_full_total";
 pub const BUILD_INFO: &str = "build_info";
 
 /// Latency buckets, in seconds: 1 ms to 10 s.
@@ -114,6 +116,10 @@ fn describe() {
     describe_gauge!(
         PEER_BREAKER_STATE,
         "Circuit breaker of the calls to one instance of a target: 0 closed, 1 open, 2 half-open."
+    );
+    describe_counter!(
+        DB_STORAGE_FULL,
+        "Writes refused because the database's disk is full (SQLite SQLITE_FULL, PostgreSQL 53100)."
     );
     describe_gauge!(DB_POOL, "Database pool connections, in use and idle.");
     describe_gauge!(DB_POOL_MAX, "The database pool's maximum size.");

@@ -457,6 +457,11 @@ impl SqliteError {
     pub fn is_busy(&self) -> bool {
         self.code & 0xff == rusqlite::ffi::SQLITE_BUSY
     }
+
+    /// SQLITE_FULL (13): "database or disk is full".
+    pub fn is_full(&self) -> bool {
+        self.code & 0xff == rusqlite::ffi::SQLITE_FULL
+    }
 }
 
 impl fmt::Display for SqliteError {
