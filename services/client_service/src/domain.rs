@@ -85,6 +85,19 @@ impl NewClient {
     /// PATCH: `current`'s fields with the merge patch applied, parsed as
     /// for PUT. A member that is not a field is a 422 even when it is
     /// `null` (which would remove nothing).
+    /// A merge patch's members on their own, before the patch is applied
+    /// (and before the request's preconditions: see the guide's "Order of
+    /// the checks"): each must be a field, set to a valid value (no field
+    /// can be removed).
+    pub fn check_patch(patch: &MergePatch) -> Result<(), ApiError> {
+        let members = Value::Object(patch.members().clone());
+        let mut fields = Fields::of(&members, FIELDS, READ_ONLY)?;
+        let name = fields.present("name", ClientName::parse);
+        let card_number = fields.present("card_number", CardNumber::parse);
+        let card_issued_on = fields.present("card_issued_on", CardIssuedOn::parse);
+        fields.finish(|| name.and(card_number).and(card_issued_on).map(drop))
+    }
+
     pub fn parse_patch(current: &Client, patch: &MergePatch) -> Result<Self, ApiError> {
         validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
         let mut fields = current.writable_fields();

@@ -11,8 +11,7 @@ use crate::domain::Client;
 impl Resource for Client {
     const NAME: &'static str = "client";
     const INVALID: &'static str = "Invalid fields, each listed in `errors`; nothing was changed.";
-    const UNAVAILABLE: &'static str =
-        "A dependency cannot answer now; nothing was changed. Retry after `Retry-After` seconds.";
+    const UNAVAILABLE: &'static str = "A dependency (order_service, the database) cannot answer now, or the database's storage is full; nothing was changed. Retry after `Retry-After` seconds.";
     const READ_SCOPE: &'static str = "clients:read";
     const WRITE_SCOPE: &'static str = "clients:write";
     type Body = Client;

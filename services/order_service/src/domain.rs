@@ -152,6 +152,21 @@ impl NewOrder {
     /// PATCH: `current`'s fields with the merge patch applied, parsed as
     /// for PUT. A member that is not a field is a 422 even when it is
     /// `null` (which would remove nothing).
+    /// A merge patch's members on their own, before the patch is applied
+    /// (and before the request's preconditions: see the guide's "Order of
+    /// the checks"): each must be a field, set to a valid value (no field
+    /// can be removed).
+    pub fn check_patch(patch: &MergePatch) -> Result<(), ApiError> {
+        let members = Value::Object(patch.members().clone());
+        let mut fields = Fields::of(&members, FIELDS, READ_ONLY)?;
+        let client_id = fields.present("client_id", parse_client_id).map(drop);
+        let item = fields.present("item", parse_item).map(drop);
+        let quantity = fields.present("quantity", parse_quantity).map(drop);
+        let price = fields.present("price", Price::parse).map(drop);
+        let status = fields.present("status", OrderStatus::parse).map(drop);
+        fields.finish(|| client_id.and(item).and(quantity).and(price).and(status))
+    }
+
     pub fn parse_patch(current: &Order, patch: &MergePatch) -> Result<Self, ApiError> {
         validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
         let mut fields = current.writable_fields();

@@ -17,7 +17,7 @@ use crate::domain::{Order, OrderStatus, OrderView};
 impl Resource for Order {
     const NAME: &'static str = "order";
     const INVALID: &'static str = "Invalid fields, each listed in `errors` (including a client that does not exist); nothing was changed.";
-    const UNAVAILABLE: &'static str = "client_service or the database cannot answer now; nothing was changed. Retry after `Retry-After` seconds.";
+    const UNAVAILABLE: &'static str = "client_service or the database cannot answer now, or the database's storage is full; nothing was changed. Retry after `Retry-After` seconds.";
     const READ_SCOPE: &'static str = "orders:read";
     const WRITE_SCOPE: &'static str = "orders:write";
     type Body = OrderView;

@@ -367,3 +367,86 @@ async fn writes_in_other_media_types_are_415() {
     );
     assert_eq!(stack.all_clients().await.len(), 2);
 }
+
+/// The order of the checks of a conditional write (RFC 9110, 13.2.2: the
+/// preconditions are evaluated after the request's own checks, just before
+/// its content is processed): an invalid body is a 422 whatever its
+/// `If-Match` says; a valid body with a stale `If-Match` is a 412; and
+/// neither changes anything. For PUT and PATCH, on both services.
+#[tokio::test]
+async fn an_invalid_body_is_a_422_before_a_stale_if_match_is_a_412() {
+    let stack = Stack::start().await;
+    let client = stack.create_client("Ada", "A-1").await;
+    let order = stack
+        .create_order(client["id"].as_i64().unwrap(), "tea")
+        .await;
+    let order_before = stack.get(&format!("/order/{}", order["id"])).await.body;
+    let stale = "\"999\"";
+    let cases = [
+        (
+            Method::PATCH,
+            format!("/client/{}", client["id"]),
+            json!({"card_number": []}),
+            "application/merge-patch+json",
+            "card_number",
+        ),
+        (
+            Method::PATCH,
+            format!("/client/{}", client["id"]),
+            json!({"name": null}),
+            "application/merge-patch+json",
+            "name",
+        ),
+        (
+            Method::PUT,
+            format!("/client/{}", client["id"]),
+            json!({"name": "", "card_number": "A-1", "card_issued_on": "2020-01-01"}),
+            "application/json",
+            "name",
+        ),
+        (
+            Method::PATCH,
+            format!("/order/{}", order["id"]),
+            json!({"quantity": "many"}),
+            "application/merge-patch+json",
+            "quantity",
+        ),
+        (
+            Method::PUT,
+            format!("/order/{}", order["id"]),
+            json!({"client_id": 1, "item": "x", "quantity": 0, "price": "1", "status": "new"}),
+            "application/json",
+            "quantity",
+        ),
+    ];
+    for (method, path, body, media_type, field) in cases {
+        let send = |tag: &'static str, body: serde_json::Value| {
+            let request = stack
+                .http
+                .request(method.clone(), stack.url(&path))
+                .header("if-match", tag)
+                .header("content-type", media_type)
+                .body(body.to_string());
+            async move { e2e::Reply::from(request.send().await.unwrap()).await }
+        };
+        let invalid = send(stale, body.clone()).await;
+        invalid.assert_invalid(field);
+        // The same path with a valid body and the stale tag: 412.
+        let valid = if path.starts_with("/client/") {
+            json!({"name": "Ada Lovelace", "card_number": "A-1", "card_issued_on": "2020-01-01"})
+        } else {
+            json!({"client_id": client["id"], "item": "tea", "quantity": 1, "price": "1", "status": "new"})
+        };
+        send(stale, valid)
+            .await
+            .assert_problem(StatusCode::PRECONDITION_FAILED);
+    }
+    assert_eq!(
+        stack.get(&format!("/client/{}", client["id"])).await.body["name"],
+        "Ada"
+    );
+    assert_eq!(
+        stack.get(&format!("/order/{}", order["id"])).await.body,
+        order_before
+    );
+}

@@ -51,7 +51,8 @@ pub const TOKEN_URL: &str = "/auth/token";
 
 /// Declares the OAuth2 client-credentials scheme with `R`'s two scopes, and
 /// on every operation the scope it needs (`R::READ_SCOPE` for GET, else
-/// `R::WRITE_SCOPE`) and its 401 and 403 answers.
+/// `R::WRITE_SCOPE`), its 401 and 403 answers, and what every operation may
+/// be answered by the rate limits and the gateway ([`everywhere`]).
 pub fn secure<R: Resource>(mut document: OpenApi) -> OpenApi {
     use utoipa::openapi::security::{
         ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
@@ -100,6 +101,7 @@ pub fn secure<R: Resource>(mut document: OpenApi) -> OpenApi {
                         .build(),
                 ),
             );
+            responses.extend(everywhere());
             responses.insert(
                 "403".to_owned(),
                 RefOr::T(
@@ -111,6 +113,49 @@ pub fn secure<R: Resource>(mut document: OpenApi) -> OpenApi {
         }
     }
     document
+}
+
+/// What any operation may be answered, whatever it is: by the rate limits
+/// (the caller's at the service, the address's at the gateway), and by the
+/// gateway for a request it cannot pass on. Each a problem+json.
+fn everywhere() -> BTreeMap<String, RefOr<Response>> {
+    let retry_after = || {
+        HeaderBuilder::new()
+            .schema(int64(0))
+            .description(Some("Seconds to wait before retrying"))
+            .build()
+    };
+    let mut responses = one(
+        429,
+        problem(
+            "Too many requests: the caller (its access token's client and subject) is over its \
+             rate at the service, or its address over the gateway's; nothing was changed.",
+        )
+        .header("Retry-After", retry_after()),
+    );
+    for (status, description) in [
+        (
+            414,
+            "The request line (path and query) is longer than 8 KiB (the gateway's limit).",
+        ),
+        (
+            431,
+            "The request's header fields are too large (8 KiB each at the gateway) or too many (100 at the service).",
+        ),
+    ] {
+        responses.append(&mut one(status, problem(description)));
+    }
+    for (status, description) in [
+        (
+            502,
+            "The gateway could not reach an instance of the service; nothing was changed when the method is not POST or PATCH.",
+        ),
+        (504, "The service did not answer the gateway in time."),
+    ] {
+        let response = problem(description).header("Retry-After", retry_after());
+        responses.append(&mut one(status, response));
+    }
+    responses
 }
 
 /// The pattern of an entity-tag list (`If-Match`, `If-None-Match`).

@@ -47,6 +47,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A field that may be absent (`Some(None)`), but not null: a member of
+    /// a merge patch, checked before the patch is applied.
+    pub fn present<T>(&mut self, name: &str, parse: FieldParser<T>) -> Option<Option<T>> {
+        match self.map.get(name) {
+            None => Some(None),
+            Some(Value::Null) => self.fail(name, "is required: it cannot be removed".into()),
+            Some(value) => self.parse(name, value, parse).map(Some),
+        }
+    }
+
     fn parse<T>(&mut self, name: &str, value: &Value, parse: FieldParser<T>) -> Option<T> {
         match parse(value) {
             Ok(parsed) => Some(parsed),
