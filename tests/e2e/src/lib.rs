@@ -32,16 +32,59 @@ pub use serde_json::json;
 /// gateway/render.sh): a rolling restart waits this long between instances.
 pub const GATEWAY_FAIL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Rate limits high enough never to refuse a request, for the gateway and
+/// the services: the tests send many requests from one address with one
+/// token (the defaults are for users). A test of the limits sets its own
+/// after these (`Options::gateway_env`, `client_env`, `order_env`).
+pub const WITHOUT_RATE_LIMITS: [(&str, &str); 6] = [
+    ("GATEWAY_ADDRESS_RATE", "9999999r/s"),
+    ("GATEWAY_ADDRESS_BURST", "9999999"),
+    ("GATEWAY_ANONYMOUS_RATE", "9999999r/s"),
+    ("GATEWAY_ANONYMOUS_BURST", "9999999"),
+    ("RATE_LIMIT_PER_SECOND", "1000000"),
+    ("RATE_LIMIT_BURST", "1000000"),
+];
+
 /// The workspace's root folder.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Where the service binaries are: `E2E_BIN_DIR`, else `target/debug`.
+/// Where the service binaries are: `E2E_BIN_DIR` (binaries built
+/// elsewhere, taken as they are), else the target folder's `debug` (cargo's:
+/// `CARGO_TARGET_DIR` or `target`), built from the code
+/// under test first: the first call in a test process runs `cargo build
+/// --workspace --bins`, so that a test never runs binaries older than the
+/// code (nothing to do when `make test` built them already).
 pub fn bin_dir() -> PathBuf {
-    std::env::var_os("E2E_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug"))
+    if let Some(dir) = std::env::var_os("E2E_BIN_DIR") {
+        return dir.into();
+    }
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(why) = BUILT.get_or_init(build_binaries) {
+        panic!("{why}");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    target.join("debug")
+}
+
+/// `cargo build --workspace --bins --locked` in the workspace, quietly;
+/// its output when it fails.
+fn build_binaries() -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let output = Command::new(cargo)
+        .args(["build", "--workspace", "--bins", "--locked", "--quiet"])
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("cannot run cargo to build the services: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "`cargo build --workspace --bins` failed, so there is nothing to test:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
 
 fn nginx_binary() -> PathBuf {
@@ -160,7 +203,7 @@ impl Service {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {} from {} ({e}): run `cargo build --bins` first",
+                    "cannot start {} from {} ({e})",
                     self.name,
                     bin_dir().display()
                 )
@@ -271,6 +314,14 @@ impl Default for Options {
     }
 }
 
+/// The settings of [`WITHOUT_RATE_LIMITS`] whose names start with `prefix`.
+fn without_rate_limits(prefix: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    WITHOUT_RATE_LIMITS
+        .iter()
+        .filter(move |(name, _)| name.starts_with(prefix))
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+}
+
 /// The value of `name` in an env file `auth_service init` wrote.
 pub fn env_file_value(file: &Path, name: &str) -> String {
     let text = std::fs::read_to_string(file)
@@ -289,9 +340,7 @@ pub fn auth_init(dir: &Path) {
         .arg(dir)
         .stdout(Stdio::null())
         .status()
-        .unwrap_or_else(|e| {
-            panic!("cannot run auth_service init ({e}): run `cargo build --bins` first")
-        });
+        .unwrap_or_else(|e| panic!("cannot run auth_service init ({e})"));
     assert!(status.success(), "auth_service init failed");
 }
 
@@ -416,12 +465,14 @@ impl Stack {
         };
         for i in 0..replicas {
             let env = |db: &str, peer: &str, url: String| {
-                vec![
+                let mut env = vec![
                     ("DATABASE_URL".to_owned(), db.to_owned()),
                     ("LOG_FORMAT".to_owned(), "json".to_owned()),
                     ("SHUTDOWN_GRACE_SECS".to_owned(), "5".to_owned()),
                     (format!("{peer}_URL"), url),
-                ]
+                ];
+                env.extend(without_rate_limits("RATE_LIMIT_"));
+                env
             };
             let mut client_env = env(&client_db, "ORDER_SERVICE", all(&order_ports));
             client_env.extend(auth_vars("CLIENT_SERVICE"));
@@ -471,7 +522,8 @@ impl Stack {
             token: String::new(),
             _dir: dir,
         };
-        let mut gateway_env = options.gateway_env.clone();
+        let mut gateway_env: Vec<(String, String)> = without_rate_limits("GATEWAY_").collect();
+        gateway_env.extend(options.gateway_env.iter().cloned());
         if let Some(upstream) = &options.gateway_client_upstream {
             gateway_env.push(("CLIENT_SERVICE_ADDRS".into(), upstream.clone()));
         }
@@ -532,6 +584,36 @@ impl Stack {
             request = request.json(body);
         }
         Reply::from(request.send().await.expect("request through the gateway")).await
+    }
+
+    /// Registers another client at auth_service (a line in its clients
+    /// file, hashed by `auth_service hash-secret`, and auth_service started
+    /// again to read it); returns its secret.
+    pub async fn register_client(&mut self, id: &str, scopes: &str) -> String {
+        use std::io::Write;
+        let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+        let mut hashing = Command::new(bin_dir().join("auth_service"))
+            .arg("hash-secret")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("auth_service hash-secret");
+        hashing
+            .stdin
+            .take()
+            .expect("its standard input")
+            .write_all(secret.as_bytes())
+            .expect("the secret written");
+        let hashed = hashing.wait_with_output().expect("the hash");
+        assert!(hashed.status.success(), "auth_service hash-secret failed");
+        let hash = String::from_utf8_lossy(&hashed.stdout).trim().to_owned();
+        let mut clients = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.auth_dir.join("auth-clients"))
+            .expect("the clients file");
+        writeln!(clients, "{id} {hash} {scopes}").expect("a client line");
+        self.restart_auth_service(Vec::new()).await;
+        secret
     }
 
     /// Stops auth_service, and starts it again with `env` added to its

@@ -144,6 +144,7 @@ pub fn dependency(url: &str) -> DependencyConfig {
         .unwrap_or_else(|e| panic!("the mock server's URL {url}: {e}"));
     config.retries = 0;
     config.timeout = Duration::from_secs(5);
+    config.deadline = config.timeout;
     config
 }
 
@@ -155,12 +156,10 @@ pub fn service_token(issuer: &TestIssuer, scope: &str) -> ServiceToken {
 
 // ---------------------------------------------------------------- providers
 
-/// The folder of the service binaries: `CONTRACTS_BIN_DIR`, else
-/// `target/debug` (`make test` builds them before).
+/// The folder of the service binaries, built from the code under test
+/// (the end-to-end harness's [`e2e::bin_dir`]).
 pub fn bin_dir() -> PathBuf {
-    std::env::var_os("CONTRACTS_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug"))
+    e2e::bin_dir()
 }
 
 /// A free port on 127.0.0.1 for a spawned service, drawn from 21000-31999:
