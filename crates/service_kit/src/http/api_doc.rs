@@ -158,8 +158,12 @@ fn everywhere() -> BTreeMap<String, RefOr<Response>> {
     responses
 }
 
-/// The pattern of an entity-tag list (`If-Match`, `If-None-Match`).
-const ENTITY_TAGS: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)?$"#;
+/// The pattern of an entity-tag list (`If-Match`, `If-None-Match`): `*`, or
+/// tags separated by commas, where (RFC 9110, 5.6.1.2) empty elements and
+/// spaces or tabs around them are allowed. What `conditional` accepts,
+/// exactly (its tests check the two agree).
+pub const ENTITY_TAGS: &str =
+    r#"^[ \t]*(\*|[ \t,]*((W/)?"[!#-~]*"([ \t]*,[ \t,]*(W/)?"[!#-~]*")*[ \t,]*)?)[ \t]*$"#;
 
 /// A response with a problem+json body.
 fn problem(description: &str) -> ResponseBuilder {
