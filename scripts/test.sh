@@ -30,8 +30,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites"
-scripts/ensure-nginx.sh
-command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup.rs" >&2; exit 1; }
+scripts/prerequisites.sh test
 
 step "format, lints, and the modules' dependencies (no cycle, layers downwards)"
 cargo fmt --all --check
