@@ -2,7 +2,7 @@
 # also be read (and run) on its own. `make` alone lists them: every target
 # with a `## target: text` line above it.
 
-.PHONY: help run test bench profile soak lint fmt check-deploy check-k8s compose-test compose-up compose-down clean
+.PHONY: help run test bench profile soak lint fmt docs docs-serve check-deploy check-k8s compose-test compose-up compose-down clean
 
 .DEFAULT_GOAL := help
 
@@ -39,6 +39,14 @@ lint:
 ## fmt: formats the Rust code
 fmt:
 	cargo fmt --all
+
+## docs: the guide (docs/, an mdBook), built offline into target/book (installs mdbook when missing)
+docs:
+	scripts/docs.sh build
+
+## docs-serve: the guide on http://localhost:8090 (DOCS_PORT), rebuilt on every change
+docs-serve:
+	scripts/docs.sh serve
 
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
