@@ -192,6 +192,7 @@ impl IdempotencyKeys {
         Self { db }
     }
 
+    // ANCHOR: create
     /// Runs the create of a `POST path` with this JSON `body` under its
     /// `Idempotency-Key` (if the request has one): a replay is answered
     /// from the stored response and `create` does not run; otherwise
@@ -233,6 +234,7 @@ impl IdempotencyKeys {
         claim.release_unless(outcome.is_ok()).await;
         outcome
     }
+    // ANCHOR_END: create
 
     /// Claims `key` for a `POST path` with this body; without a key every
     /// request is fresh (and nothing is fingerprinted).

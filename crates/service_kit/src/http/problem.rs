@@ -73,6 +73,7 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    // ANCHOR: status
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -87,6 +88,7 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+    // ANCHOR_END: status
 
     fn detail(&self) -> String {
         match self {
@@ -162,6 +164,7 @@ pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+// ANCHOR: into_response
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -193,6 +196,7 @@ impl IntoResponse for ApiError {
         response
     }
 }
+// ANCHOR_END: into_response
 
 #[cfg(test)]
 mod tests {
