@@ -2,7 +2,7 @@
 # also be read (and run) on its own. `make` alone lists them: every target
 # with a `## target: text` line above it.
 
-.PHONY: help run test bench profile soak lint fmt docs docs-serve check-deploy check-k8s compose-test compose-up compose-down clean
+.PHONY: help run test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down clean
 
 .DEFAULT_GOAL := help
 
@@ -47,6 +47,10 @@ docs:
 ## docs-serve: the guide on http://localhost:8090 (DOCS_PORT), rebuilt on every change
 docs-serve:
 	scripts/docs.sh serve
+
+## check-docs: the README's and the guide's links, names, includes and examples against the tree (no system started)
+check-docs:
+	scripts/check-docs.py check
 
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
