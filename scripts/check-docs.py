@@ -68,7 +68,7 @@ Python 3's standard library only, like the other checkers here.
         the system must answer --ready-url (default
         http://127.0.0.1:8080/healthz: the examples are run as written,
         against localhost:8080, so the port must be free first) within
-        --ready-timeout (default 900 s: `make run` may build first); each
+        --ready-timeout (default 1800 s: `make run` may build first); each
         file's blocks must exit 0; then the system is stopped (SIGINT to the
         start's process group, then SIGTERM, then SIGKILL) and its port must
         be free again. For make-run, RUN_DIR and DATA_DIR are a fresh temp
@@ -92,7 +92,6 @@ Python 3's standard library only, like the other checkers here.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import glob
 import itertools
 import os
@@ -530,7 +529,7 @@ def variables_read(root: Path, bin_dir: Path | None, notes: list[str]) -> dict[s
     """Every variable the system reads, and what reads it."""
     read: dict[str, str] = {}
     # The binaries' clap settings: their --help, else their sources.
-    binaries = sorted({m.group(1) for p in (root / "services").glob("*/src/main.rs") for m in [re.match(r".*/services/([^/]+)/src/main.rs$", str(p))] if m})
+    binaries = sorted(p.parent.parent.name for p in (root / "services").glob("*/src/main.rs"))
     for name in binaries:
         exe = (bin_dir or root / "target/debug") / name
         if exe.exists():
@@ -744,7 +743,9 @@ def run_examples(root: Path, kind: str, print_only: bool, ready_url: str, ready_
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
                 if result.returncode != 0:
                     print(result.stdout, file=sys.stderr)
-                    print(f"examples: FAILED in {name}: the block after the last '== example' line above exited with status {result.returncode}", file=sys.stderr)
+                    ran = [line[len("== example "):] for line in result.stdout.split("\n") if line.startswith("== example ")]
+                    block = f"the block at {ran[-1]}" if ran else f"a block of {name}"
+                    print(f"examples: FAILED: {block} exited with status {result.returncode} (its output above)", file=sys.stderr)
                     failed += 1
                 else:
                     for line in result.stdout.split("\n"):
@@ -904,7 +905,7 @@ def main() -> int:
     p_ex.add_argument("--kind", required=True)
     p_ex.add_argument("--print", action="store_true")
     p_ex.add_argument("--ready-url", default="http://127.0.0.1:8080/healthz")
-    p_ex.add_argument("--ready-timeout", type=float, default=900)
+    p_ex.add_argument("--ready-timeout", type=float, default=1800)
     sub.add_parser("self-test")
     args = parser.parse_args()
     root = args.root.resolve()
