@@ -1,7 +1,14 @@
 # The commands of this project. Each is a script under scripts/, so it can
-# also be read (and run) on its own.
+# also be read (and run) on its own. `make` alone lists them: every target
+# with a `## target: text` line above it.
 
-.PHONY: run test bench profile soak lint fmt check-deploy check-k8s compose-test compose-up compose-down clean
+.PHONY: help run test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down clean
+
+.DEFAULT_GOAL := help
+
+## help: this list
+help:
+	@sed -n 's/^## \([a-z-]*\): \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
@@ -29,8 +36,21 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	scripts/check-layers.py
 
+## fmt: formats the Rust code
 fmt:
 	cargo fmt --all
+
+## docs: the guide (docs/, an mdBook), built offline into target/book (installs mdbook when missing)
+docs:
+	scripts/docs.sh build
+
+## docs-serve: the guide on http://localhost:8090 (DOCS_PORT), rebuilt on every change
+docs-serve:
+	scripts/docs.sh serve
+
+## check-docs: the README's and the guide's links, names, includes and examples against the tree (no system started)
+check-docs:
+	scripts/check-docs.py check
 
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
@@ -40,7 +60,7 @@ check-deploy:
 compose-test:
 	scripts/compose-test.sh
 
-## compose-up: the containerised system left running on 127.0.0.1:$${GATEWAY_PORT:-8080} (stand-in base images; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official ones)
+## compose-up: the containerised system left running on 127.0.0.1:GATEWAY_PORT, 8080 by default (stand-in base images; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official ones)
 compose-up:
 	scripts/compose-up.sh
 
@@ -52,6 +72,7 @@ compose-down:
 check-k8s:
 	scripts/check-k8s.sh
 
+## clean: removes cargo's target folder (the built guide too) and make run's logs
 clean:
 	cargo clean
 	rm -rf .run

@@ -125,7 +125,7 @@ fi
 [[ "$GATEWAY_STATUS_LISTEN" != "$GATEWAY_LISTEN" ]] \
     || die "GATEWAY_STATUS_LISTEN must differ from GATEWAY_LISTEN ($GATEWAY_LISTEN)"
 
-# ---- rate limits (README: "Rate limits") -------------------------------------
+# ---- rate limits (docs/src/how-it-works/security.md#rate-limits) --------------
 GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/s}"
 GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}"
 GATEWAY_ADDRESS_RATE="${GATEWAY_ADDRESS_RATE:-1000r/s}"

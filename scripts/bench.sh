@@ -298,7 +298,7 @@ if ((${#failed[@]})); then
     exit 1
 fi
 
-# The goals of the performance work (README, "Performance"), as ratios to
+# The goals of the performance work (docs/src/performance/bench.md), as ratios to
 # the limit measured above. Reported, not enforced: a figure measured on a
 # shared machine is a measurement, not a test.
 if [[ -n "$limit_rps" ]]; then

@@ -21,7 +21,7 @@
 #      stop, after which the restart policy does NOT start the container
 #      again (Docker 20.10: RestartCount stays 0)
 #   6. the observability profile: Prometheus scrapes every target, up == 1
-#      (Grafana: no image here, see the README)
+#      (Grafana: no stand-in image, see docs/src/deployment/docker.md#without-a-registry)
 #   7. only the gateway (and Prometheus, on loopback) publish a port; every
 #      container runs as a non-root user with no capability and
 #      no-new-privileges, and those that should have a read-only root file

@@ -29,6 +29,9 @@ export LOG_FORMAT="${LOG_FORMAT:-text}"
 # As given, for the messages below (.run/client_service.0.log).
 run_dir_shown="${RUN_DIR:-.run}"
 
+# What it needs (Rust, curl, npm, envsubst, nginx): installed where it can
+# be, else named, before anything slow.
+scripts/prerequisites.sh run
 # shellcheck source=scripts/stack.sh
 source scripts/stack.sh
 # Bad settings are reported now, not after a long build.
@@ -60,7 +63,6 @@ fi
 
 DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
 
-scripts/ensure-nginx.sh
 if [[ -z "${RUN_BIN_DIR:-}" ]]; then
     cargo build --release --locked --bin auth_service --bin client_service --bin order_service
     bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"

@@ -142,8 +142,8 @@ stack_check_config() {
 # for many clients anyway.
 #
 # The peers: every instance calls every instance of the other service
-# directly (the README's design: service-to-service calls do not go through
-# the gateway): CLIENT_SERVICE_URL and ORDER_SERVICE_URL list them all,
+# directly (docs/src/how-it-works/service-calls.md: service-to-service calls
+# do not go through the gateway): CLIENT_SERVICE_URL and ORDER_SERVICE_URL list them all,
 # comma-separated. Each service's HTTP client takes turns over them, keeps a
 # circuit breaker per instance and fails over to another instance when one
 # does not answer, so losing client_service.1 breaks no order_service

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# make test: every test, on a fresh machine. Installs what is missing (nginx;
+# make test: every test, on a fresh machine. Checks its prerequisites first
+# (scripts/prerequisites.sh). Installs what is missing (nginx, mdbook;
 # docker-compose and hadolint for the deployment checks; kubernetes-validate,
 # cel-python, checkov and, when none is installed, kubectl for the Kubernetes
 # checks), starts a throwaway PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
+#      then the docs (scripts/check-docs.py): the README's and the guide's
+#      links, names, settings and includes against the tree, the guide built
+#      (make docs), and their examples run against `make run`
 #   2. the contracts between the services (Pact, tests/contracts): first
 #      the consumer tests, which write the pact files to target/pacts/, then
 #      each provider, started for real, verified against them
@@ -30,8 +34,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites"
-scripts/ensure-nginx.sh
-command -v cargo >/dev/null || { echo "cargo is missing: install Rust from rustup.rs" >&2; exit 1; }
+scripts/prerequisites.sh test
 
 step "format, lints, and the modules' dependencies (no cycle, layers downwards)"
 cargo fmt --all --check
@@ -41,6 +44,14 @@ scripts/check-layers.py
 step "build the binaries the end-to-end tests start, and the gateway's docs page"
 cargo build --workspace --bins --locked
 gateway/docs/build.sh
+
+step "the README and the guide against the tree: links, names, settings, includes; the checker's self-test; the guide built"
+scripts/check-docs.py check --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
+scripts/check-docs.py self-test
+scripts/docs.sh build
+
+step "the README's and the guide's examples, run as written against make run (the debug binaries)"
+RUN_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/check-docs.py examples --kind make-run
 
 step "contracts (Pact): the consumers' tests write the pact files, then each provider is verified against them"
 # Consumers first: the provider verification reads what they wrote (target/pacts/).

@@ -1,5 +1,5 @@
-//! auth_service's settings, from environment variables (see the README), and
-//! its commands.
+//! auth_service's settings, from environment variables (every one of them:
+//! docs/src/how-it-works/configuration.md), and its commands.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 

@@ -1,4 +1,5 @@
-//! client_service's settings, from environment variables (see the README).
+//! client_service's settings, from environment variables (every one of them:
+//! docs/src/how-it-works/configuration.md).
 
 use std::net::SocketAddr;
 
@@ -14,7 +15,7 @@ use service_kit::config::{
     after_help = "Calls to order_service (asked before a client is deleted) are set by ORDER_SERVICE_URL, \
         ORDER_SERVICE_TIMEOUT_MS, ORDER_SERVICE_DEADLINE_MS, ORDER_SERVICE_CONNECT_TIMEOUT_MS, ORDER_SERVICE_RETRIES, \
         ORDER_SERVICE_MAX_CONCURRENT, ORDER_SERVICE_BREAKER_FAILURES and \
-        ORDER_SERVICE_BREAKER_OPEN_MS: see the README."
+        ORDER_SERVICE_BREAKER_OPEN_MS: see docs/src/how-it-works/configuration.md."
 )]
 pub struct Config {
     /// Address to listen on.

@@ -28,10 +28,12 @@ impl ClientService {
         })
     }
 
+    // ANCHOR: get
     /// The client, or `None` when client_service has no such client.
     pub async fn get(&self, id: i64) -> Result<Option<ClientSummary>, UpstreamError> {
         self.upstream.get_json(&format!("/client/{id}")).await
     }
+    // ANCHOR_END: get
 
     /// The clients among `ids` that exist, in one batched call.
     pub async fn get_many(

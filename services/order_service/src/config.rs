@@ -1,4 +1,5 @@
-//! order_service's settings, from environment variables (see the README).
+//! order_service's settings, from environment variables (every one of them:
+//! docs/src/how-it-works/configuration.md).
 
 use std::net::SocketAddr;
 
@@ -14,7 +15,7 @@ use service_kit::config::{
     after_help = "Calls to client_service (asked whether a client exists and for its details) are set by CLIENT_SERVICE_URL, \
         CLIENT_SERVICE_TIMEOUT_MS, CLIENT_SERVICE_DEADLINE_MS, CLIENT_SERVICE_CONNECT_TIMEOUT_MS, CLIENT_SERVICE_RETRIES, \
         CLIENT_SERVICE_MAX_CONCURRENT, CLIENT_SERVICE_BREAKER_FAILURES and \
-        CLIENT_SERVICE_BREAKER_OPEN_MS: see the README."
+        CLIENT_SERVICE_BREAKER_OPEN_MS: see docs/src/how-it-works/configuration.md."
 )]
 pub struct Config {
     /// Address to listen on.

@@ -14,6 +14,7 @@ use service_kit::{
     },
 };
 
+// ANCHOR: order
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
@@ -28,7 +29,9 @@ pub struct Order {
     /// Bumped by every update; sent as the `ETag`.
     pub version: i64,
 }
+// ANCHOR_END: order
 
+// ANCHOR: from_row
 impl FromRow for Order {
     fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
         Ok(Self {
@@ -46,8 +49,10 @@ impl FromRow for Order {
         })
     }
 }
+// ANCHOR_END: from_row
 
 impl Order {
+    // ANCHOR: writable_fields
     /// The writable fields as JSON, for applying a merge patch.
     pub fn writable_fields(&self) -> serde_json::Map<String, Value> {
         let mut fields = serde_json::Map::new();
@@ -58,6 +63,7 @@ impl Order {
         fields.insert("status".into(), self.status.as_str().into());
         fields
     }
+    // ANCHOR_END: writable_fields
 }
 
 /// The client's current details, as client_service returns them.
@@ -69,6 +75,7 @@ pub struct ClientSummary {
     pub card_issued_on: NaiveDate,
 }
 
+// ANCHOR: order_view
 /// An order as the API returns it: with its client's current details, or
 /// `null` when client_service cannot answer (or no longer has the client).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -89,8 +96,10 @@ pub struct OrderView {
     /// The client's current details; null when client_service cannot answer.
     pub client: Option<ClientSummary>,
 }
+// ANCHOR_END: order_view
 
 impl OrderView {
+    // ANCHOR: order_view_new
     pub fn new(order: Order, client: Option<ClientSummary>) -> Self {
         Self {
             id: order.id,
@@ -104,8 +113,10 @@ impl OrderView {
             client,
         }
     }
+    // ANCHOR_END: order_view_new
 }
 
+// ANCHOR: new_order
 /// The writable fields of an order: the body of POST and PUT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
@@ -118,11 +129,13 @@ pub struct NewOrder {
 
 const FIELDS: &[&str] = &["client_id", "item", "quantity", "price", "status"];
 const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "client"];
+// ANCHOR_END: new_order
 
 pub const MAX_ITEM_CHARS: usize = 200;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
 impl NewOrder {
+    // ANCHOR: stored
     /// The order as it was just stored under `id`, at `now`: at version 1
     /// (the column's default), created and updated at `now`.
     pub fn stored(&self, id: i64, now: DateTime<Utc>) -> Order {
@@ -138,6 +151,7 @@ impl NewOrder {
             version: 1,
         }
     }
+    // ANCHOR_END: stored
 
     /// POST: `quantity` defaults to 1 and `status` to `new`.
     pub fn parse_create(body: &Value) -> Result<Self, ApiError> {
@@ -174,6 +188,7 @@ impl NewOrder {
         Self::parse_replace(&Value::Object(fields))
     }
 
+    // ANCHOR: parse
     fn parse(body: &Value, all_required: bool) -> Result<Self, ApiError> {
         let mut fields = Fields::of(body, FIELDS, READ_ONLY)?;
         let client_id = fields.required("client_id", parse_client_id);
@@ -200,6 +215,7 @@ impl NewOrder {
             })
         })
     }
+    // ANCHOR_END: parse
 }
 
 fn parse_client_id(value: &Value) -> Result<i64, String> {
@@ -399,6 +415,7 @@ mod tests {
         assert_eq!(fields, ["quantity", "status"]);
     }
 
+    // ANCHOR: every_field_is_checked
     #[test]
     fn every_field_is_checked() {
         let body = json!({"client_id": 0, "item": " ", "quantity": 1_000_001, "price": -1, "status": "lost"});
@@ -412,4 +429,5 @@ mod tests {
             OrderStatus::Paid
         );
     }
+    // ANCHOR_END: every_field_is_checked
 }

@@ -2,7 +2,7 @@ use clap::Parser;
 use order_service::config::{Config, client_service_from_env};
 use service_kit::server::StartError;
 
-/// mimalloc rather than the system's malloc: see the README's "Performance".
+/// mimalloc rather than the system's malloc: see docs/src/performance/profile.md.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
 /// How often a PATCH without `If-Match` is applied again after losing a race.
 const MAX_PATCH_ATTEMPTS: usize = 3;
 
+// ANCHOR: existing_client
 /// The client of an order that is being written: it must exist. When
 /// client_service cannot answer, the write is refused with a 503 and
 /// nothing is stored.
@@ -75,6 +76,7 @@ async fn existing_client(state: &AppState, client_id: i64) -> Result<ClientSumma
         .await?
         .ok_or_else(|| ApiError::invalid("client_id", format!("there is no client {client_id}")))
 }
+// ANCHOR_END: existing_client
 
 /// The client of an order that is being read: `None` when client_service
 /// cannot answer, so that the order itself is still returned.
@@ -88,6 +90,7 @@ async fn current_client(state: &AppState, client_id: i64) -> Option<ClientSummar
     }
 }
 
+// ANCHOR: create_order
 /// With an `Idempotency-Key`, a retry of a create that succeeded gets the
 /// same answer and creates nothing.
 #[utoipa::path(post, path = "/order/", tag = "orders",
@@ -117,6 +120,7 @@ pub async fn create_order(
         })
         .await
 }
+// ANCHOR_END: create_order
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -65,6 +65,7 @@ impl PartialSchema for PriceInput {
 
 impl ToSchema for PriceInput {}
 
+// ANCHOR: order_input
 /// The body of POST: quantity and status have defaults.
 #[derive(ToSchema, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +97,7 @@ pub struct OrderInput {
     /// Read-only: accepted and ignored.
     pub client: Option<serde_json::Value>,
 }
+// ANCHOR_END: order_input
 
 /// The body of PUT: every writable field.
 #[derive(ToSchema, serde::Deserialize)]

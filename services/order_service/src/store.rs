@@ -16,8 +16,10 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres"),
 };
 
+// ANCHOR: columns
 const COLUMNS: &str =
     "id, client_id, item, quantity, price_cents, status, created_at, updated_at, version";
+// ANCHOR_END: columns
 
 #[derive(Clone, Debug)]
 pub struct OrderStore {
@@ -36,6 +38,7 @@ impl OrderStore {
         Self { db }
     }
 
+    // ANCHOR: insert
     /// Inserts inside `tx` when given, else as a statement of its own;
     /// refused (422) when the client has been deleted. The check and the
     /// insert are one statement: see [`delete_by_client`](Self::delete_by_client)
@@ -60,6 +63,7 @@ impl OrderStore {
             .ok_or_else(|| client_deleted(new.client_id))?;
         Ok(new.stored(id, now))
     }
+    // ANCHOR_END: insert
 
     pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
@@ -93,6 +97,7 @@ impl OrderStore {
             .await?)
     }
 
+    // ANCHOR: update
     /// Replaces every writable field, if the order is at `expected`
     /// version (when given).
     pub async fn update(
@@ -129,6 +134,7 @@ impl OrderStore {
         }
         Written::of(updated, self.exists(id)).await
     }
+    // ANCHOR_END: update
 
     async fn is_deleted_client(&self, client_id: i64) -> Result<bool, ApiError> {
         let found: Option<i64> = self

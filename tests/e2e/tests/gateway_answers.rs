@@ -422,7 +422,7 @@ fn shipped_error_pages() -> Vec<(u16, u16)> {
 }
 
 /// The statuses nginx cannot produce with the shipped configuration (no
-/// limit_req for 429 or 503, no TLS for 495 to 497, no WebDAV ...) still
+/// limit_conn for 503, no TLS for 495 to 497, no WebDAV ...) still
 /// have their error page: a test-only `return` of each, added to the
 /// rendered gateway, is answered by the shipped error pages with a
 /// problem. Every status of the shipped `error_page` lines is tried, so a

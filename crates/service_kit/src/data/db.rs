@@ -186,7 +186,7 @@ impl<'a> Exec<'a> {
     ///
     /// Why not `RETURNING` the whole row: SQLite runs a `RETURNING` clause
     /// through a temporary table, which cost a fifth of an insert's time
-    /// (see the README's "Performance"). So SQLite reports the id of the
+    /// (see docs/src/performance/profile.md). So SQLite reports the id of the
     /// row it inserted (`last_insert_rowid`, on the connection that ran
     /// the statement), and PostgreSQL, which has no such thing, returns it
     /// with `RETURNING id`.

@@ -197,6 +197,7 @@ impl IdempotencyKeys {
         Self { db }
     }
 
+    // ANCHOR: create
     /// Runs the create of a `POST path` with this JSON `body` under its
     /// `Idempotency-Key` (if the request has one) as `caller`'s key (see
     /// `Principal::caller`): a replay is answered
@@ -240,6 +241,7 @@ impl IdempotencyKeys {
         claim.release_unless(outcome.is_ok()).await;
         outcome
     }
+    // ANCHOR_END: create
 
     /// Claims `key` for a `POST path` with this body; without a key every
     /// request is fresh (and nothing is fingerprinted).

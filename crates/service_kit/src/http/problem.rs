@@ -79,6 +79,7 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
+    // ANCHOR: status
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -94,6 +95,7 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+    // ANCHOR_END: status
 
     fn detail(&self) -> String {
         match self {
@@ -171,6 +173,7 @@ pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+// ANCHOR: into_response
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -205,6 +208,7 @@ impl IntoResponse for ApiError {
         response
     }
 }
+// ANCHOR_END: into_response
 
 #[cfg(test)]
 mod tests {

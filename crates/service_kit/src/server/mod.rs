@@ -206,6 +206,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// routes none of them): not traced, and logged at debug level only.
 const OPERATIONS_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
+// ANCHOR: app
 /// Wraps a service's routes with the health endpoints, `/metrics` and the
 /// shared layers.
 pub fn app(routes: Router, db: Option<Db>, draining: Draining) -> Router {
@@ -222,6 +223,7 @@ pub fn app(routes: Router, db: Option<Db>, draining: Draining) -> Router {
         .layer(middleware::from_fn(refuse_unreadable_requests))
         .layer(ObserveLayer)
 }
+// ANCHOR_END: app
 
 /// Requests with more header fields than this are answered 431.
 pub const MAX_HEADER_FIELDS: usize = 100;

@@ -126,6 +126,7 @@ impl UpstreamError {
     }
 }
 
+// ANCHOR: unavailable
 impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         let retry_after_secs = match &err {
@@ -140,3 +141,4 @@ impl From<UpstreamError> for ApiError {
         }
     }
 }
+// ANCHOR_END: unavailable

@@ -6,8 +6,8 @@
 //! back to the pool, and (with `test_before_acquire`, its default) another
 //! on its way out. A one-statement request then makes three round trips to
 //! the database where one is the work (measured: `GET /client/{id}` on
-//! PostgreSQL cost 290 µs of CPU time with them, see the README's
-//! "Performance").
+//! PostgreSQL cost 290 µs of CPU time with them, see
+//! docs/src/performance/profile.md).
 //!
 //! Here a connection goes back to the pool as it is, and comes out as it
 //! went in. What the pings were for is handled where it arises:

@@ -7,7 +7,7 @@
 //! SQLite itself runs in the process, and a statement of this API (a lookup
 //! or a write of one row, from pages in memory) takes a few microseconds:
 //! far less than those switches, which `make profile` showed to be the
-//! largest cost of a `GET /client/{id}` (see the README's "Performance").
+//! largest cost of a `GET /client/{id}` (see docs/src/performance/profile.md).
 //! So the statement runs where the request is, with rusqlite's cache of
 //! prepared statements, and no thread is woken for it.
 //!
