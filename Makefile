@@ -34,7 +34,7 @@ soak:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	scripts/check-layers.py
+	scripts/check-structure.py
 
 ## fmt: formats the Rust code
 fmt:

@@ -39,7 +39,7 @@ scripts/prerequisites.sh test
 step "format, lints, and the modules' dependencies (no cycle, layers downwards)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-scripts/check-layers.py
+scripts/check-structure.py
 
 step "build the binaries the end-to-end tests start, and the gateway's docs page"
 cargo build --workspace --bins --locked

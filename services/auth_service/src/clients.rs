@@ -59,7 +59,7 @@ impl Clients {
             let (Some(id), Some(hash)) = (fields.next(), fields.next()) else {
                 return Err(at("expected `CLIENT_ID ARGON2_HASH SCOPE...`".into()));
             };
-            service_kit::config::parse_client_id(id).map_err(at)?;
+            kit_config::parse_client_id(id).map_err(at)?;
             PasswordHash::new(hash)
                 .ok()
                 .filter(|h| h.algorithm.as_str().starts_with("argon2"))

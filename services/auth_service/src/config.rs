@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use service_kit::config::{LogFormat, parse_listen_addr, parse_service_url};
+use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
 
 /// auth_service: the OAuth2 token issuer (client credentials).
 #[derive(clap::Parser, Clone, Debug)]

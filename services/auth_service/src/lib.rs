@@ -2,9 +2,10 @@
 //! RFC 6749 §4.4). It signs access tokens (RFC 9068 JWTs, Ed25519) with a
 //! key that never leaves it, publishes the public keys as a JWKS and its
 //! metadata (RFC 8414). The other services check the tokens themselves
-//! (`service_kit::auth`); they never call auth_service per request.
+//! (kit-auth); they never call auth_service per request.
 //!
-//! `main.rs` only reads the configuration and calls [`build`].
+//! `main.rs` only reads the configuration (or runs one of the commands)
+//! and hands [`build`] to the kit's `main`.
 
 pub mod clients;
 pub mod config;
@@ -18,7 +19,7 @@ use axum::{
     Router,
     routing::{get, post},
 };
-use service_kit::server::{StartError, Started};
+use kit_server::{BoundServer, Server, StartupError};
 
 use crate::{clients::Clients, config::Config, keys::Keys};
 
@@ -37,22 +38,18 @@ pub struct AppState {
 
 /// Reads the keys and the clients (a bad file stops the start with a
 /// message that names it) and binds the listener.
-pub async fn build(config: &Config) -> Result<Started, StartError> {
+pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     let signing = config
         .signing_key_file
         .as_deref()
-        .ok_or_else(|| StartError::Config("AUTH_SIGNING_KEY_FILE is not set".into()))?;
-    let keys = Keys::load(signing, &config.published_key_files.0).map_err(|e| {
-        StartError::Config(format!(
-            "AUTH_SIGNING_KEY_FILE / AUTH_PUBLISHED_KEY_FILES: {e}"
-        ))
-    })?;
+        .ok_or("AUTH_SIGNING_KEY_FILE is not set")?;
+    let keys = Keys::load(signing, &config.published_key_files.0)
+        .map_err(|e| format!("AUTH_SIGNING_KEY_FILE / AUTH_PUBLISHED_KEY_FILES: {e}"))?;
     let clients_file = config
         .clients_file
         .as_deref()
-        .ok_or_else(|| StartError::Config("AUTH_CLIENTS_FILE is not set".into()))?;
-    let clients = Clients::load(clients_file)
-        .map_err(|e| StartError::Config(format!("AUTH_CLIENTS_FILE: {e}")))?;
+        .ok_or("AUTH_CLIENTS_FILE is not set")?;
+    let clients = Clients::load(clients_file).map_err(|e| format!("AUTH_CLIENTS_FILE: {e}"))?;
     tracing::info!(kid = %keys.kid, published = keys.jwks["keys"].as_array().map_or(0, Vec::len), "signing keys loaded");
     let state = AppState {
         issuer: config.issuer.as_str().into(),
@@ -61,13 +58,9 @@ pub async fn build(config: &Config) -> Result<Started, StartError> {
         token_ttl: config.token_ttl,
         hashing: Arc::new(tokio::sync::Semaphore::new(HASHING_AT_ONCE)),
     };
-    Started::bind_without_database(
-        "auth_service",
-        config.listen_addr,
-        router(state, &config.issuer),
-        config.shutdown_grace,
-    )
-    .await
+    let server =
+        Server::new("auth_service", router(state, &config.issuer)).grace(config.shutdown_grace);
+    Ok(server.bind(config.listen_addr).await?)
 }
 
 /// The routes: the token endpoint, the JWKS and the metadata, at

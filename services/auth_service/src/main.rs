@@ -3,8 +3,7 @@ use std::io::Read;
 use auth_service::config::{Cli, Command};
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(command) => match run_command(command) {
@@ -14,7 +13,10 @@ async fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
-        None => serve(cli.config).await,
+        None => {
+            let log_format = cli.config.log_format;
+            kit_server::main("auth_service", log_format, auth_service::build(cli.config))
+        }
     }
 }
 
@@ -36,23 +38,9 @@ fn run_command(command: Command) -> Result<(), String> {
                 .read_to_string(&mut secret)
                 .map_err(|e| format!("cannot read the secret from standard input: {e}"))?;
             let secret = secret.trim_end_matches(['\r', '\n']);
-            service_kit::config::parse_client_secret(secret)?;
+            kit_config::parse_client_secret(secret)?;
             println!("{}", auth_service::clients::hash_secret(secret)?);
         }
     }
     Ok(())
-}
-
-async fn serve(config: auth_service::config::Config) -> std::process::ExitCode {
-    let telemetry =
-        match service_kit::observability::telemetry::init(config.log_format, "auth_service") {
-            Ok(telemetry) => telemetry,
-            Err(err) => {
-                eprintln!("error: {}", service_kit::http::problem::cause_chain(&err));
-                return std::process::ExitCode::FAILURE;
-            }
-        };
-    let result = async { auth_service::build(&config).await?.run().await }.await;
-    telemetry.shutdown().await;
-    service_kit::server::exit_code(result)
 }

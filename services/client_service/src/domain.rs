@@ -1,19 +1,16 @@
 //! The client, parsed from JSON into types that can only hold valid values.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use serde_json::Value;
-use service_kit::{
+use kit_http::{
     ApiError,
-    data::db::{FromRow, Row},
-    http::{
-        extract::MergePatch,
-        validate::{self, Fields},
-    },
+    validate::{self, Checks, Member},
 };
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// A client as stored and as returned by the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({"id": 1, "name": "Ada Lovelace", "card_number": "AL-1815",
     "card_issued_on": "2020-02-29", "created_at": "2026-11-30T12:00:00Z", "updated_at": "2026-11-30T12:00:00Z"}))]
 pub struct Client {
@@ -28,35 +25,66 @@ pub struct Client {
     pub version: i64,
 }
 
-impl FromRow for Client {
-    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.get("id")?,
-            name: row.get("name")?,
-            card_number: row.get("card_number")?,
-            card_issued_on: row.get("card_issued_on")?,
-            created_at: row.time("created_at")?,
-            updated_at: row.time("updated_at")?,
-            version: row.get("version")?,
-        })
-    }
+/// The body of `POST /client/` and `PUT /client/{id}`: every field
+/// required. The read-only fields a `GET` returns are accepted and
+/// ignored, so that a client can send back what it got.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada Lovelace", "card_number": "AL-1815", "card_issued_on": "2020-02-29"}))]
+pub struct ClientInput {
+    #[serde(default)]
+    #[schema(value_type = ClientName, inline, required = true)]
+    pub name: Member,
+    #[serde(default)]
+    #[schema(value_type = CardNumber, inline, required = true)]
+    pub card_number: Member,
+    #[serde(default)]
+    #[schema(value_type = CardIssuedOn, inline, required = true)]
+    pub card_issued_on: Member,
+    /// Read-only (as returned by GET): accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub id: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub created_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub updated_at: Member,
 }
 
-impl Client {
-    /// The writable fields as JSON, for applying a merge patch.
-    pub fn writable_fields(&self) -> serde_json::Map<String, Value> {
-        let mut fields = serde_json::Map::new();
-        fields.insert("name".into(), self.name.clone().into());
-        fields.insert("card_number".into(), self.card_number.clone().into());
-        fields.insert(
-            "card_issued_on".into(),
-            self.card_issued_on.to_string().into(),
-        );
-        fields
-    }
+/// A JSON Merge Patch of a client (`PATCH /client/{id}`): only the fields
+/// sent change; none can be removed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada King"}))]
+pub struct ClientPatch {
+    #[serde(default)]
+    #[schema(value_type = ClientName, inline)]
+    pub name: Member,
+    #[serde(default)]
+    #[schema(value_type = CardNumber, inline)]
+    pub card_number: Member,
+    #[serde(default)]
+    #[schema(value_type = CardIssuedOn, inline)]
+    pub card_issued_on: Member,
+    /// Read-only (as returned by GET): accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub id: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub created_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub updated_at: Member,
 }
 
-/// The writable fields of a client: the body of POST and PUT.
+/// The writable fields of a client, each of its domain type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClient {
     pub name: ClientName,
@@ -64,8 +92,73 @@ pub struct NewClient {
     pub card_issued_on: CardIssuedOn,
 }
 
-const FIELDS: &[&str] = &["name", "card_number", "card_issued_on"];
-const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
+/// The changes of a merge patch, each checked (before the patch is
+/// applied, and before the request's preconditions: see
+/// docs/src/how-it-works/api.md#order-of-the-checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientChanges {
+    name: Option<ClientName>,
+    card_number: Option<CardNumber>,
+    card_issued_on: Option<CardIssuedOn>,
+}
+
+impl TryFrom<ClientInput> for NewClient {
+    type Error = ApiError;
+
+    /// Every field parsed; every invalid field reported.
+    fn try_from(input: ClientInput) -> Result<Self, ApiError> {
+        let mut checks = Checks::new();
+        let name = checks.required("name", &input.name, ClientName::parse);
+        let card_number = checks.required("card_number", &input.card_number, CardNumber::parse);
+        let card_issued_on =
+            checks.required("card_issued_on", &input.card_issued_on, CardIssuedOn::parse);
+        checks.finish(|| {
+            Some(Self {
+                name: name?,
+                card_number: card_number?,
+                card_issued_on: card_issued_on?,
+            })
+        })
+    }
+}
+
+impl TryFrom<ClientPatch> for ClientChanges {
+    type Error = ApiError;
+
+    fn try_from(patch: ClientPatch) -> Result<Self, ApiError> {
+        let mut checks = Checks::new();
+        let name = checks.changed("name", &patch.name, ClientName::parse);
+        let card_number = checks.changed("card_number", &patch.card_number, CardNumber::parse);
+        let card_issued_on =
+            checks.changed("card_issued_on", &patch.card_issued_on, CardIssuedOn::parse);
+        checks.finish(|| {
+            Some(Self {
+                name: name?,
+                card_number: card_number?,
+                card_issued_on: card_issued_on?,
+            })
+        })
+    }
+}
+
+impl ClientChanges {
+    /// `current` with these changes.
+    pub fn applied_to(&self, current: &Client) -> NewClient {
+        NewClient {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| ClientName(current.name.clone())),
+            card_number: self
+                .card_number
+                .clone()
+                .unwrap_or_else(|| CardNumber(current.card_number.clone())),
+            card_issued_on: self
+                .card_issued_on
+                .unwrap_or(CardIssuedOn(current.card_issued_on)),
+        }
+    }
+}
 
 impl NewClient {
     /// The client as it was just stored under `id`, at `now`: at version 1
@@ -81,52 +174,47 @@ impl NewClient {
             version: 1,
         }
     }
+}
 
-    /// PATCH: `current`'s fields with the merge patch applied, parsed as
-    /// for PUT. A member that is not a field is a 422 even when it is
-    /// `null` (which would remove nothing).
-    /// A merge patch's members on their own, before the patch is applied
-    /// (and before the request's preconditions: see the guide's "Order of
-    /// the checks"): each must be a field, set to a valid value (no field
-    /// can be removed).
-    pub fn check_patch(patch: &MergePatch) -> Result<(), ApiError> {
-        let members = Value::Object(patch.members().clone());
-        let mut fields = Fields::of(&members, FIELDS, READ_ONLY)?;
-        let name = fields.present("name", ClientName::parse);
-        let card_number = fields.present("card_number", CardNumber::parse);
-        let card_issued_on = fields.present("card_issued_on", CardIssuedOn::parse);
-        fields.finish(|| name.and(card_number).and(card_issued_on).map(drop))
-    }
-
-    pub fn parse_patch(current: &Client, patch: &MergePatch) -> Result<Self, ApiError> {
-        validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
-        let mut fields = current.writable_fields();
-        patch.apply_to(&mut fields);
-        Self::parse(&Value::Object(fields))
-    }
-
-    /// Every field is required; every invalid field is reported.
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body, FIELDS, READ_ONLY)?;
-        let name = fields.required("name", ClientName::parse);
-        let card_number = fields.required("card_number", CardNumber::parse);
-        let card_issued_on = fields.required("card_issued_on", CardIssuedOn::parse);
-        fields.finish(|| {
-            Some(Self {
-                name: name?,
-                card_number: card_number?,
-                card_issued_on: card_issued_on?,
-            })
-        })
-    }
+/// A string field's schema: its rule in words and as JSON Schema, beside
+/// the `parse` that enforces it.
+fn string_schema(
+    description: &str,
+    min: usize,
+    max: usize,
+    pattern: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .into()
 }
 
 /// 1 to 200 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientName(String);
 
+impl utoipa::PartialSchema for ClientName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(
+            "1 to 200 characters once trimmed (stored trimmed); no control characters.",
+            1,
+            Self::MAX_CHARS,
+            Self::PATTERN,
+        )
+    }
+}
+impl ToSchema for ClientName {}
+
 impl ClientName {
     pub const MAX_CHARS: usize = 200;
+    /// What [`parse`](Self::parse) takes, as a JSON Schema pattern: some
+    /// character that is not a blank, and no control character.
+    pub const PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
 
     pub fn parse(value: &Value) -> Result<Self, String> {
         validate::text(value, Self::MAX_CHARS).map(Self)
@@ -145,6 +233,18 @@ impl ClientName {
 /// 1 to 32 ASCII letters, digits and `-`; unique among clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardNumber(String);
+
+impl utoipa::PartialSchema for CardNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_schema(
+            "1 to 32 of A-Z, a-z, 0-9 and `-`; unique among clients.",
+            1,
+            Self::MAX_CHARS,
+            "^[A-Za-z0-9-]{1,32}$",
+        )
+    }
+}
+impl ToSchema for CardNumber {}
 
 impl CardNumber {
     pub const MAX_CHARS: usize = 32;
@@ -172,6 +272,21 @@ impl CardNumber {
 /// A real calendar date, `YYYY-MM-DD`, from 1900-01-01 up to today (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardIssuedOn(NaiveDate);
+
+impl utoipa::PartialSchema for CardIssuedOn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A real calendar date, from 1900-01-01, not in the future (UTC).",
+            ))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some(r"^\d{4}-\d{2}-\d{2}$"))
+            .into()
+    }
+}
+impl ToSchema for CardIssuedOn {}
 
 impl CardIssuedOn {
     pub fn parse(value: &Value) -> Result<Self, String> {
@@ -246,21 +361,59 @@ mod tests {
         assert!(CardNumber::parse(&json!(1234)).is_err());
     }
 
+    fn input(body: Value) -> ClientInput {
+        ClientInput::deserialize(&body).unwrap()
+    }
+
     #[test]
     fn a_client_needs_every_field() {
         let body = json!({"name": "  Ada Lovelace ", "card_number": "C-1", "card_issued_on": "2020-01-01"});
-        let client = NewClient::parse(&body).unwrap();
+        let client = NewClient::try_from(input(body)).unwrap();
         assert_eq!(client.name.as_str(), "Ada Lovelace");
 
-        let Err(ApiError::Validation(errors)) = NewClient::parse(&json!({"name": ""})) else {
+        let Err(ApiError::Validation(errors)) = NewClient::try_from(input(json!({"name": ""})))
+        else {
             panic!("expected 422");
         };
         assert_eq!(errors.len(), 3);
         assert!(
-            NewClient::parse(
-                &json!({"id": 5, "name": "x", "card_number": "1", "card_issued_on": "2020-01-01"})
-            )
+            NewClient::try_from(input(
+                json!({"id": 5, "name": "x", "card_number": "1", "card_issued_on": "2020-01-01"})
+            ))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_patch_changes_the_fields_it_sends() {
+        let current = NewClient::try_from(input(
+            json!({"name": "Ada", "card_number": "C-1", "card_issued_on": "2020-01-01"}),
+        ))
+        .unwrap()
+        .stored(1, Utc::now());
+        let patch = ClientPatch::deserialize(&json!({"card_number": "C-2"})).unwrap();
+        let changed = ClientChanges::try_from(patch).unwrap().applied_to(&current);
+        assert_eq!(changed.name.as_str(), "Ada");
+        assert_eq!(changed.card_number.as_str(), "C-2");
+        let removal = ClientPatch::deserialize(&json!({"name": null, "card_number": 5})).unwrap();
+        let Err(ApiError::Validation(errors)) = ClientChanges::try_from(removal) else {
+            panic!("expected 422");
+        };
+        assert_eq!(errors.len(), 2);
+    }
+
+    /// The pattern the document gives a name is what `parse` takes.
+    #[test]
+    fn the_documented_name_pattern_is_what_parse_takes() {
+        let pattern = regex::Regex::new(ClientName::PATTERN).unwrap();
+        for name in [
+            "Ada", " Ada ", "", "   ", "a\u{7}b", "\u{85}", "Zoë Ω", "x\ty",
+        ] {
+            assert_eq!(
+                pattern.is_match(name),
+                ClientName::parse(&json!(name)).is_ok(),
+                "{name:?}"
+            );
+        }
     }
 }

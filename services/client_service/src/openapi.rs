@@ -2,13 +2,12 @@
 //! annotations in `routes.rs` and the schemas in `schema.rs`; served at
 //! `GET /client/openapi.json` and committed as `openapi.json`.
 
-use service_kit::http::problem::{FieldError, Problem};
+use kit_http::problem::{FieldError, Problem};
 use utoipa::OpenApi;
 
 use crate::{
-    domain::Client,
+    domain::{Client, ClientInput, ClientPatch},
     routes,
-    schema::{ClientInput, ClientPatch},
 };
 
 #[derive(OpenApi)]
@@ -31,4 +30,4 @@ use crate::{
 )]
 struct ApiDoc;
 
-service_kit::api_document!(ApiDoc, Client);
+kit_http::api_document!(ApiDoc, Client);

@@ -1,9 +1,7 @@
 //! The calls client_service makes to order_service when it deletes a client.
 
-use service_kit::{
-    config::DependencyConfig,
-    upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken},
-};
+use kit_config::DependencyConfig;
+use kit_upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken};
 
 /// A typed client for order_service, built once and cloned into handlers.
 #[derive(Clone, Debug)]

@@ -9,27 +9,25 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use kit_auth::Principal;
+use kit_data::Written;
+use kit_http::ApiError;
+use kit_http::conditional::{Preconditions, Tagged, WrittenOr, changed_since, not_modified};
+use kit_http::extract::{Body, Id, PatchBody, QueryParams, optional_whole_number};
+use kit_http::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
+use kit_http::pagination::{Listed, Page};
+use kit_http::problem::Problem;
 use serde::Deserialize;
-use serde_json::Value;
-use service_kit::ApiError;
-use service_kit::auth::Principal;
-use service_kit::data::db::Written;
-use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
-use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
-use service_kit::http::extract::{Id, Json, MergePatch, Query, optional_whole_number};
-use service_kit::http::pagination::{Listed, Page};
-use service_kit::http::problem::Problem;
 use utoipa::IntoParams;
 
 use crate::{
-    domain::{Client, ClientName, NewClient},
+    domain::{Client, ClientChanges, ClientInput, ClientName, ClientPatch, NewClient},
     orders::OrderService,
     schema::{
-        BodyRejected, ClientInput, ClientPatch, Deleted, Found, IdPath, IdempotencyKeyHeader,
-        IfMatch, IfNoneMatch, Invalid, Malformed, NotFound, NotModified, Stale, Unavailable,
-        Updated,
+        BodyRejected, Deleted, Found, IdPath, IdempotencyKeyHeader, IfMatch, IfNoneMatch, Invalid,
+        Malformed, NotFound, NotModified, Stale, Unavailable, Updated,
     },
-    store::{ClientFilter, ClientStore},
+    store::{CardTaken, ClientFilter, ClientStore},
 };
 
 /// What every handler gets (behind one `Arc`: a request clones one
@@ -114,7 +112,7 @@ fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
 )]
 pub async fn list_clients(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<ListParams>,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Listed<Client>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     if params
@@ -157,15 +155,27 @@ pub async fn create_client(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Principal>>,
     key: Option<IdempotencyKey>,
-    Json(body): Json<Value>,
+    body: Body<ClientInput>,
 ) -> Result<Response, ApiError> {
-    let new = NewClient::parse(&body)?;
+    let new = NewClient::try_from(body.input)?;
     state
         .keys
-        .create(&caller.caller(), key, "/client/", &body, async |creation| {
-            let client = state.clients.insert(creation.tx().await?, &new).await?;
-            Created::new(format!("/client/{}", client.id), &client)
-        })
+        .create(
+            &caller.caller(),
+            key,
+            "/client/",
+            &body.json,
+            async |keyed| {
+                let respond =
+                    |client: &Client| Created::new(format!("/client/{}", client.id), client);
+                let client = state
+                    .clients
+                    .insert(&new, keyed.alongside(&respond))
+                    .await?
+                    .map_err(|CardTaken| card_taken(&new))?;
+                respond(&client)
+            },
+        )
         .await
 }
 
@@ -202,15 +212,16 @@ pub async fn replace_client(
     State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
-    Json(body): Json<Value>,
+    body: Body<ClientInput>,
 ) -> Result<Tagged<Client>, ApiError> {
-    let new = NewClient::parse(&body)?;
+    let new = NewClient::try_from(body.input)?;
     let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
     let client = state
         .clients
         .update(id, &new, expected)
         .await?
+        .map_err(|CardTaken| card_taken(&new))?
         .done(|| not_found(id))?;
     Ok(Tagged::ok(client.version, client))
 }
@@ -230,18 +241,19 @@ pub async fn patch_client(
     State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
-    patch: MergePatch,
+    PatchBody(patch): PatchBody<ClientPatch>,
 ) -> Result<Tagged<Client>, ApiError> {
-    NewClient::check_patch(&patch)?;
+    let changes = ClientChanges::try_from(patch)?;
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;
-        let new = NewClient::parse_patch(&current, &patch)?;
-        match state
+        let new = changes.applied_to(&current);
+        let written = state
             .clients
             .update(id, &new, Some(current.version))
             .await?
-        {
+            .map_err(|CardTaken| card_taken(&new))?;
+        match written {
             Written::Done(client) => return Ok(Tagged::ok(client.version, client)),
             Written::Missing => return Err(not_found(id)),
             Written::Stale if preconditions.has_if_match() => return Err(changed_since()),
@@ -277,7 +289,7 @@ pub async fn delete_client(
     State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
-    Query(params): Query<DeleteParams>,
+    QueryParams(params): QueryParams<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
     let current = state.clients.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
@@ -301,6 +313,14 @@ pub async fn delete_client(
 
 fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("There is no client {id}."))
+}
+
+/// The 409 of a card number that another client has.
+fn card_taken(new: &NewClient) -> ApiError {
+    ApiError::Conflict(format!(
+        "A client with card number `{}` already exists.",
+        new.card_number.as_str()
+    ))
 }
 
 #[cfg(test)]

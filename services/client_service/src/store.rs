@@ -1,13 +1,13 @@
-//! Clients in the service's own database (SQLite or PostgreSQL).
+//! Clients in the service's own database (SQLite or PostgreSQL): every
+//! statement of the service, and how a row becomes a [`Client`]. What a
+//! store returns is a record or a [`StoreError`]; the routes say what the
+//! caller is answered.
 
-use chrono::{SubsecRound, Utc};
-use service_kit::{
-    ApiError,
-    data::db::{self, Db, Exec, Migrations, Query, Tx, Written, is_unique_violation},
-    db_span,
-    http::pagination::Page,
+use kit_data::{
+    Builder, Db, FromRow, Insert, Migrations, Param, Row, Statement, StoreError, Timestamp,
+    Written, insert,
 };
-use tracing::Instrument;
+use kit_http::{idempotency::Alongside, pagination::Page};
 
 use crate::domain::{Client, NewClient};
 
@@ -16,7 +16,56 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &sqlx::migrate!("./migrations/postgres"),
 };
 
-const COLUMNS: &str = "id, name, card_number, card_issued_on, created_at, updated_at, version";
+const INSERT: Insert = insert!(
+    "INSERT clients",
+    "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $5)"
+);
+const GET: Statement = Statement::new(
+    "SELECT clients",
+    "SELECT id, name, card_number, card_issued_on, created_at, updated_at, version \
+     FROM clients WHERE id = $1",
+);
+const LIST: &str = "SELECT id, name, card_number, card_issued_on, created_at, updated_at, \
+     version FROM clients WHERE id > ";
+const UPDATE: Statement = Statement::new(
+    "UPDATE clients",
+    "UPDATE clients SET name = $1, name_folded = $2, card_number = $3, card_issued_on = $4, \
+     updated_at = $5, version = version + 1 \
+     WHERE id = $6 AND ($7 IS NULL OR version = $7) \
+     RETURNING id, name, card_number, card_issued_on, created_at, updated_at, version",
+);
+const DELETE: Statement = Statement::new(
+    "DELETE clients",
+    "DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)",
+);
+
+/// Every statement of the store but the list (built per filter, see
+/// [`ClientStore::list_statement`]), for the test that prepares them all on
+/// each backend.
+pub fn statements() -> Vec<Statement> {
+    vec![
+        Statement::new(INSERT.summary, INSERT.sqlite),
+        Statement::new(INSERT.summary, INSERT.postgres),
+        GET,
+        UPDATE,
+        DELETE,
+    ]
+}
+
+impl FromRow for Client {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.get("id")?,
+            name: row.get("name")?,
+            card_number: row.get("card_number")?,
+            card_issued_on: row.get("card_issued_on")?,
+            created_at: row.get::<Timestamp>("created_at")?.0,
+            updated_at: row.get::<Timestamp>("updated_at")?.0,
+            version: row.get("version")?,
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct ClientStore {
@@ -32,6 +81,12 @@ pub struct ClientFilter {
     pub name_prefix: Option<String>,
 }
 
+/// Why a client was not written although the database worked: its card
+/// number is another client's (the unique constraint on `card_number` is
+/// what makes it unique under concurrent requests).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CardTaken;
+
 /// `text` as a LIKE pattern that matches what starts with it.
 fn starts_with_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 1);
@@ -45,72 +100,105 @@ fn starts_with_pattern(text: &str) -> String {
     pattern
 }
 
+/// A duplicate card number as [`CardTaken`]; every other failure as it is.
+fn card_taken<T>(result: Result<T, StoreError>) -> Result<Result<T, CardTaken>, StoreError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(err) if err.is_duplicate_of("clients_card_number_key", "clients.card_number") => {
+            Ok(Err(CardTaken))
+        }
+        Err(err) => Err(err),
+    }
+}
+
 impl ClientStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
 
-    /// Inserts inside `tx` when given, else as a statement of its own.
-    pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewClient) -> Result<Client, ApiError> {
-        let now = Utc::now().trunc_subsecs(6);
-        let insert = Query::new(
-            "INSERT INTO clients (name, name_folded, card_number, card_issued_on, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-            .bind(new.name.as_str())
-            .bind(new.name.folded())
-            .bind(new.card_number.as_str())
-            .bind(new.card_issued_on.date())
-            .bind(now);
-        let id = Exec::new(&self.db, tx)
-            .insert(&insert)
-            .instrument(db_span!(self.db, "INSERT", "clients"))
-            .await
-            .map_err(|err| card_conflict(err, new))?
-            .ok_or_else(|| ApiError::internal("an INSERT … VALUES inserted no row"))?;
-        Ok(new.stored(id, now))
+    /// Inserts the client. `alongside`, when given, runs in the same
+    /// transaction with the stored client (the answer to an
+    /// `Idempotency-Key` is stored so); without it the insert is a
+    /// statement of its own.
+    pub async fn insert(
+        &self,
+        new: &NewClient,
+        alongside: Alongside<'_, Client>,
+    ) -> Result<Result<Client, CardTaken>, StoreError> {
+        let now = Timestamp::now();
+        let (folded, issued_on) = (new.name.folded(), new.card_issued_on.date());
+        let params: [&dyn Param; 5] = [
+            &new.name.as_str(),
+            &folded,
+            &new.card_number.as_str(),
+            &issued_on,
+            &now,
+        ];
+        let inserted = match alongside {
+            None => self.db.insert(&INSERT, &params).await,
+            Some(alongside) => {
+                self.db
+                    .transaction(|tx| {
+                        let id = tx.insert(&INSERT, &params)?;
+                        if let Some(id) = id {
+                            alongside(tx, &new.stored(id, now.0))?;
+                        }
+                        Ok::<_, StoreError>(id)
+                    })
+                    .await
+            }
+        };
+        let Ok(id) = card_taken(inserted)? else {
+            return Ok(Err(CardTaken));
+        };
+        let id = id.ok_or_else(|| StoreError::failed("an INSERT … VALUES inserted no row"))?;
+        Ok(Ok(new.stored(id, now.0)))
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<Client>, ApiError> {
-        let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
-        Ok(self
-            .db
-            .fetch_optional(&Query::new(sql).bind(id))
-            .instrument(db_span!(self.db, "SELECT", "clients"))
-            .await?)
+    pub async fn get(&self, id: i64) -> Result<Option<Client>, StoreError> {
+        self.db.fetch_optional(&GET, &[&id]).await
     }
 
-    async fn exists(&self, id: i64) -> Result<bool, ApiError> {
+    async fn exists(&self, id: i64) -> Result<bool, StoreError> {
         Ok(self.get(id).await?.is_some())
     }
 
-    pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, ApiError> {
-        let mut query = Query::new(format!("SELECT {COLUMNS} FROM clients WHERE id > "));
-        query.push_bind(page.after);
+    /// The statement of a page of clients with `filter`, and its parameters.
+    pub fn list_statement<'p>(
+        page: &'p Page,
+        filter: &'p ClientFilter,
+        pattern: &'p Option<String>,
+        rows: &'p i64,
+    ) -> (Statement, Vec<&'p dyn Param>) {
+        let mut list = Builder::new("SELECT clients", LIST);
+        list.bind(&page.after);
         if let Some(ids) = &filter.ids {
-            query.push(" AND id IN (");
+            list.push(" AND id IN (");
             for (i, id) in ids.iter().enumerate() {
                 if i > 0 {
-                    query.push(", ");
+                    list.push(", ");
                 }
-                query.push_bind(*id);
+                list.bind(id);
             }
-            query.push(")");
+            list.push(")");
         }
-        if let Some(prefix) = &filter.name_prefix {
-            query
-                .push(" AND name_folded LIKE ")
-                .push_bind(starts_with_pattern(&prefix.to_lowercase()))
+        if let Some(pattern) = pattern {
+            list.push(" AND name_folded LIKE ")
+                .bind(pattern)
                 .push(" ESCAPE '\\'");
         }
-        query
-            .push(" ORDER BY id LIMIT ")
-            .push_bind(page.rows_to_fetch());
-        Ok(self
-            .db
-            .fetch_all(&query)
-            .instrument(db_span!(self.db, "SELECT", "clients"))
-            .await?)
+        list.push(" ORDER BY id LIMIT ").bind(rows);
+        list.build()
+    }
+
+    pub async fn list(&self, page: Page, filter: &ClientFilter) -> Result<Vec<Client>, StoreError> {
+        let pattern = filter
+            .name_prefix
+            .as_ref()
+            .map(|prefix| starts_with_pattern(&prefix.to_lowercase()));
+        let rows = page.rows_to_fetch();
+        let (statement, params) = Self::list_statement(&page, filter, &pattern, &rows);
+        self.db.fetch_all(&statement, &params).await
     }
 
     /// Replaces every writable field, if the client is at `expected`
@@ -120,89 +208,90 @@ impl ClientStore {
         id: i64,
         new: &NewClient,
         expected: Option<i64>,
-    ) -> Result<Written<Client>, ApiError> {
-        let now = Utc::now().trunc_subsecs(6);
-        let sql = format!(
-            "UPDATE clients SET name = $1, name_folded = $2, card_number = $3, card_issued_on = $4, \
-             updated_at = $5, version = version + 1 \
-             WHERE id = $6 AND ($7 IS NULL OR version = $7) RETURNING {COLUMNS}"
-        );
-        let update = Query::new(sql)
-            .bind(new.name.as_str())
-            .bind(new.name.folded())
-            .bind(new.card_number.as_str())
-            .bind(new.card_issued_on.date())
-            .bind(now)
-            .bind(id)
-            .bind(expected);
-        let updated: Option<Client> = self
+    ) -> Result<Result<Written<Client>, CardTaken>, StoreError> {
+        let now = Timestamp::now();
+        let (folded, issued_on) = (new.name.folded(), new.card_issued_on.date());
+        let updated = self
             .db
-            .fetch_all(&update)
-            .instrument(db_span!(self.db, "UPDATE", "clients"))
+            .update_returning(
+                &UPDATE,
+                &[
+                    &new.name.as_str(),
+                    &folded,
+                    &new.card_number.as_str(),
+                    &issued_on,
+                    &now,
+                    &id,
+                    &expected,
+                ],
+            )
+            .await;
+        let Ok(updated) = card_taken(updated)? else {
+            return Ok(Err(CardTaken));
+        };
+        Written::from_outcome(updated, self.exists(id))
             .await
-            .map(db::returned)
-            .map_err(|err| card_conflict(err, new))?;
-        Written::of(updated, self.exists(id)).await
+            .map(Ok)
     }
 
     /// Deletes the client, if it is at `expected` version (when given).
-    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
-        let delete =
-            Query::new("DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)")
-                .bind(id)
-                .bind(expected);
-        let deleted = self
-            .db
-            .execute(&delete)
-            .instrument(db_span!(self.db, "DELETE", "clients"))
-            .await?;
-        Written::of((deleted > 0).then_some(()), self.exists(id)).await
-    }
-}
-
-/// The unique constraint on `card_number` is what makes it unique under
-/// concurrent requests; its violation is the caller's 409.
-fn card_conflict(err: sqlx::Error, new: &NewClient) -> ApiError {
-    if is_unique_violation(&err, "clients_card_number_key", "clients.card_number") {
-        ApiError::Conflict(format!(
-            "A client with card number `{}` already exists.",
-            new.card_number.as_str()
-        ))
-    } else {
-        err.into()
+    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, StoreError> {
+        let deleted = self.db.execute(&DELETE, &[&id, &expected]).await?;
+        Written::from_outcome((deleted > 0).then_some(()), self.exists(id)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
     use serde_json::json;
 
     use super::*;
+    use crate::domain::ClientInput;
 
-    /// `insert` answers with the client it built from what it wrote, not
-    /// with the row read back: that client must be the row, exactly.
-    #[tokio::test]
-    async fn an_inserted_client_is_the_stored_client() {
+    async fn store() -> (tempfile::TempDir, Db, ClientStore) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}", dir.path().join("clients.db").display());
         let db = Db::connect(&url, &MIGRATIONS)
             .await
             .expect("the database opens");
-        let store = ClientStore::new(db.clone());
-        let new = NewClient::parse(
-            &json!({"name": "  Ada Lovelace ", "card_number": "AL-1815", "card_issued_on": "2020-02-29"}),
-        )
-        .expect("a valid client");
-        let created = store.insert(None, &new).await.expect("inserted");
+        (dir, db.clone(), ClientStore::new(db))
+    }
+
+    /// `insert` answers with the client it built from what it wrote, not
+    /// with the row read back: that client must be the row, exactly.
+    #[tokio::test]
+    async fn an_inserted_client_is_the_stored_client() {
+        let (_dir, db, store) = store().await;
+        let body = json!({"name": "  Ada Lovelace ", "card_number": "AL-1815", "card_issued_on": "2020-02-29"});
+        let input = ClientInput::deserialize(&body).expect("the body's members");
+        let new = NewClient::try_from(input).expect("a valid client");
+        let created = store
+            .insert(&new, None)
+            .await
+            .expect("inserted")
+            .expect("a new card");
         assert_eq!(created.name, "Ada Lovelace");
         assert_eq!(created.version, 1);
         assert_eq!(
             store.get(created.id).await.expect("read"),
             Some(created.clone())
         );
-
-        let again = store.insert(None, &new).await;
-        assert!(matches!(&again, Err(ApiError::Conflict(_))), "{again:?}");
+        let again = store.insert(&new, None).await.expect("no failure");
+        assert_eq!(again, Err(CardTaken));
         db.close().await;
+    }
+
+    /// Every statement prepares on SQLite, with the parameters it names;
+    /// the end-to-end tests prepare them on PostgreSQL.
+    #[tokio::test]
+    async fn every_statement_prepares_on_sqlite() {
+        let (dir, db, _) = store().await;
+        db.close().await;
+        let conn = rusqlite::Connection::open(dir.path().join("clients.db")).expect("opened");
+        for statement in statements() {
+            conn.prepare(statement.sql())
+                .unwrap_or_else(|e| panic!("{}: {e}", statement.sql()));
+        }
     }
 }

@@ -5,9 +5,13 @@
 
 use std::{path::Path, time::Duration};
 
-use client_service::{domain::NewClient, store::ClientStore};
+use client_service::{
+    domain::{ClientInput, NewClient},
+    store::ClientStore,
+};
+use kit_data::{Db, Statement};
+use serde::Deserialize;
 use serde_json::json;
-use service_kit::data::db::{Db, Query};
 
 /// Creates enough to pass several automatic checkpoints (one per 1000
 /// pages of WAL): without the fix, these would leave a WAL of some 40 MB.
@@ -37,13 +41,18 @@ async fn the_wal_stays_bounded_while_clients_are_created() {
 
     let mut largest = 0;
     for i in 0..CREATES {
-        let new = NewClient::parse(&json!({
+        let body = json!({
             "name": format!("Client {i}"),
             "card_number": format!("WAL-{i:06}"),
             "card_issued_on": "2020-01-01",
-        }))
-        .expect("a valid client");
-        store.insert(None, &new).await.expect("created");
+        });
+        let input = ClientInput::deserialize(&body).expect("the body's members");
+        let new = NewClient::try_from(input).expect("a valid client");
+        store
+            .insert(&new, None)
+            .await
+            .expect("created")
+            .expect("a new card");
         largest = largest.max(file_size(&wal_path));
     }
     assert!(
@@ -59,7 +68,10 @@ async fn the_wal_stays_bounded_while_clients_are_created() {
     }
     assert_eq!(file_size(&wal_path), 0, "the idle WAL is emptied");
     let count: Option<i64> = db
-        .fetch_optional(&Query::new("SELECT count(*) FROM clients"))
+        .fetch_optional(
+            &Statement::new("SELECT clients", "SELECT count(*) FROM clients"),
+            &[],
+        )
         .await
         .expect("counted");
     let count = count.expect("a count");

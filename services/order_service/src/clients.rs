@@ -3,11 +3,9 @@
 
 use std::collections::HashMap;
 
-use service_kit::{
-    config::DependencyConfig,
-    http::pagination::Page,
-    upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken},
-};
+use kit_config::DependencyConfig;
+use kit_http::pagination::Page;
+use kit_upstream::{BuildError, Upstream, UpstreamError, token::ServiceToken};
 
 use crate::domain::ClientSummary;
 

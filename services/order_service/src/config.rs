@@ -1,22 +1,20 @@
-//! order_service's settings, from environment variables (every one of them:
-//! docs/src/how-it-works/configuration.md).
+//! order_service's settings: each a variable of the environment and a flag
+//! (`order_service --help` lists them all), checked at start.
 
 use std::net::SocketAddr;
 
-use service_kit::config::{
-    AuthConfig, CommonConfig, DependencyConfig, RateLimitConfig, parse_listen_addr,
-};
+use kit_config::{AuthConfig, CommonConfig, RateLimitConfig, parse_listen_addr};
+
+kit_config::calls_to!(
+    ClientServiceCalls,
+    "CLIENT_SERVICE",
+    "client-service",
+    "http://127.0.0.1:8000"
+);
 
 /// order_service: orders, each of one client of client_service.
 #[derive(clap::Parser, Clone, Debug)]
-#[command(
-    name = "order_service",
-    version,
-    after_help = "Calls to client_service (asked whether a client exists and for its details) are set by CLIENT_SERVICE_URL, \
-        CLIENT_SERVICE_TIMEOUT_MS, CLIENT_SERVICE_DEADLINE_MS, CLIENT_SERVICE_CONNECT_TIMEOUT_MS, CLIENT_SERVICE_RETRIES, \
-        CLIENT_SERVICE_MAX_CONCURRENT, CLIENT_SERVICE_BREAKER_FAILURES and \
-        CLIENT_SERVICE_BREAKER_OPEN_MS: see docs/src/how-it-works/configuration.md."
-)]
+#[command(name = "order_service", version)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8001", value_parser = parse_listen_addr)]
@@ -30,9 +28,8 @@ pub struct Config {
 
     #[command(flatten)]
     pub rate_limit: RateLimitConfig,
-}
 
-/// The calls to client_service, from the CLIENT_SERVICE_* variables.
-pub fn client_service_from_env() -> Result<DependencyConfig, String> {
-    DependencyConfig::from_env("CLIENT_SERVICE", "http://127.0.0.1:8000")
+    /// The calls to client_service (does a client exist, its details).
+    #[command(flatten)]
+    pub client_service: ClientServiceCalls,
 }

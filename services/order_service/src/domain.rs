@@ -3,14 +3,17 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use kit_http::{
+    ApiError,
+    validate::{self, Checks, Member},
+};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use service_kit::{
-    ApiError,
-    data::db::{FromRow, Row, invalid_column},
-    http::{
-        extract::MergePatch,
-        validate::{self, Fields},
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        KnownFormat, RefOr, Schema, SchemaFormat,
+        schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type},
     },
 };
 
@@ -30,41 +33,6 @@ pub struct Order {
     pub version: i64,
 }
 // ANCHOR_END: order
-
-// ANCHOR: from_row
-impl FromRow for Order {
-    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.get("id")?,
-            client_id: row.get("client_id")?,
-            item: row.get("item")?,
-            quantity: row.get("quantity")?,
-            price: Price::try_from(row.get::<i64>("price_cents")?)
-                .map_err(|err| invalid_column("price_cents", err))?,
-            status: OrderStatus::try_from(row.get::<String>("status")?)
-                .map_err(|err| invalid_column("status", err))?,
-            created_at: row.time("created_at")?,
-            updated_at: row.time("updated_at")?,
-            version: row.get("version")?,
-        })
-    }
-}
-// ANCHOR_END: from_row
-
-impl Order {
-    // ANCHOR: writable_fields
-    /// The writable fields as JSON, for applying a merge patch.
-    pub fn writable_fields(&self) -> serde_json::Map<String, Value> {
-        let mut fields = serde_json::Map::new();
-        fields.insert("client_id".into(), self.client_id.into());
-        fields.insert("item".into(), self.item.clone().into());
-        fields.insert("quantity".into(), self.quantity.into());
-        fields.insert("price".into(), self.price.to_string().into());
-        fields.insert("status".into(), self.status.as_str().into());
-        fields
-    }
-    // ANCHOR_END: writable_fields
-}
 
 /// The client's current details, as client_service returns them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -116,8 +84,128 @@ impl OrderView {
     // ANCHOR_END: order_view_new
 }
 
+// ANCHOR: order_input
+/// The body of `POST /order/`: `quantity` and `status` have defaults. The
+/// read-only fields a `GET` returns are accepted and ignored, so that a
+/// client can send back what it got.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"client_id": 1, "item": "Analytical Engine", "quantity": 1, "price": "12.50", "status": "new"}))]
+pub struct OrderInput {
+    #[serde(default)]
+    #[schema(value_type = ClientRef, inline, required = true)]
+    pub client_id: Member,
+    #[serde(default)]
+    #[schema(value_type = Item, inline, required = true)]
+    pub item: Member,
+    #[serde(default)]
+    #[schema(schema_with = Quantity::schema_on_create)]
+    pub quantity: Member,
+    #[serde(default)]
+    #[schema(value_type = Price, inline, required = true)]
+    pub price: Member,
+    /// `new` when not given on POST.
+    #[serde(default)]
+    #[schema(value_type = Option<OrderStatus>)]
+    pub status: Member,
+    /// Read-only (as returned by GET): accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub id: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub created_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub updated_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub client: Member,
+}
+// ANCHOR_END: order_input
+
+/// The body of `PUT /order/{id}`: every writable field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"client_id": 1, "item": "Difference Engine", "quantity": 2, "price": "99.90", "status": "paid"}))]
+pub struct OrderReplace {
+    #[serde(default)]
+    #[schema(value_type = ClientRef, inline, required = true)]
+    pub client_id: Member,
+    #[serde(default)]
+    #[schema(value_type = Item, inline, required = true)]
+    pub item: Member,
+    #[serde(default)]
+    #[schema(value_type = Quantity, inline, required = true)]
+    pub quantity: Member,
+    #[serde(default)]
+    #[schema(value_type = Price, inline, required = true)]
+    pub price: Member,
+    #[serde(default)]
+    #[schema(value_type = OrderStatus, required = true)]
+    pub status: Member,
+    /// Read-only (as returned by GET): accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub id: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub created_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub updated_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub client: Member,
+}
+
+/// A JSON Merge Patch of an order (`PATCH /order/{id}`): only the fields
+/// sent change; none can be removed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "paid"}))]
+pub struct OrderPatch {
+    #[serde(default)]
+    #[schema(value_type = ClientRef, inline)]
+    pub client_id: Member,
+    #[serde(default)]
+    #[schema(value_type = Item, inline)]
+    pub item: Member,
+    #[serde(default)]
+    #[schema(value_type = Quantity, inline)]
+    pub quantity: Member,
+    #[serde(default)]
+    #[schema(value_type = Price, inline)]
+    pub price: Member,
+    #[serde(default)]
+    #[schema(value_type = OrderStatus)]
+    pub status: Member,
+    /// Read-only (as returned by GET): accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub id: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub created_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub updated_at: Member,
+    /// Read-only: accepted and ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub client: Member,
+}
+
 // ANCHOR: new_order
-/// The writable fields of an order: the body of POST and PUT.
+/// The writable fields of an order, each of its domain type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
     pub client_id: i64,
@@ -126,13 +214,108 @@ pub struct NewOrder {
     pub price: Price,
     pub status: OrderStatus,
 }
-
-const FIELDS: &[&str] = &["client_id", "item", "quantity", "price", "status"];
-const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "client"];
 // ANCHOR_END: new_order
 
-pub const MAX_ITEM_CHARS: usize = 200;
-pub const MAX_QUANTITY: i64 = 1_000_000;
+/// The changes of a merge patch, each checked (before the patch is
+/// applied, and before the request's preconditions: see
+/// docs/src/how-it-works/api.md#order-of-the-checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderChanges {
+    client_id: Option<i64>,
+    item: Option<String>,
+    quantity: Option<i32>,
+    price: Option<Price>,
+    status: Option<OrderStatus>,
+}
+
+// ANCHOR: parse
+impl TryFrom<OrderInput> for NewOrder {
+    type Error = ApiError;
+
+    /// POST: every field parsed, `quantity` 1 and `status` `new` when not
+    /// given; every invalid field reported.
+    fn try_from(input: OrderInput) -> Result<Self, ApiError> {
+        let mut checks = Checks::new();
+        let client_id = checks.required("client_id", &input.client_id, ClientRef::parse);
+        let item = checks.required("item", &input.item, Item::parse);
+        let quantity = checks.optional("quantity", &input.quantity, 1, Quantity::parse);
+        let price = checks.required("price", &input.price, Price::parse);
+        let status = checks.optional(
+            "status",
+            &input.status,
+            OrderStatus::New,
+            OrderStatus::parse,
+        );
+        checks.finish(|| {
+            Some(Self {
+                client_id: client_id?,
+                item: item?,
+                quantity: quantity?,
+                price: price?,
+                status: status?,
+            })
+        })
+    }
+}
+// ANCHOR_END: parse
+
+impl TryFrom<OrderReplace> for NewOrder {
+    type Error = ApiError;
+
+    /// PUT replaces the whole order: every field is required.
+    fn try_from(input: OrderReplace) -> Result<Self, ApiError> {
+        let mut checks = Checks::new();
+        let client_id = checks.required("client_id", &input.client_id, ClientRef::parse);
+        let item = checks.required("item", &input.item, Item::parse);
+        let quantity = checks.required("quantity", &input.quantity, Quantity::parse);
+        let price = checks.required("price", &input.price, Price::parse);
+        let status = checks.required("status", &input.status, OrderStatus::parse);
+        checks.finish(|| {
+            Some(Self {
+                client_id: client_id?,
+                item: item?,
+                quantity: quantity?,
+                price: price?,
+                status: status?,
+            })
+        })
+    }
+}
+
+impl TryFrom<OrderPatch> for OrderChanges {
+    type Error = ApiError;
+
+    fn try_from(patch: OrderPatch) -> Result<Self, ApiError> {
+        let mut checks = Checks::new();
+        let client_id = checks.changed("client_id", &patch.client_id, ClientRef::parse);
+        let item = checks.changed("item", &patch.item, Item::parse);
+        let quantity = checks.changed("quantity", &patch.quantity, Quantity::parse);
+        let price = checks.changed("price", &patch.price, Price::parse);
+        let status = checks.changed("status", &patch.status, OrderStatus::parse);
+        checks.finish(|| {
+            Some(Self {
+                client_id: client_id?,
+                item: item?,
+                quantity: quantity?,
+                price: price?,
+                status: status?,
+            })
+        })
+    }
+}
+
+impl OrderChanges {
+    /// `current` with these changes.
+    pub fn applied_to(&self, current: &Order) -> NewOrder {
+        NewOrder {
+            client_id: self.client_id.unwrap_or(current.client_id),
+            item: self.item.clone().unwrap_or_else(|| current.item.clone()),
+            quantity: self.quantity.unwrap_or(current.quantity),
+            price: self.price.unwrap_or(current.price),
+            status: self.status.unwrap_or(current.status),
+        }
+    }
+}
 
 impl NewOrder {
     // ANCHOR: stored
@@ -152,84 +335,97 @@ impl NewOrder {
         }
     }
     // ANCHOR_END: stored
-
-    /// POST: `quantity` defaults to 1 and `status` to `new`.
-    pub fn parse_create(body: &Value) -> Result<Self, ApiError> {
-        Self::parse(body, false)
-    }
-
-    /// PUT replaces the whole order: every field is required.
-    pub fn parse_replace(body: &Value) -> Result<Self, ApiError> {
-        Self::parse(body, true)
-    }
-
-    /// PATCH: `current`'s fields with the merge patch applied, parsed as
-    /// for PUT. A member that is not a field is a 422 even when it is
-    /// `null` (which would remove nothing).
-    /// A merge patch's members on their own, before the patch is applied
-    /// (and before the request's preconditions: see the guide's "Order of
-    /// the checks"): each must be a field, set to a valid value (no field
-    /// can be removed).
-    pub fn check_patch(patch: &MergePatch) -> Result<(), ApiError> {
-        let members = Value::Object(patch.members().clone());
-        let mut fields = Fields::of(&members, FIELDS, READ_ONLY)?;
-        let client_id = fields.present("client_id", parse_client_id).map(drop);
-        let item = fields.present("item", parse_item).map(drop);
-        let quantity = fields.present("quantity", parse_quantity).map(drop);
-        let price = fields.present("price", Price::parse).map(drop);
-        let status = fields.present("status", OrderStatus::parse).map(drop);
-        fields.finish(|| client_id.and(item).and(quantity).and(price).and(status))
-    }
-
-    pub fn parse_patch(current: &Order, patch: &MergePatch) -> Result<Self, ApiError> {
-        validate::only_fields(patch.members(), FIELDS, READ_ONLY)?;
-        let mut fields = current.writable_fields();
-        patch.apply_to(&mut fields);
-        Self::parse_replace(&Value::Object(fields))
-    }
-
-    // ANCHOR: parse
-    fn parse(body: &Value, all_required: bool) -> Result<Self, ApiError> {
-        let mut fields = Fields::of(body, FIELDS, READ_ONLY)?;
-        let client_id = fields.required("client_id", parse_client_id);
-        let item = fields.required("item", parse_item);
-        let (quantity, status) = if all_required {
-            (
-                fields.required("quantity", parse_quantity),
-                fields.required("status", OrderStatus::parse),
-            )
-        } else {
-            (
-                fields.optional("quantity", 1, parse_quantity),
-                fields.optional("status", OrderStatus::New, OrderStatus::parse),
-            )
-        };
-        let price = fields.required("price", Price::parse);
-        fields.finish(|| {
-            Some(Self {
-                client_id: client_id?,
-                item: item?,
-                quantity: quantity?,
-                price: price?,
-                status: status?,
-            })
-        })
-    }
-    // ANCHOR_END: parse
 }
 
-fn parse_client_id(value: &Value) -> Result<i64, String> {
-    validate::integer_in(value, 1, i64::MAX)
+/// `client_id`: the id of a client (whether it exists, client_service says).
+pub struct ClientRef;
+
+impl ClientRef {
+    pub fn parse(value: &Value) -> Result<i64, String> {
+        validate::integer_in(value, 1, i64::MAX)
+    }
 }
 
-fn parse_item(value: &Value) -> Result<String, String> {
-    validate::text(value, MAX_ITEM_CHARS)
+impl PartialSchema for ClientRef {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .description(Some("The id of an existing client of client_service."))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .into()
+    }
+}
+impl ToSchema for ClientRef {}
+
+/// `item`: what is ordered, 1 to 200 characters once trimmed, no control
+/// characters.
+pub struct Item;
+
+impl Item {
+    pub const MAX_CHARS: usize = 200;
+    /// What [`parse`](Self::parse) takes, as a JSON Schema pattern: some
+    /// character that is not a blank, and no control character.
+    pub const PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+
+    pub fn parse(value: &Value) -> Result<String, String> {
+        validate::text(value, Self::MAX_CHARS)
+    }
 }
 
-fn parse_quantity(value: &Value) -> Result<i32, String> {
-    validate::integer_in(value, 1, MAX_QUANTITY)
-        .and_then(|n| i32::try_from(n).map_err(|e| e.to_string()))
+impl PartialSchema for Item {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "1 to 200 characters once trimmed; no control characters.",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_CHARS))
+            .pattern(Some(Self::PATTERN))
+            .into()
+    }
 }
+impl ToSchema for Item {}
+
+/// `quantity`: how many, 1 to 1 000 000.
+pub struct Quantity;
+
+impl Quantity {
+    pub const MAX: i64 = 1_000_000;
+
+    pub fn parse(value: &Value) -> Result<i32, String> {
+        validate::integer_in(value, 1, Self::MAX)
+            .and_then(|n| i32::try_from(n).map_err(|e| e.to_string()))
+    }
+}
+
+impl Quantity {
+    fn object() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(1))
+            .maximum(Some(Self::MAX))
+    }
+
+    /// On `POST`, where it may be left out or null: then 1.
+    pub fn schema_on_create() -> Schema {
+        Self::object()
+            .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+            .description(Some("1 to 1000000; 1 when not given on POST."))
+            .into()
+    }
+}
+
+impl PartialSchema for Quantity {
+    fn schema() -> RefOr<Schema> {
+        Self::object()
+            .schema_type(Type::Integer)
+            .description(Some("1 to 1000000."))
+            .into()
+    }
+}
+impl ToSchema for Quantity {}
 
 /// A non-negative amount with at most two fractional digits, held as a
 /// whole number of cents: never a float, in memory or in storage.
@@ -296,6 +492,32 @@ impl Price {
     }
 }
 
+/// A price as accepted: a string like "12.50" or a number like 12.5.
+impl PartialSchema for Price {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::String))
+                    .pattern(Some(r"^(0|[1-9][0-9]{0,9})(\.[0-9]{1,2})?$"))
+                    .examples(["12.50"]),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::Number))
+                    .minimum(Some(0.0))
+                    .maximum(Some(1_000_000_000.0))
+                    .multiple_of(Some(0.01))
+                    .examples([12.5]),
+            )
+            .description(Some(
+                "A non-negative amount with at most 2 decimals, at most 1000000000.00; a string or a number.",
+            ))
+            .into()
+    }
+}
+impl ToSchema for Price {}
+
 impl TryFrom<i64> for Price {
     type Error = String;
     fn try_from(cents: i64) -> Result<Self, String> {
@@ -317,7 +539,7 @@ impl Serialize for Price {
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     New,
@@ -403,12 +625,17 @@ mod tests {
         }
     }
 
+    fn create(body: &Value) -> Result<NewOrder, ApiError> {
+        NewOrder::try_from(OrderInput::deserialize(body).expect("members"))
+    }
+
     #[test]
     fn defaults_apply_on_create_but_replace_needs_every_field() {
         let body = json!({"client_id": 1, "item": "Tea", "price": "3.20"});
-        let order = NewOrder::parse_create(&body).unwrap();
+        let order = create(&body).unwrap();
         assert_eq!((order.quantity, order.status), (1, OrderStatus::New));
-        let Err(ApiError::Validation(errors)) = NewOrder::parse_replace(&body) else {
+        let replace = OrderReplace::deserialize(&body).expect("members");
+        let Err(ApiError::Validation(errors)) = NewOrder::try_from(replace) else {
             panic!("expected 422");
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -419,7 +646,7 @@ mod tests {
     #[test]
     fn every_field_is_checked() {
         let body = json!({"client_id": 0, "item": " ", "quantity": 1_000_001, "price": -1, "status": "lost"});
-        let Err(ApiError::Validation(errors)) = NewOrder::parse_create(&body) else {
+        let Err(ApiError::Validation(errors)) = create(&body) else {
             panic!("expected 422");
         };
         assert_eq!(errors.len(), 5);
@@ -430,4 +657,26 @@ mod tests {
         );
     }
     // ANCHOR_END: every_field_is_checked
+
+    /// The pattern the document gives an item is what `parse` takes.
+    #[test]
+    fn the_documented_item_pattern_is_what_parse_takes() {
+        let pattern = regex::Regex::new(Item::PATTERN).unwrap();
+        for item in [
+            "Tea",
+            " Tea ",
+            "",
+            "   ",
+            "a\u{7}b",
+            "\u{85}",
+            "Thé vert",
+            "x\ty",
+        ] {
+            assert_eq!(
+                pattern.is_match(item),
+                Item::parse(&json!(item)).is_ok(),
+                "{item:?}"
+            );
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! order_service: orders, each belonging to one client of client_service.
 //!
-//! `main.rs` only reads the configuration and calls [`build`]; tests build
-//! the same service on port 0.
+//! `main.rs` only reads the configuration and hands [`build`] to the kit's
+//! `main`; tests build the same service on port 0.
 
 pub mod clients;
 pub mod config;
@@ -11,54 +11,43 @@ pub mod routes;
 pub mod schema;
 pub mod store;
 
-use service_kit::{
-    auth::{CallerLimit, Scopes, Verifier, protect},
-    config::DependencyConfig,
-    data::db::Db,
-    data::idempotency::IdempotencyKeys,
-    http::api_doc::Resource,
-    server::{StartError, Started},
-    upstream::token::ServiceToken,
-};
+use kit_auth::{CallerLimit, Scopes, Verifier, protect};
+use kit_config::DependencyConfig;
+use kit_data::Db;
+use kit_http::{api_doc::Resource, idempotency::IdempotencyKeys};
+use kit_server::{BoundServer, Server, StartupError};
+use kit_upstream::token::ServiceToken;
 
 use crate::{clients::ClientService, config::Config, routes::AppState, store::OrderStore};
 
+// ANCHOR: build
 /// Connects the database (running migrations), builds the client for
 /// client_service and binds the listener.
-pub async fn build(
-    config: &Config,
-    client_service: &DependencyConfig,
-) -> Result<Started, StartError> {
+pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     let url = config.common.database_url("order_service")?;
     let db = Db::connect(&url, &store::MIGRATIONS).await?;
+    let calls = DependencyConfig::from(&config.client_service);
+    let token = ServiceToken::new(&config.auth, ClientService::SCOPE, calls.timeout)?;
     let state = AppState {
         orders: OrderStore::new(db.clone()),
         keys: IdempotencyKeys::new(db.clone()),
-        clients: ClientService::new(
-            client_service,
-            ServiceToken::new(&config.auth, ClientService::SCOPE, client_service.timeout)
-                .map_err(StartError::Config)?,
-        )?,
+        clients: ClientService::new(&calls, token)?,
     };
     let verifier = Verifier::new(&config.auth, "order_service")?;
-    let document = service_kit::http::api_doc::route("/order/openapi.json", &openapi::document());
-    Started::bind(
+    let api = protect(
+        routes::router(state),
+        verifier,
+        SCOPES,
+        CallerLimit::new(&config.rate_limit),
         "order_service",
-        config.listen_addr,
-        protect(
-            routes::router(state),
-            verifier,
-            SCOPES,
-            CallerLimit::new(&config.rate_limit),
-            "order_service",
-        )
-        .merge(document),
-        db,
-        &url,
-        &config.common,
-    )
-    .await
+    );
+    let document = kit_http::api_doc::route("/order/openapi.json", &openapi::document());
+    let server = Server::new("order_service", api.merge(document))
+        .depends_on(db, kit_config::redact_url(&url))
+        .grace(config.common.shutdown_grace);
+    Ok(server.bind(config.listen_addr).await?)
 }
+// ANCHOR_END: build
 
 /// The scopes of the API: `Order::READ_SCOPE` to read, `Order::WRITE_SCOPE`
 /// for the rest (the OpenAPI document declares the same).

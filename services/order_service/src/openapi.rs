@@ -1,14 +1,13 @@
 //! order_service's OpenAPI 3.1 document, generated from the handlers'
-//! annotations in `routes.rs` and the schemas in `schema.rs`; served at
+//! annotations in `routes.rs` and the bodies' types in `domain.rs`; served at
 //! `GET /order/openapi.json` and committed as `openapi.json`.
 
-use service_kit::http::problem::{FieldError, Problem};
+use kit_http::problem::{FieldError, Problem};
 use utoipa::OpenApi;
 
 use crate::{
-    domain::{ClientSummary, Order, OrderStatus, OrderView},
+    domain::{ClientSummary, Order, OrderInput, OrderPatch, OrderReplace, OrderStatus, OrderView},
     routes,
-    schema::{OrderInput, OrderPatch, OrderReplace},
 };
 
 #[derive(OpenApi)]
@@ -32,4 +31,4 @@ use crate::{
 )]
 struct ApiDoc;
 
-service_kit::api_document!(ApiDoc, Order);
+kit_http::api_document!(ApiDoc, Order);

@@ -9,29 +9,28 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use kit_auth::Principal;
+use kit_data::Written;
+use kit_http::ApiError;
+use kit_http::conditional::{Preconditions, Tagged, WrittenOr, changed_since, not_modified};
+use kit_http::extract::{Body, Id, PatchBody, QueryParams, optional_whole_number, whole_number};
+use kit_http::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
+use kit_http::pagination::{Listed, Page};
+use kit_http::problem::{Problem, cause_chain};
 use serde::Deserialize;
-use serde_json::Value;
-use service_kit::ApiError;
-use service_kit::auth::Principal;
-use service_kit::data::db::Written;
-use service_kit::data::idempotency::{Created, IdempotencyKey, IdempotencyKeys};
-use service_kit::http::conditional::{Preconditions, Tagged, changed_since, not_modified};
-use service_kit::http::extract::{
-    Id, Json, MergePatch, Query, optional_whole_number, whole_number,
-};
-use service_kit::http::pagination::{Listed, Page};
-use service_kit::http::problem::{Problem, cause_chain};
 use utoipa::IntoParams;
 
 use crate::{
     clients::ClientService,
-    domain::{ClientSummary, NewOrder, OrderStatus, OrderView},
+    domain::{
+        ClientSummary, NewOrder, Order, OrderChanges, OrderInput, OrderPatch, OrderReplace,
+        OrderStatus, OrderView,
+    },
     schema::{
         BodyRejected, Deleted, Found, IdPath, IdempotencyKeyHeader, IfMatch, IfNoneMatch, Invalid,
-        Malformed, NotFound, NotModified, OrderInput, OrderPatch, OrderReplace, Stale, Unavailable,
-        Updated,
+        Malformed, NotFound, NotModified, Stale, Unavailable, Updated,
     },
-    store::{OrderFilter, OrderStore},
+    store::{ClientDeleted, OrderFilter, OrderStore},
 };
 
 /// What every handler gets (behind one `Arc`: a request clones one
@@ -107,20 +106,32 @@ pub async fn create_order(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Principal>>,
     key: Option<IdempotencyKey>,
-    Json(body): Json<Value>,
+    body: Body<OrderInput>,
 ) -> Result<Response, ApiError> {
-    let new = NewOrder::parse_create(&body)?;
+    let new = NewOrder::try_from(body.input)?;
     state
         .keys
-        .create(&caller.caller(), key, "/order/", &body, async |creation| {
-            let client = existing_client(&state, new.client_id).await?;
-            let order = state.orders.insert(creation.tx().await?, &new).await?;
-            let location = format!("/order/{}", order.id);
-            Created::new(location, &OrderView::new(order, Some(client)))
-        })
+        .create(
+            &caller.caller(),
+            key,
+            "/order/",
+            &body.json,
+            async |keyed| {
+                let client = existing_client(&state, new.client_id).await?;
+                let respond = |order: &Order| {
+                    let view = OrderView::new(order.clone(), Some(client.clone()));
+                    Created::new(format!("/order/{}", order.id), &view)
+                };
+                let order = state
+                    .orders
+                    .insert(&new, keyed.alongside(&respond))
+                    .await?
+                    .map_err(|ClientDeleted| client_deleted(new.client_id))?;
+                respond(&order)
+            },
+        )
         .await
 }
-// ANCHOR_END: create_order
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +165,7 @@ pub struct ListParams {
 )]
 pub async fn list_orders(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<ListParams>,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Listed<OrderView>, ApiError> {
     let page = Page::new(params.limit, params.after)?;
     let filter = OrderFilter {
@@ -227,9 +238,9 @@ pub async fn replace_order(
     State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
-    Json(body): Json<Value>,
+    body: Body<OrderReplace>,
 ) -> Result<Tagged<OrderView>, ApiError> {
-    let new = NewOrder::parse_replace(&body)?;
+    let new = NewOrder::try_from(body.input)?;
     let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
     let expected = preconditions.expected_version(current.version)?;
     let client = existing_client(&state, new.client_id).await?;
@@ -237,6 +248,7 @@ pub async fn replace_order(
         .orders
         .update(id, &new, expected)
         .await?
+        .map_err(|ClientDeleted| client_deleted(new.client_id))?
         .done(|| not_found(id))?;
     Ok(Tagged::ok(
         order.version,
@@ -258,19 +270,24 @@ pub async fn patch_order(
     State(state): State<Arc<AppState>>,
     Id(id): Id,
     preconditions: Preconditions,
-    patch: MergePatch,
+    PatchBody(patch): PatchBody<OrderPatch>,
 ) -> Result<Tagged<OrderView>, ApiError> {
-    NewOrder::check_patch(&patch)?;
+    let changes = OrderChanges::try_from(patch)?;
     for _ in 0..MAX_PATCH_ATTEMPTS {
         let current = state.orders.get(id).await?.ok_or_else(|| not_found(id))?;
         preconditions.expected_version(current.version)?;
-        let new = NewOrder::parse_patch(&current, &patch)?;
+        let new = changes.applied_to(&current);
         let client = if new.client_id != current.client_id {
             Some(existing_client(&state, new.client_id).await?)
         } else {
             current_client(&state, new.client_id).await
         };
-        match state.orders.update(id, &new, Some(current.version)).await? {
+        let written = state
+            .orders
+            .update(id, &new, Some(current.version))
+            .await?
+            .map_err(|ClientDeleted| client_deleted(new.client_id))?;
+        match written {
             Written::Done(order) => {
                 return Ok(Tagged::ok(order.version, OrderView::new(order, client)));
             }
@@ -328,7 +345,7 @@ pub struct DeleteParams {
 )]
 pub async fn delete_orders_of_client(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<DeleteParams>,
+    QueryParams(params): QueryParams<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
     let client_id = params.client_id;
     if client_id < 1 {
@@ -339,6 +356,11 @@ pub async fn delete_orders_of_client(
     let deleted = state.orders.delete_by_client(client_id).await?;
     tracing::info!(client_id, deleted, "deleted the orders of a client");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The 422 of a write for a client that has been deleted.
+fn client_deleted(client_id: i64) -> ApiError {
+    ApiError::invalid("client_id", format!("client {client_id} has been deleted"))
 }
 
 fn not_found(id: i64) -> ApiError {

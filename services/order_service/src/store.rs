@@ -1,25 +1,101 @@
-//! Orders in the service's own database (SQLite or PostgreSQL).
+//! Orders in the service's own database (SQLite or PostgreSQL): every
+//! statement of the service, and how a row becomes an [`Order`]. What a
+//! store returns is a record or a [`StoreError`]; the routes say what the
+//! caller is answered.
 
-use chrono::{SubsecRound, Utc};
-use service_kit::{
-    ApiError,
-    data::db::{self, Db, Exec, Migrations, Query, Tx, Written},
-    db_span,
-    http::pagination::Page,
+use kit_data::{
+    Builder, Db, FromRow, Insert, Migrations, Row, Statement, StoreError, Timestamp, Written,
+    bad_column, insert,
 };
-use tracing::Instrument;
+use kit_http::{idempotency::Alongside, pagination::Page};
 
-use crate::domain::{NewOrder, Order, OrderStatus};
+use crate::domain::{NewOrder, Order, OrderStatus, Price};
 
 pub static MIGRATIONS: Migrations = Migrations {
     sqlite: &sqlx::migrate!("./migrations/sqlite"),
     postgres: &sqlx::migrate!("./migrations/postgres"),
 };
 
-// ANCHOR: columns
-const COLUMNS: &str =
-    "id, client_id, item, quantity, price_cents, status, created_at, updated_at, version";
-// ANCHOR_END: columns
+// ANCHOR: statements
+/// The order is inserted only while its client is not recorded as deleted,
+/// in the same statement: see [`OrderStore::delete_by_client`].
+const INSERT: Insert = insert!(
+    "INSERT orders",
+    "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $6 \
+     WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1)"
+);
+const GET: Statement = Statement::new(
+    "SELECT orders",
+    "SELECT id, client_id, item, quantity, price_cents, status, created_at, updated_at, version \
+     FROM orders WHERE id = $1",
+);
+// ANCHOR_END: statements
+const LIST: &str = "SELECT id, client_id, item, quantity, price_cents, status, created_at, \
+     updated_at, version FROM orders WHERE id > ";
+const UPDATE: Statement = Statement::new(
+    "UPDATE orders",
+    "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
+     status = $5, updated_at = $6, version = version + 1 \
+     WHERE id = $7 AND ($8 IS NULL OR version = $8) \
+     AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
+     RETURNING id, client_id, item, quantity, price_cents, status, created_at, updated_at, version",
+);
+const IS_DELETED_CLIENT: Statement = Statement::new(
+    "SELECT deleted_clients",
+    "SELECT client_id FROM deleted_clients WHERE client_id = $1",
+);
+const DELETE: Statement = Statement::new(
+    "DELETE orders",
+    "DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)",
+);
+const LOCK_ORDERS: Statement = Statement::new(
+    "LOCK orders",
+    "LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE",
+);
+const RECORD_DELETED_CLIENT: Statement = Statement::new(
+    "INSERT deleted_clients",
+    "INSERT INTO deleted_clients (client_id, deleted_at) VALUES ($1, $2) \
+     ON CONFLICT (client_id) DO NOTHING",
+);
+const DELETE_OF_CLIENT: Statement =
+    Statement::new("DELETE orders", "DELETE FROM orders WHERE client_id = $1");
+
+/// Every statement of the store but the list (built per filter, see
+/// [`OrderStore::list_statement`]), for the test that prepares them all on
+/// each backend.
+pub fn statements() -> Vec<Statement> {
+    vec![
+        Statement::new(INSERT.summary, INSERT.sqlite),
+        Statement::new(INSERT.summary, INSERT.postgres),
+        GET,
+        UPDATE,
+        IS_DELETED_CLIENT,
+        DELETE,
+        RECORD_DELETED_CLIENT,
+        DELETE_OF_CLIENT,
+    ]
+}
+
+// ANCHOR: from_row
+impl FromRow for Order {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.get("id")?,
+            client_id: row.get("client_id")?,
+            item: row.get("item")?,
+            quantity: row.get("quantity")?,
+            price: Price::try_from(row.get::<i64>("price_cents")?)
+                .map_err(|err| bad_column("price_cents", err))?,
+            status: OrderStatus::try_from(row.get::<String>("status")?)
+                .map_err(|err| bad_column("status", err))?,
+            created_at: row.get::<Timestamp>("created_at")?.0,
+            updated_at: row.get::<Timestamp>("updated_at")?.0,
+            version: row.get("version")?,
+        })
+    }
+}
+// ANCHOR_END: from_row
 
 #[derive(Clone, Debug)]
 pub struct OrderStore {
@@ -33,133 +109,132 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
 }
 
+/// Why an order was not written although the database worked: its client
+/// has been deleted (see [`OrderStore::delete_by_client`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ClientDeleted;
+
 impl OrderStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
 
     // ANCHOR: insert
-    /// Inserts inside `tx` when given, else as a statement of its own;
-    /// refused (422) when the client has been deleted. The check and the
-    /// insert are one statement: see [`delete_by_client`](Self::delete_by_client)
-    /// for why no delete can slip in between.
-    pub async fn insert(&self, tx: Option<&mut Tx>, new: &NewOrder) -> Result<Order, ApiError> {
-        let now = Utc::now().trunc_subsecs(6);
-        let insert = Query::new(
-            "INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $6 \
-             WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1)",
-        )
-            .bind(new.client_id)
-            .bind(new.item.as_str())
-            .bind(new.quantity)
-            .bind(new.price.cents())
-            .bind(new.status.as_str())
-            .bind(now);
-        let id = Exec::new(&self.db, tx)
-            .insert(&insert)
-            .instrument(db_span!(self.db, "INSERT", "orders"))
-            .await?
-            .ok_or_else(|| client_deleted(new.client_id))?;
-        Ok(new.stored(id, now))
+    /// Inserts the order, unless its client has been deleted (the check and
+    /// the insert are one statement: see [`delete_by_client`](Self::delete_by_client)
+    /// for why no delete can slip in between). `alongside`, when given,
+    /// runs in the same transaction with the stored order (the answer to an
+    /// `Idempotency-Key` is stored so); without it the insert is a
+    /// statement of its own.
+    pub async fn insert(
+        &self,
+        new: &NewOrder,
+        alongside: Alongside<'_, Order>,
+    ) -> Result<Result<Order, ClientDeleted>, StoreError> {
+        let now = Timestamp::now();
+        let (quantity, cents) = (i64::from(new.quantity), new.price.cents());
+        let status = new.status.as_str();
+        let params: [&dyn kit_data::Param; 6] =
+            [&new.client_id, &new.item, &quantity, &cents, &status, &now];
+        let id = match alongside {
+            None => self.db.insert(&INSERT, &params).await?,
+            Some(alongside) => {
+                self.db
+                    .transaction(|tx| {
+                        let id = tx.insert(&INSERT, &params)?;
+                        if let Some(id) = id {
+                            alongside(tx, &new.stored(id, now.0))?;
+                        }
+                        Ok::<_, StoreError>(id)
+                    })
+                    .await?
+            }
+        };
+        Ok(id.map(|id| new.stored(id, now.0)).ok_or(ClientDeleted))
     }
     // ANCHOR_END: insert
 
-    pub async fn get(&self, id: i64) -> Result<Option<Order>, ApiError> {
-        let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-        Ok(self
-            .db
-            .fetch_optional(&Query::new(sql).bind(id))
-            .instrument(db_span!(self.db, "SELECT", "orders"))
-            .await?)
+    pub async fn get(&self, id: i64) -> Result<Option<Order>, StoreError> {
+        self.db.fetch_optional(&GET, &[&id]).await
     }
 
-    async fn exists(&self, id: i64) -> Result<bool, ApiError> {
+    async fn exists(&self, id: i64) -> Result<bool, StoreError> {
         Ok(self.get(id).await?.is_some())
     }
 
-    pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, ApiError> {
-        let mut query = Query::new(format!("SELECT {COLUMNS} FROM orders WHERE id > "));
-        query.push_bind(page.after);
-        if let Some(client_id) = filter.client_id {
-            query.push(" AND client_id = ").push_bind(client_id);
+    /// The statement of a page of orders with `filter`, and its parameters.
+    pub fn list_statement<'p>(
+        page: &'p Page,
+        filter: &'p OrderFilter,
+        status: &'p Option<&'static str>,
+        rows: &'p i64,
+    ) -> (Statement, Vec<&'p dyn kit_data::Param>) {
+        let mut list = Builder::new("SELECT orders", LIST);
+        list.bind(&page.after);
+        if let Some(client_id) = &filter.client_id {
+            list.push(" AND client_id = ").bind(client_id);
         }
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status.as_str());
+        if let Some(status) = status {
+            list.push(" AND status = ").bind(status);
         }
-        query
-            .push(" ORDER BY id LIMIT ")
-            .push_bind(page.rows_to_fetch());
-        Ok(self
-            .db
-            .fetch_all(&query)
-            .instrument(db_span!(self.db, "SELECT", "orders"))
-            .await?)
+        list.push(" ORDER BY id LIMIT ").bind(rows);
+        list.build()
     }
 
-    // ANCHOR: update
+    pub async fn list(&self, page: Page, filter: OrderFilter) -> Result<Vec<Order>, StoreError> {
+        let status = filter.status.map(OrderStatus::as_str);
+        let rows = page.rows_to_fetch();
+        let (statement, params) = Self::list_statement(&page, &filter, &status, &rows);
+        self.db.fetch_all(&statement, &params).await
+    }
+
     /// Replaces every writable field, if the order is at `expected`
-    /// version (when given).
+    /// version (when given) and its (new) client is not deleted.
     pub async fn update(
         &self,
         id: i64,
         new: &NewOrder,
         expected: Option<i64>,
-    ) -> Result<Written<Order>, ApiError> {
-        let now = Utc::now().trunc_subsecs(6);
-        let sql = format!(
-            "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
-             status = $5, updated_at = $6, version = version + 1 \
-             WHERE id = $7 AND ($8 IS NULL OR version = $8) \
-             AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
-             RETURNING {COLUMNS}"
-        );
-        let update = Query::new(sql)
-            .bind(new.client_id)
-            .bind(new.item.as_str())
-            .bind(new.quantity)
-            .bind(new.price.cents())
-            .bind(new.status.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(expected);
+    ) -> Result<Result<Written<Order>, ClientDeleted>, StoreError> {
+        let now = Timestamp::now();
+        let (quantity, cents) = (i64::from(new.quantity), new.price.cents());
+        let status = new.status.as_str();
         let updated: Option<Order> = self
             .db
-            .fetch_all(&update)
-            .instrument(db_span!(self.db, "UPDATE", "orders"))
-            .await
-            .map(db::returned)?;
+            .update_returning(
+                &UPDATE,
+                &[
+                    &new.client_id,
+                    &new.item,
+                    &quantity,
+                    &cents,
+                    &status,
+                    &now,
+                    &id,
+                    &expected,
+                ],
+            )
+            .await?;
         if updated.is_none() && self.is_deleted_client(new.client_id).await? {
-            return Err(client_deleted(new.client_id));
+            return Ok(Err(ClientDeleted));
         }
-        Written::of(updated, self.exists(id)).await
+        Written::from_outcome(updated, self.exists(id))
+            .await
+            .map(Ok)
     }
-    // ANCHOR_END: update
 
-    async fn is_deleted_client(&self, client_id: i64) -> Result<bool, ApiError> {
+    async fn is_deleted_client(&self, client_id: i64) -> Result<bool, StoreError> {
         let found: Option<i64> = self
             .db
-            .fetch_optional(
-                &Query::new("SELECT client_id FROM deleted_clients WHERE client_id = $1")
-                    .bind(client_id),
-            )
-            .instrument(db_span!(self.db, "SELECT", "deleted_clients"))
+            .fetch_optional(&IS_DELETED_CLIENT, &[&client_id])
             .await?;
         Ok(found.is_some())
     }
 
     /// Deletes the order, if it is at `expected` version (when given).
-    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, ApiError> {
-        let delete =
-            Query::new("DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)")
-                .bind(id)
-                .bind(expected);
-        let deleted = self
-            .db
-            .execute(&delete)
-            .instrument(db_span!(self.db, "DELETE", "orders"))
-            .await?;
-        Written::of((deleted > 0).then_some(()), self.exists(id)).await
+    pub async fn delete(&self, id: i64, expected: Option<i64>) -> Result<Written<()>, StoreError> {
+        let deleted = self.db.execute(&DELETE, &[&id, &expected]).await?;
+        Written::from_outcome((deleted > 0).then_some(()), self.exists(id)).await
     }
 
     /// Deletes every order of a client, and records the client as
@@ -175,36 +250,18 @@ impl OrderStore {
     /// which reads do not wait for): a create that inserted before waits
     /// to be committed and its order is deleted here, a create that comes
     /// later waits for this commit and then sees the record.
-    pub async fn delete_by_client(&self, client_id: i64) -> Result<u64, ApiError> {
-        let mut tx = self.db.begin().await?;
-        if let Tx::Postgres(_) = &tx {
-            tx.execute(&Query::new("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE"))
-                .instrument(db_span!(Db::POSTGRES, "LOCK", "orders"))
-                .await?;
-        }
-        let now = Utc::now().trunc_subsecs(6);
-        tx.execute(
-            &Query::new(
-                "INSERT INTO deleted_clients (client_id, deleted_at) VALUES ($1, $2) \
-                 ON CONFLICT (client_id) DO NOTHING",
-            )
-            .bind(client_id)
-            .bind(now),
-        )
-        .instrument(db_span!(self.db, "INSERT", "deleted_clients"))
-        .await?;
-        let deleted = tx
-            .execute(&Query::new("DELETE FROM orders WHERE client_id = $1").bind(client_id))
-            .instrument(db_span!(self.db, "DELETE", "orders"))
-            .await?;
-        tx.commit().await?;
-        Ok(deleted)
+    pub async fn delete_by_client(&self, client_id: i64) -> Result<u64, StoreError> {
+        let now = Timestamp::now();
+        self.db
+            .transaction(|tx| {
+                if tx.is_postgres() {
+                    tx.execute(&LOCK_ORDERS, &[])?;
+                }
+                tx.execute(&RECORD_DELETED_CLIENT, &[&client_id, &now])?;
+                tx.execute(&DELETE_OF_CLIENT, &[&client_id])
+            })
+            .await
     }
-}
-
-/// The 422 of a write for a client that has been deleted.
-fn client_deleted(client_id: i64) -> ApiError {
-    ApiError::invalid("client_id", format!("client {client_id} has been deleted"))
 }
 
 #[cfg(test)]
@@ -232,25 +289,47 @@ mod tests {
     }
 
     /// `insert` answers with the order it built from what it wrote, not
-    /// with the row read back: that order must be the row, exactly.
+    /// with the row read back: that order must be the row, exactly, alone
+    /// and inside a transaction with a step alongside.
     #[tokio::test]
     async fn an_inserted_order_is_the_stored_order() {
         let (_dir, db, store) = store().await;
-        let alone = store.insert(None, &new_order(7)).await.expect("inserted");
+        let alone = store
+            .insert(&new_order(7), None)
+            .await
+            .expect("inserted")
+            .expect("its client is not deleted");
         assert_eq!(
             store.get(alone.id).await.expect("read"),
             Some(alone.clone())
         );
         assert_eq!(alone.version, 1);
 
-        let mut tx = db.begin().await.expect("a transaction");
+        let seen = std::sync::Mutex::new(None);
         let in_tx = store
-            .insert(Some(&mut tx), &new_order(8))
+            .insert(
+                &new_order(8),
+                Some(Box::new(|_tx, order: &Order| {
+                    *seen.lock().unwrap() = Some(order.clone());
+                    Ok(())
+                })),
+            )
             .await
-            .expect("inserted");
-        tx.commit().await.expect("committed");
+            .expect("inserted")
+            .expect("its client is not deleted");
         assert_eq!(in_tx.id, alone.id + 1);
+        assert_eq!(seen.into_inner().unwrap(), Some(in_tx.clone()));
         assert_eq!(store.get(in_tx.id).await.expect("read"), Some(in_tx));
+
+        // A step alongside that fails takes the order with it.
+        let failed = store
+            .insert(
+                &new_order(9),
+                Some(Box::new(|_tx, _: &Order| Err(StoreError::failed("no")))),
+            )
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(store.get(alone.id + 2).await.expect("read"), None);
         db.close().await;
     }
 
@@ -261,11 +340,8 @@ mod tests {
             .delete_by_client(7)
             .await
             .expect("the client's orders deleted");
-        let refused = store.insert(None, &new_order(7)).await;
-        assert!(
-            matches!(&refused, Err(ApiError::Validation(_))),
-            "{refused:?}"
-        );
+        let refused = store.insert(&new_order(7), None).await.expect("no failure");
+        assert_eq!(refused, Err(ClientDeleted));
         let page = Page::new(None, None).expect("the first page");
         let all = store
             .list(page, OrderFilter::default())
@@ -273,5 +349,21 @@ mod tests {
             .expect("listed");
         assert!(all.is_empty(), "{all:?}");
         db.close().await;
+    }
+
+    /// Every statement prepares on SQLite, with the parameters it names;
+    /// the end-to-end tests prepare them on PostgreSQL.
+    #[tokio::test]
+    async fn every_statement_prepares_on_sqlite() {
+        let (dir, db, _) = store().await;
+        db.close().await;
+        let conn = rusqlite::Connection::open(dir.path().join("orders.db")).expect("opened");
+        for statement in statements() {
+            if statement.sql().starts_with("LOCK") {
+                continue;
+            }
+            conn.prepare(statement.sql())
+                .unwrap_or_else(|e| panic!("{}: {e}", statement.sql()));
+        }
     }
 }

@@ -19,11 +19,10 @@ use axum::{
 };
 use clap::Parser;
 use futures::future::join_all;
+use kit_auth::{Scopes, Verifier, testing::TestIssuer};
+use kit_config::ServiceUrls;
+use order_service::config::ClientServiceCalls;
 use serde_json::{Value, json};
-use service_kit::{
-    auth::{Scopes, Verifier, testing::TestIssuer},
-    config::DependencyConfig,
-};
 
 /// What the stand-in client_service asks of order_service's calls.
 const SCOPES: Scopes = Scopes {
@@ -123,12 +122,12 @@ async fn stand_in() -> (SocketAddr, Arc<Calls>) {
                 },
             ),
         );
-    let limit = service_kit::auth::CallerLimit::new(&service_kit::config::RateLimitConfig {
+    let limit = kit_auth::CallerLimit::new(&kit_config::RateLimitConfig {
         per_second: 1_000_000,
         burst: 1_000_000,
         exempt_clients: Vec::new(),
     });
-    let app = service_kit::auth::protect(app, verifier, SCOPES, limit, "client_service");
+    let app = kit_auth::protect(app, verifier, SCOPES, limit, "client_service");
     (serve(app).await, calls)
 }
 
@@ -156,7 +155,7 @@ async fn order_service(client_service: SocketAddr, timeout_ms: u64) -> OrderServ
 /// order_service with its calls to client_service set by `tweak`.
 async fn order_service_with(
     client_service: SocketAddr,
-    tweak: impl FnOnce(&mut DependencyConfig),
+    tweak: impl FnOnce(&mut ClientServiceCalls),
 ) -> OrderService {
     let data = tempfile::tempdir().unwrap();
     let issuer = issuer().await;
@@ -166,15 +165,12 @@ async fn order_service_with(
         format!("--data-dir={}", data.path().display()),
     ];
     args.extend(issuer.flags());
-    let config = order_service::config::Config::try_parse_from(args).unwrap();
-    let mut dependency = DependencyConfig {
-        urls: vec![format!("http://{client_service}")],
-        ..DependencyConfig::from_lookup("TEST", "http://unused", |_| None).unwrap()
-    };
-    tweak(&mut dependency);
-    let started = order_service::build(&config, &dependency).await.unwrap();
-    let base = format!("http://{}", started.local_addr());
-    tokio::spawn(started.run());
+    let mut config = order_service::config::Config::try_parse_from(args).unwrap();
+    config.client_service.urls = ServiceUrls(vec![format!("http://{client_service}")]);
+    tweak(&mut config.client_service);
+    let bound = order_service::build(config).await.unwrap();
+    let base = format!("http://{}", bound.local_addr());
+    tokio::spawn(bound.serve_until(std::future::pending()));
     OrderService {
         base,
         http: authorized(&issuer.token("order_service", "orders:read orders:write")),
@@ -403,7 +399,7 @@ async fn calls_fail_over_from_a_dead_instance_whose_breaker_alone_opens() {
     let dead = dead_address().await;
     let (alive, calls) = stand_in().await;
     let service = order_service_with(alive, |d| {
-        d.urls = vec![format!("http://{dead}"), format!("http://{alive}")];
+        d.urls = ServiceUrls(vec![format!("http://{dead}"), format!("http://{alive}")]);
         d.retries = 0;
         d.breaker_failures = 2;
         d.breaker_open = Duration::from_secs(60);

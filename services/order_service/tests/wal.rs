@@ -15,11 +15,11 @@ use std::{
     time::Duration,
 };
 
+use kit_data::{Db, FromRow, Row, Statement, StoreError};
 use order_service::{
     domain::{NewOrder, OrderStatus, Price},
     store::{MIGRATIONS, OrderStore},
 };
-use service_kit::data::db::{Db, FromRow, Query, Row};
 
 /// Enough creates to pass many automatic checkpoints (one per 1000 pages
 /// of WAL, about 300 creates).
@@ -89,7 +89,12 @@ impl Fixture {
     async fn create_orders(&self) -> u64 {
         let mut largest = 0;
         for i in 0..CREATES {
-            let created = self.store.insert(None, &order(i)).await.expect("created");
+            let created = self
+                .store
+                .insert(&order(i), None)
+                .await
+                .expect("created")
+                .expect("its client is not deleted");
             assert_eq!(created.id, i + 1, "ids are given in order, none skipped");
             largest = largest.max(self.wal_size());
         }
@@ -111,13 +116,13 @@ impl Fixture {
     /// The rows as the main database file alone holds them (`immutable`:
     /// SQLite reads the file as it is, without the WAL).
     async fn rows_in_main_file(&self) -> i64 {
-        let url = format!("sqlite://{}?immutable=1", self.db_path.display());
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .expect("the main file opens");
-        sqlx::query_scalar("SELECT count(*) FROM orders")
-            .fetch_one(&mut conn)
-            .await
+        let url = format!("file:{}?immutable=1", self.db_path.display());
+        let conn = rusqlite::Connection::open_with_flags(
+            url,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+        )
+        .expect("the main file opens");
+        conn.query_row("SELECT count(*) FROM orders", [], |row| row.get(0))
             .expect("the main file has the orders table")
     }
 
@@ -125,9 +130,13 @@ impl Fixture {
     async fn rows(&self) -> (i64, i64) {
         let rows: Option<Rows> = self
             .db
-            .fetch_optional(&Query::new(
-                "SELECT count(*) AS count, coalesce(max(id), 0) AS last FROM orders",
-            ))
+            .fetch_optional(
+                &Statement::new(
+                    "SELECT orders",
+                    "SELECT count(*) AS count, coalesce(max(id), 0) AS last FROM orders",
+                ),
+                &[],
+            )
             .await
             .expect("counted");
         let rows = rows.expect("a count");
@@ -218,7 +227,7 @@ struct Rows {
 }
 
 impl FromRow for Rows {
-    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+    fn from_row(row: &Row<'_>) -> Result<Self, StoreError> {
         Ok(Self {
             count: row.get("count")?,
             last: row.get("last")?,

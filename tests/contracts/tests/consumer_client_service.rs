@@ -11,9 +11,10 @@ use client_service::orders::OrderService;
 use common::{
     CLIENT_SERVICE, ORDER_SERVICE, bearer, dependency, json_ok, service_token, unavailable,
 };
+use kit_auth::testing::TestIssuer;
+use kit_upstream::UpstreamError;
 use pact_consumer::{json_pattern, like, prelude::*};
 use serde_json::json;
-use service_kit::{auth::testing::TestIssuer, upstream::UpstreamError};
 
 fn pact() -> PactBuilder {
     common::require_do_not_track();

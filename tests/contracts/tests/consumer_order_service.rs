@@ -10,10 +10,11 @@ mod common;
 use common::{
     CLIENT_SERVICE, ORDER_SERVICE, bearer, dependency, json_ok, problem, service_token, unavailable,
 };
+use kit_auth::testing::TestIssuer;
+use kit_upstream::UpstreamError;
 use order_service::{clients::ClientService, domain::ClientSummary};
 use pact_consumer::{json_pattern, like, prelude::*, term};
 use serde_json::json;
-use service_kit::{auth::testing::TestIssuer, upstream::UpstreamError};
 
 /// The pact of these tests, written to `target/pacts/` when each test's
 /// mock server has seen exactly the requests it expected.

@@ -29,8 +29,8 @@ use common::{
     CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
     open_database, pact_file, param_i64, serve, verify,
 };
+use kit_http::problem::Problem;
 use serde_json::{Value, json};
-use service_kit::http::problem::Problem;
 
 /// The provider states of order_service's pact, written into client_service's
 /// own database file.

@@ -23,8 +23,8 @@ use common::{
     CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
     interactions, open_database, pact_file, param_i64, serve, verify,
 };
+use kit_http::problem::Problem;
 use serde_json::{Value, json};
-use service_kit::http::problem::Problem;
 
 /// The provider states of client_service's pact, written into
 /// order_service's own database file.

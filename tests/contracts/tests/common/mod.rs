@@ -21,6 +21,9 @@ use std::{
 };
 
 use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::get};
+use kit_auth::testing::{TEST_ISSUER, TestIssuer, TestKey, claims};
+use kit_config::DependencyConfig;
+use kit_upstream::token::ServiceToken;
 use pact_consumer::{
     builders::{RequestBuilder, ResponseBuilder},
     json_pattern, like,
@@ -28,11 +31,6 @@ use pact_consumer::{
     term,
 };
 use serde_json::{Value, json};
-use service_kit::{
-    auth::testing::{TEST_ISSUER, TestIssuer, TestKey, claims},
-    config::DependencyConfig,
-    upstream::token::ServiceToken,
-};
 
 /// The names the pact files and the verifier know the services by.
 pub const CLIENT_SERVICE: &str = "client_service";
@@ -140,8 +138,9 @@ pub fn unavailable(response: &mut ResponseBuilder) {
 /// The settings of a typed client that calls `url` once per call: no
 /// retries, so that a failure the contract describes is seen as it is.
 pub fn dependency(url: &str) -> DependencyConfig {
-    let mut config = DependencyConfig::from_lookup("CONTRACT", url, |_| None)
+    let urls = kit_config::parse_service_urls(url)
         .unwrap_or_else(|e| panic!("the mock server's URL {url}: {e}"));
+    let mut config = DependencyConfig::new(urls.0);
     config.retries = 0;
     config.timeout = Duration::from_secs(5);
     config.deadline = config.timeout;
