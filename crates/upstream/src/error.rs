@@ -109,6 +109,22 @@ impl UpstreamError {
         }
     }
 
+    /// What a failure of reqwest's was: a timeout (after `timeout`), an
+    /// answer that could not be read, or no answer at all.
+    pub(crate) fn from_reqwest(
+        service: &'static str,
+        source: reqwest::Error,
+        timeout: std::time::Duration,
+    ) -> Self {
+        if source.is_timeout() {
+            Self::Timeout { service, timeout }
+        } else if source.is_decode() || source.is_body() {
+            Self::Body { service, source }
+        } else {
+            Self::Unreachable { service, source }
+        }
+    }
+
     /// Whether the attempt did not reach its instance, or got no answer from
     /// it in time: another instance may answer.
     pub(super) fn is_unreached(&self) -> bool {

@@ -1,29 +1,25 @@
 //! Synchronous calls to another service: one pooled keep-alive HTTP client per
 //! process, built once and cloned into handlers, with the standard
-//! resilience around every call:
+//! resilience around every call, as a stack of layers, from the outside in:
 //!
-//! 1. **instances**: the other service may have several (`*_URL` lists
-//!    them); calls take turns over them (round robin);
-//! 2. **circuit breaker per instance** ([`breaker`]): after
-//!    `breaker_failures` failures in a row an instance's breaker opens, and
-//!    for `breaker_open` that instance gets no call; then calls go through
-//!    again (half-open), the first success closes it, the first failure
-//!    opens it again. When every instance's breaker is open, a call fails at
-//!    once with the shortest time left as `Retry-After`;
-//! 3. **bulkhead** (a [`tokio::sync::Semaphore`]): at most `max_concurrent`
-//!    calls in flight; past that a call fails at once instead of queueing;
-//! 4. **timeouts** (reqwest): to connect, and for the whole call;
-//! 5. **failover**, for idempotent calls (GET, DELETE): an attempt that did
-//!    not reach its instance (refused, reset, timed out) is made again at
-//!    once on another instance, at most once per other instance (after a
-//!    timeout only while the retry budget allows);
-//! 6. **retries**, for reads only (GET is safe to repeat): at most `retries`
-//!    more attempts after a refused connection or a 5xx (not after a timeout:
-//!    a hung service would only make the caller wait twice), each on the
-//!    next instance, with exponential backoff and jitter, and only while the
-//!    retry budget ([`TpsBudget`]: at most 20 % of recent calls, plus a
-//!    small floor) allows, so retries can never multiply the load on a
-//!    service that is down.
+//! 1. **bulkhead** (tower's `load_shed` over `concurrency_limit`): at most
+//!    `max_concurrent` calls in flight; past that a call fails at once
+//!    instead of queueing;
+//! 2. **deadline** (tower's `timeout`): one time limit for the whole call,
+//!    all its attempts together, whatever the number of instances (each
+//!    attempt gets at most what is left of it, and ends by its own timeout:
+//!    this layer is the net under them);
+//! 3. **retries** of reads ([`retry`], tower's `retry` with its
+//!    `TpsBudget`): after a refused connection or a 5xx, with backoff, while
+//!    the budget and the deadline allow;
+//! 4. **failover** across the instances ([`failover`], the part that is
+//!    this project's own): round robin over the instances whose **circuit
+//!    breaker** ([`breaker`]) lets calls through, an idempotent call that
+//!    did not reach its instance tried at once on the next one. A breaker
+//!    opens after `breaker_failures` failures in a row (a timed-out attempt
+//!    is one), lets one probe through after `breaker_open`, and closes when
+//!    it succeeds; when every instance's breaker is open a call fails at
+//!    once with the shortest time left as `Retry-After`.
 //!
 //! Every way the other service can fail to answer becomes [`UpstreamError`],
 //! which the caller turns into a 503 with `Retry-After`.
@@ -36,23 +32,22 @@
 
 mod breaker;
 mod error;
+mod failover;
 mod metrics;
+mod retry;
 pub mod token;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::AtomicUsize},
     time::{Duration, Instant},
 };
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::sync::Semaphore;
-use tower::retry::{
-    backoff::{Backoff, ExponentialBackoffMaker, MakeBackoff},
-    budget::{Budget, TpsBudget},
+use tower::{
+    BoxError, ServiceBuilder, ServiceExt,
+    retry::budget::{Budget, TpsBudget},
+    util::BoxCloneSyncService,
 };
 use tracing::{Instrument, field::Empty};
 
@@ -61,28 +56,33 @@ pub use self::{
     error::{Outcome, RETRY_AFTER_SECS, UpstreamError},
 };
 use self::{
-    breaker::{Breaker, Breakers, Permit},
+    breaker::Breakers,
+    failover::{Call, Instances},
     metrics::UpstreamMetrics,
+    retry::Retries,
     token::ServiceToken,
 };
 use kit_config::DependencyConfig;
-use kit_observability::{context, metrics as recorder, telemetry};
+use kit_observability::{metrics as recorder, telemetry};
 
 /// The HTTP client could not be built (e.g. no TLS backend).
 pub type BuildError = reqwest::Error;
+
+/// How long after its deadline a call is cut short by the deadline layer:
+/// its attempts end by their own timeouts, within the deadline, and count
+/// against their instances' breakers; this is the net under them.
+const DEADLINE_NET: Duration = Duration::from_millis(250);
 
 /// A typed base for calls to one other service.
 #[derive(Clone)]
 pub struct Upstream {
     name: &'static str,
-    /// The instances' base URLs.
     urls: Arc<[String]>,
-    /// Where the next call starts its turn over the instances.
-    next: Arc<AtomicUsize>,
     config: Arc<DependencyConfig>,
-    http: reqwest::Client,
     breakers: Breakers,
-    bulkhead: Arc<Semaphore>,
+    stack: BoxCloneSyncService<Call, Option<reqwest::Response>, BoxError>,
+    /// What retries and failovers after a timeout may spend: each call
+    /// adds to it.
     budget: Arc<TpsBudget>,
     metrics: Arc<UpstreamMetrics>,
     /// This service's own access token, sent with every call.
@@ -112,7 +112,7 @@ impl Upstream {
             // The calls go straight to the URLs configured: an HTTP(S)_PROXY
             // in the environment (set for other tools) must not divert them.
             .no_proxy()
-            // Retries are this module's own (on its budget, see `call`).
+            // Retries are this crate's own (on its budget: see `retry`).
             .retry(reqwest::retry::never())
             .build()?;
         // Before the server starts: the series exist from the start.
@@ -123,18 +123,40 @@ impl Upstream {
             .map(|url| url.trim_end_matches('/').to_owned())
             .collect();
         let breakers = Breakers::new(name, &urls, config.breaker_failures, config.breaker_open);
+        // Retries and failovers after a timeout may add 20 % to the calls
+        // of the last 10 s, plus 5 a second.
+        let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2));
         let metrics = Arc::new(UpstreamMetrics::new(name));
+        let instances = Instances {
+            name,
+            urls: urls.clone(),
+            breakers: breakers.clone(),
+            next: Arc::new(AtomicUsize::new(0)),
+            http,
+            attempt_timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            budget: budget.clone(),
+            metrics: metrics.clone(),
+        };
+        let stack = ServiceBuilder::new()
+            .load_shed()
+            .concurrency_limit(config.max_concurrent)
+            .timeout(config.deadline + DEADLINE_NET)
+            .retry(Retries::new(
+                config.retries,
+                budget.clone(),
+                config.connect_timeout,
+                metrics.clone(),
+            ))
+            .service(instances);
         Ok(Self {
-            metrics,
             name,
             urls,
-            next: Arc::new(AtomicUsize::new(0)),
             config: Arc::new(config.clone()),
-            http,
             breakers,
-            bulkhead: Arc::new(Semaphore::new(config.max_concurrent)),
-            // Retries may add 20 % to the calls of the last 10 s, plus 5 a second.
-            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2)),
+            stack: BoxCloneSyncService::new(stack),
+            budget,
+            metrics,
             token: None,
         })
     }
@@ -164,11 +186,9 @@ impl Upstream {
             let Some(response) = self.call(Method::GET, path_and_query).await? else {
                 return Ok(None);
             };
-            response
-                .json::<T>()
-                .await
-                .map(Some)
-                .map_err(|source| self.classify(source, self.config.deadline))
+            response.json::<T>().await.map(Some).map_err(|source| {
+                UpstreamError::from_reqwest(self.name, source, self.config.deadline)
+            })
         };
         self.observed(Method::GET, path_and_query, call).await
     }
@@ -224,171 +244,55 @@ impl Upstream {
         result
     }
 
-    /// One logical call: bulkhead, then attempts, each on the next
-    /// instance whose breaker lets it through (see the module's list), all
-    /// within the call's deadline.
+    /// One logical call through the stack (see the crate's documentation).
     async fn call(
         &self,
         method: Method,
         path_and_query: &str,
     ) -> Result<Option<reqwest::Response>, UpstreamError> {
         let deadline = Instant::now() + self.config.deadline;
-        let mut turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(mut instance) = self.pick(&mut turn) else {
-            return Err(self.circuit_open());
-        };
-        let Ok(_permit) = self.bulkhead.try_acquire() else {
-            return Err(UpstreamError::Saturated { service: self.name });
-        };
         let authorization = match &self.token {
             Some(token) => Some(token.authorization().await?),
             None => None,
         };
         self.budget.deposit();
-        let idempotent = method == Method::GET || method == Method::DELETE;
-        let retries = if method == Method::GET {
-            self.config.retries
-        } else {
-            0
+        let call = Call {
+            method,
+            path_and_query: path_and_query.into(),
+            authorization,
+            deadline,
         };
-        let mut backoff = None;
-        let (mut attempt, mut failovers) = (0, 0);
-        loop {
-            let (index, permit) = instance;
-            let timeout = self
-                .config
-                .timeout
-                .min(deadline.saturating_duration_since(Instant::now()));
-            let result = self
-                .attempt(
-                    index,
-                    method.clone(),
-                    path_and_query,
-                    authorization.as_ref(),
-                    timeout,
-                )
-                .await;
-            match &result {
-                Ok(_) => permit.succeeded(),
-                Err(_) => permit.failed(),
-            }
-            let err = match result {
-                Ok(response) => return Ok(response),
-                Err(err) => err,
-            };
-            let failover = idempotent
-                && err.is_unreached()
-                && failovers + 1 < self.urls.len()
-                && (err.is_retryable() || self.budget.withdraw());
-            let pause = if failover {
-                failovers += 1;
-                Duration::ZERO
-            } else if err.is_retryable() && attempt < retries && self.budget.withdraw() {
-                attempt += 1;
-                let backoff = backoff.get_or_insert_with(|| {
-                    ExponentialBackoffMaker::new(
-                        Duration::from_millis(25),
-                        Duration::from_millis(250),
-                        1.0,
-                        tower::util::rng::HasherRng::default(),
-                    )
-                    .map(|mut maker| maker.make_backoff())
-                    .ok()
-                });
-                backoff.as_mut().map_or(Duration::ZERO, |b| {
-                    let started = tokio::time::Instant::now();
-                    let sleep = b.next_backoff();
-                    sleep.deadline().saturating_duration_since(started)
-                })
-            } else {
-                return Err(err);
-            };
-            // Another attempt only when the deadline leaves it room: at
-            // least the time to connect, after the pause.
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < pause + self.config.connect_timeout {
-                return Err(err);
-            }
-            tokio::time::sleep(pause).await;
-            let Some(next) = self.pick(&mut turn) else {
-                return Err(err);
-            };
-            instance = next;
-            self.metrics.record_retry();
-            tracing::debug!(service = self.name, attempt, failovers, error = %err, "retrying");
-        }
-    }
-
-    /// The error of a call that no instance's breaker lets through.
-    fn circuit_open(&self) -> UpstreamError {
-        UpstreamError::CircuitOpen {
-            service: self.name,
-            retry_after: self.breakers.open_time_left(),
-        }
-    }
-
-    /// The next instance, from `turn` on, whose breaker lets a call through.
-    fn pick(&self, turn: &mut usize) -> Option<(usize, Permit<'_>)> {
-        (0..self.urls.len()).find_map(|_| {
-            let index = *turn % self.urls.len();
-            *turn = turn.wrapping_add(1);
-            self.breakers
-                .get(index)
-                .and_then(Breaker::permit)
-                .map(|permit| (index, permit))
-        })
-    }
-
-    async fn attempt(
-        &self,
-        instance: usize,
-        method: Method,
-        path_and_query: &str,
-        authorization: Option<&reqwest::header::HeaderValue>,
-        timeout: Duration,
-    ) -> Result<Option<reqwest::Response>, UpstreamError> {
-        let base = self.urls.get(instance).map_or("", String::as_str);
-        let url = format!("{base}{path_and_query}");
-        let mut request = self
-            .http
-            .request(method, url)
-            .timeout(timeout)
-            .build()
-            .map_err(|source| self.classify(source, timeout))?;
-        if let Some(authorization) = authorization {
-            request
-                .headers_mut()
-                .insert(reqwest::header::AUTHORIZATION, authorization.clone());
-        }
-        let span = tracing::Span::current();
-        context::inject(request.headers_mut(), &span);
-        let response = self
-            .http
-            .execute(request)
+        let result = self
+            .stack
+            .clone()
+            .oneshot(call)
             .await
-            .map_err(|source| self.classify(source, timeout))?;
-        span.record(
-            "http.response.status_code",
-            i64::from(response.status().as_u16()),
-        );
-        match response.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            StatusCode::UNAUTHORIZED => {
-                // Our token was refused (a key rotated away, say): the next
-                // call asks for a new one.
-                if let Some(token) = &self.token {
-                    token.forget();
-                }
-                Err(UpstreamError::Status {
-                    service: self.name,
-                    status: StatusCode::UNAUTHORIZED,
-                })
+            .map_err(|err| self.unboxed(err));
+        if let Err(UpstreamError::Status {
+            status: StatusCode::UNAUTHORIZED,
+            ..
+        }) = &result
+            && let Some(token) = &self.token
+        {
+            // Our token was refused (a key rotated away, say): the next call
+            // asks for a new one.
+            token.forget();
+        }
+        result
+    }
+
+    /// A failure from the stack as what it is: the bulkhead's, the
+    /// deadline's, or the call's own.
+    fn unboxed(&self, err: BoxError) -> UpstreamError {
+        match err.downcast::<UpstreamError>() {
+            Ok(err) => *err,
+            Err(err) if err.is::<tower::load_shed::error::Overloaded>() => {
+                UpstreamError::Saturated { service: self.name }
             }
-            status if status.is_success() => Ok(Some(response)),
-            status => Err(UpstreamError::Status {
+            Err(_) => UpstreamError::Timeout {
                 service: self.name,
-                status,
-            }),
+                timeout: self.config.deadline,
+            },
         }
     }
 
@@ -398,25 +302,6 @@ impl Upstream {
         UpstreamError::Status {
             service: self.name,
             status: StatusCode::NOT_FOUND,
-        }
-    }
-
-    fn classify(&self, source: reqwest::Error, timeout: Duration) -> UpstreamError {
-        if source.is_timeout() {
-            UpstreamError::Timeout {
-                service: self.name,
-                timeout,
-            }
-        } else if source.is_decode() || source.is_body() {
-            UpstreamError::Body {
-                service: self.name,
-                source,
-            }
-        } else {
-            UpstreamError::Unreachable {
-                service: self.name,
-                source,
-            }
         }
     }
 }
