@@ -336,14 +336,14 @@ python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_c
 python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
 
 step "10. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR)"
-# As the guide shows it: a key made by auth_service new-key, a clients file
-# of hashes made by auth_service hash-secret (no development client in it),
-# each service's secret alone; readable by the containers' user only.
+# As the guide shows it (with $own for its secrets/): a key made by
+# auth_service new-key, a clients file of hashes made by auth_service
+# hash-secret (no development client in it), each service's secret alone;
+# then readable by the containers' user only.
 own="$tmp/own"
 mkdir -p "$own/auth" "$own/client_service" "$own/order_service"
-chown 10001:10001 "$own/auth"
-dc run --rm --no-deps -T -v "$own/auth:/keys" auth_service auth_service new-key /keys/auth-signing-key.pem \
-    | sed 's/^/    kid: /'
+dc run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$own/auth:/keys" auth_service \
+    auth_service new-key /keys/auth-signing-key.pem | sed 's/^/    kid: /'
 new_secret() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 hash_secret() { printf '%s' "$1" | dc run --rm --no-deps -T auth_service auth_service hash-secret; }
 client_secret="$(new_secret)" order_secret="$(new_secret)" my_secret="$(new_secret)"
