@@ -19,6 +19,11 @@
 #   offline_sources        `cargo vendor` into .cargo-vendor/ and npm's cache
 #                          of the docs page into gateway/.npm-cache/, and
 #                          exports CARGO_SOURCE=vendored NPM_SOURCE=offline-cache
+#   docker_compose_shim    prints a folder to put first on PATH in which
+#                          `docker compose ARGS` runs docker-compose ARGS,
+#                          when the docker CLI has no compose plugin (so
+#                          that the guide's commands run as written);
+#                          prints nothing when it has one
 #   dc ARGS...             docker-compose -p "$COMPOSE_PROJECT_NAME" -f compose.yaml
 #
 # Settings (environment):
@@ -163,6 +168,26 @@ offline_sources() {
     fi
     export CARGO_SOURCE=vendored NPM_SOURCE=offline-cache
     say "offline sources: CARGO_SOURCE=vendored (.cargo-vendor/), NPM_SOURCE=offline-cache (gateway/.npm-cache/)"
+}
+
+docker_compose_shim() {
+    docker compose version >/dev/null 2>&1 && return 0
+    local dir="$COMPOSE_STATE_DIR/compose-shim" real
+    real="$(command -v docker)"
+    mkdir -p "$dir"
+    cat >"$dir/docker" <<SHIM
+#!/usr/bin/env bash
+# Made by scripts/compose-lib.sh (docker_compose_shim): \`docker compose ARGS\`
+# is docker-compose ARGS (this docker CLI has no compose plugin); anything
+# else goes to $real.
+if [[ "\${1:-}" == compose ]]; then
+    shift
+    exec docker-compose "\$@"
+fi
+exec "$real" "\$@"
+SHIM
+    chmod +x "$dir/docker"
+    echo "$dir"
 }
 
 dc() {

@@ -8,39 +8,47 @@
 #      Debian's packages (scripts/compose-standins.sh), vendored crates and
 #      npm's cache for the builds (no registry is reachable from a
 #      container here); nothing else: no keys, no secrets, no volume
-#   2. the quick start's first command, `docker compose up -d --build`
+#   2. the README's and the guide's compose examples, extracted from the
+#      Markdown and run as written (scripts/check-docs.py examples --kind
+#      compose): their `docker compose up --build` in the background, with
+#      the stand-ins' variables and nothing before it, then their token and
+#      first call against localhost:8080; Ctrl-C (SIGINT) stops it.
+#      (`docker compose` is docker-compose 1.29 here when the docker CLI
+#      has no compose plugin: docker_compose_shim in compose-lib.sh.)
+#   3. the quick start's first command once more, detached:
+#      `docker compose up -d --build`
 #      (docker-compose, with the stand-ins' variables): the images built
 #      with the shipped Dockerfiles from the shipped compose.yaml,
 #      init_secrets makes the development keys and secrets in new volumes,
 #      every container healthy
-#   3. the start order (Docker's own events): init_secrets exited 0 before
+#   4. the start order (Docker's own events): init_secrets exited 0 before
 #      auth_service and the services started, the services after
 #      PostgreSQL was healthy, the gateway after the services were
-#   4. the quick start's other two commands as the guide shows them,
+#   5. the quick start's other two commands as the guide shows them,
 #      TOKEN="$(scripts/dev-token.sh)" and an authenticated curl; a token
 #      of fewer scopes; the keys' volumes are the app user's alone and each
 #      container sees only its own
-#   5. the API end to end on PostgreSQL (scripts/compose-check.py api)
-#   6. one replica of each service killed under steady reads through the
+#   6. the API end to end on PostgreSQL (scripts/compose-check.py api)
+#   7. one replica of each service killed under steady reads through the
 #      gateway: no read fails, and both come back by the restart policy.
 #      Killed with SIGKILL to the container's process from the host, as a
 #      crash or the OOM killer does: `docker kill` is, to Docker, an explicit
 #      stop, after which the restart policy does NOT start the container
 #      again (Docker 20.10: RestartCount stays 0)
-#   7. the observability profile: Prometheus scrapes every target, up == 1
+#   8. the observability profile: Prometheus scrapes every target, up == 1
 #      (Grafana: no stand-in image, see docs/src/deployment/docker.md#without-a-registry)
-#   8. only the gateway (and Prometheus, on loopback) publish a port; every
+#   9. only the gateway (and Prometheus, on loopback) publish a port; every
 #      container (init_secrets too, which has no network) runs as a non-root
 #      user with no capability and no-new-privileges, and those that should
 #      have a read-only root file system have it
-#   9. `down` and `up` again keep the data and the keys (the same
+#  10. `down` and `up` again keep the data and the keys (the same
 #      development client)
-#  10. production's own keys and secrets, made with auth_service's commands
+#  11. production's own keys and secrets, made with auth_service's commands
 #      as the guide shows and named by AUTH_KEYS_DIR,
 #      CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR: a missing
 #      file stops `up`, naming it; with all of them the system serves a
 #      client of that clients file, and has no development client
-#  11. `down -v` removes every volume (the data and the keys)
+#  12. `down -v` removes every volume (the data and the keys)
 #
 # Every wait is bounded; a failure prints the logs of the containers; the
 # project's containers, networks and volumes are removed at the end, pass or
@@ -95,16 +103,26 @@ dc --profile observability down -v --remove-orphans --timeout 10 >/dev/null 2>&1
 volumes="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
 [[ -z "$volumes" ]] || fail "volumes of an earlier run are left: $volumes"
 
-step "2. the quick start: docker compose up -d --build, with nothing before it"
-up_at="$(date +%s)"
+step "2. the README's and the guide's compose examples, extracted from the Markdown and run as written"
+# On localhost:8080, compose's default port, as the examples say.
 build_started=$SECONDS
-dc_up 1800 --build
+shim="$(docker_compose_shim)"
+[[ -z "$shim" ]] || say "the docker CLI has no compose plugin: \`docker compose\` is docker-compose ($shim/docker)"
+PATH="${shim:+$shim:}$PATH" env -u GATEWAY_PORT scripts/check-docs.py examples --kind compose \
+    || fail "the docs' compose examples"
 build_seconds=$((SECONDS - build_started))
-say "up -d --build: ${build_seconds}s (the images' build included)"
+say "the docs' examples: ${build_seconds}s (the images' build included)"
+dc --profile observability down -v --remove-orphans --timeout 20 >/dev/null 2>&1
+volumes="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
+[[ -z "$volumes" ]] || fail "volumes left after down -v: $volumes"
+
+step "3. the quick start detached: docker compose up -d --build, on new volumes"
+up_at="$(date +%s)"
+dc_up 1800 --build
 wait_healthy 300
 dc logs --no-color init_secrets | sed 's/^/    /'
 
-step "3. the start order of compose.yaml's depends_on"
+step "4. the start order of compose.yaml's depends_on"
 docker events --since "$up_at" --until "$(date +%s)" --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --filter type=container \
     --format '{{.TimeNano}} {{index .Actor.Attributes "com.docker.compose.service"}} {{index .Actor.Attributes "exitCode"}}|{{.Action}}' \
@@ -160,7 +178,7 @@ if not problems:
 sys.exit(1 if problems else 0)
 EOF
 
-step "4. the quick start's token and first call, as the guide shows them"
+step "5. the quick start's token and first call, as the guide shows them"
 scripts/dev-token.sh --help | grep -q "valid for 5 minutes (AUTH_TOKEN_TTL_SECS" \
     || fail "scripts/dev-token.sh --help does not say how long a token lives"
 # The guide's two commands, word for word but for the port (GATEWAY_PORT,
@@ -209,7 +227,7 @@ if not problems:
 sys.exit(1 if problems else 0)
 EOF
 
-step "5. the API end to end on PostgreSQL, through http://127.0.0.1:$GATEWAY_PORT"
+step "6. the API end to end on PostgreSQL, through http://127.0.0.1:$GATEWAY_PORT"
 python3 scripts/compose-check.py api "$GATEWAY_PORT" "$tmp/dev" >"$tmp/api.out" || {
     cat "$tmp/api.out"
     fail "the API checks"
@@ -218,7 +236,7 @@ grep -v '^CLIENT=' "$tmp/api.out"
 read -r kept_client kept_order < <(sed -n 's/^CLIENT=\([0-9]*\) ORDER=\([0-9]*\)$/\1 \2/p' "$tmp/api.out")
 [[ -n "$kept_client" && -n "$kept_order" ]] || fail "no client and order kept by the API checks"
 
-step "6. one replica of each service killed under steady reads through the gateway"
+step "7. one replica of each service killed under steady reads through the gateway"
 victims=("$(dc ps -q client_service | head -n 1)" "$(dc ps -q order_service | head -n 1)")
 before=()
 for id in "${victims[@]}"; do before+=("$(docker inspect --format '{{.RestartCount}}' "$id")"); done
@@ -249,14 +267,14 @@ sleep 3
 touch "$tmp/stop-reads"
 wait "$reader" || fail "reads failed while a replica of each service was killed"
 
-step "7. the observability profile: Prometheus scrapes every target (up == 1)"
+step "8. the observability profile: Prometheus scrapes every target (up == 1)"
 # Grafana is not started: it has no stand-in (no Debian package); its
 # provisioning files are checked by scripts/check-deploy.sh.
 COMPOSE_PROFILES=observability dc_up 300 nginx_exporter prometheus
 python3 scripts/compose-check.py prometheus "$PROMETHEUS_PORT" \
     client_service=2 order_service=2 gateway=1 prometheus=1 150 || fail "Prometheus's targets"
 
-step "8. published ports, users, capabilities, read-only root file systems"
+step "9. published ports, users, capabilities, read-only root file systems"
 mapfile -t containers < <(dc --profile observability ps -q)
 python3 - "$GATEWAY_PORT" "$PROMETHEUS_PORT" "${containers[@]}" <<'EOF' || fail "the containers' isolation"
 import json, subprocess, sys
@@ -325,7 +343,7 @@ if not problems:
 sys.exit(1 if problems else 0)
 EOF
 
-step "9. down and up again keep the data and the keys"
+step "10. down and up again keep the data and the keys"
 dc --profile observability down --timeout 20
 dc_up 600
 wait_healthy 300
@@ -335,7 +353,7 @@ echo "    ok: the same development client after down and up"
 python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_client" 200 || fail "the data after down and up"
 python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
 
-step "10. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR)"
+step "11. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR)"
 # As the guide shows it (with $own for its secrets/): a key made by
 # auth_service new-key, a clients file of hashes made by auth_service
 # hash-secret (no development client in it), each service's secret alone;
@@ -388,10 +406,10 @@ echo "    ok: the system runs on your files (GET /order/$kept_order: 200, throug
     "no development client; nothing of yours changed"
 unset AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR
 
-step "11. down -v removes every volume: the data and the keys"
+step "12. down -v removes every volume: the data and the keys"
 dc --profile observability down -v --timeout 20
 volumes="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
 [[ -z "$volumes" ]] || fail "volumes left after down -v: $volumes"
 echo "    ok: pgdata, auth-keys, client-service-secret and order-service-secret are gone after down -v"
 
-step "passed in $((SECONDS - started))s (of which the images' build ${build_seconds}s)"
+step "passed in $((SECONDS - started))s (of which the docs' examples, the images' build included, ${build_seconds}s)"
