@@ -93,11 +93,18 @@ ARG APP_GID=10001
 # The user that runs the service, and DATA_DIR owned by it. /data is used
 # only when DATABASE_URL is unset (a SQLite file per service); with
 # PostgreSQL, as in compose.yaml, nothing in the container is written.
+# /run/secrets/{auth,client_service,order_service}: where compose.yaml
+# mounts the volumes of the keys and secrets (Kubernetes mounts
+# auth-service-keys at /run/secrets/auth). Docker gives a new volume the
+# owner and mode of the folder it is first mounted on, so these make the
+# volumes the app user's alone (0700), and compose's init_secrets, which
+# runs as that user, can write the development set into them.
 RUN groupadd --system --gid "${APP_GID}" app \
     && useradd --system --uid "${APP_UID}" --gid app \
        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /data \
-    && chown app:app /data
+    && mkdir -p /data /run/secrets/auth /run/secrets/client_service /run/secrets/order_service \
+    && chown app:app /data /run/secrets/auth /run/secrets/client_service /run/secrets/order_service \
+    && chmod 0700 /run/secrets/auth /run/secrets/client_service /run/secrets/order_service
 
 # Defaults for running in a container; compose.yaml (or `docker run -e`)
 # can override each one.
@@ -131,10 +138,10 @@ EXPOSE 8001
 CMD ["/usr/local/bin/order_service"]
 
 # --------------------------------------------------------- auth_service ----
-# The token issuer. Its signing key and clients file are mounted from
-# secrets (compose: secrets/, made by scripts/make-secrets.sh; Kubernetes: a
-# Secret made at setup); the image holds none. `auth_service init DIR`
-# (scripts/make-secrets.sh) makes a development set.
+# The token issuer. Its signing key and clients file are mounted (compose:
+# a volume at /run/secrets/auth; Kubernetes: the Secret auth-service-keys);
+# the image holds none. `auth_service init DIR` makes a development set:
+# compose's init_secrets and the dev overlay's Job run it from this image.
 FROM runtime AS auth_service
 COPY --from=build /out/auth_service /usr/local/bin/auth_service
 ENV LISTEN_ADDR=0.0.0.0:8020

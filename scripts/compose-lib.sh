@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by scripts/compose-up.sh, compose-down.sh and compose-test.sh:
 # the Docker engine, the stand-in base images, the offline inputs of the
-# builds, the secrets, and docker-compose with all of them.
+# builds, and docker-compose with all of them. (The keys and secrets need
+# nothing here: compose.yaml's init_secrets makes them on the first `up`.)
 #
 #   engine_ensure          installs docker.io and docker-compose (Debian)
 #                          when missing; starts dockerd when none answers,
@@ -18,7 +19,11 @@
 #   offline_sources        `cargo vendor` into .cargo-vendor/ and npm's cache
 #                          of the docs page into gateway/.npm-cache/, and
 #                          exports CARGO_SOURCE=vendored NPM_SOURCE=offline-cache
-#   secrets_ensure         secrets/ as scripts/make-secrets.sh makes it
+#   docker_compose_shim    prints a folder to put first on PATH in which
+#                          `docker compose ARGS` runs docker-compose ARGS,
+#                          when the docker CLI has no compose plugin (so
+#                          that the guide's commands run as written);
+#                          prints nothing when it has one
 #   dc ARGS...             docker-compose -p "$COMPOSE_PROJECT_NAME" -f compose.yaml
 #
 # Settings (environment):
@@ -165,19 +170,24 @@ offline_sources() {
     say "offline sources: CARGO_SOURCE=vendored (.cargo-vendor/), NPM_SOURCE=offline-cache (gateway/.npm-cache/)"
 }
 
-# secrets_ensure: secrets/ (git-ignored) as compose.yaml needs it; what is
-# there already is kept. scripts/make-secrets.sh builds the auth_service
-# image with the same build arguments as compose.
-secrets_ensure() {
-    local incomplete=0 f
-    for f in auth-signing-key.pem auth-clients client_service.secret order_service.secret dev-clients.env; do
-        [[ -s "$COMPOSE_ROOT/secrets/$f" ]] || incomplete=1
-    done
-    if ((incomplete)); then
-        say "secrets/ is incomplete: scripts/make-secrets.sh"
-        "$COMPOSE_ROOT/scripts/make-secrets.sh" >/dev/null
-    fi
-    say "secrets: $COMPOSE_ROOT/secrets (git-ignored)"
+docker_compose_shim() {
+    docker compose version >/dev/null 2>&1 && return 0
+    local dir="$COMPOSE_STATE_DIR/compose-shim" real
+    real="$(command -v docker)"
+    mkdir -p "$dir"
+    cat >"$dir/docker" <<SHIM
+#!/usr/bin/env bash
+# Made by scripts/compose-lib.sh (docker_compose_shim): \`docker compose ARGS\`
+# is docker-compose ARGS (this docker CLI has no compose plugin); anything
+# else goes to $real.
+if [[ "\${1:-}" == compose ]]; then
+    shift
+    exec docker-compose "\$@"
+fi
+exec "$real" "\$@"
+SHIM
+    chmod +x "$dir/docker"
+    echo "$dir"
 }
 
 dc() {
@@ -204,11 +214,16 @@ prune_builds() {
     docker builder prune -f --keep-storage "${COMPOSE_BUILD_CACHE_KEEP:-10GB}" >/dev/null || true
 }
 
+# COMPOSE_ONE_SHOT: the services that run once per `up` and exit (0 when
+# all went well) instead of staying up.
+COMPOSE_ONE_SHOT=(init_secrets)
+
 # wait_healthy SECONDS SERVICE...: waits until every container of the
-# project (or of the services named) is running and healthy, or fails
-# after SECONDS showing the logs of those that are not.
+# project (or of the services named) is running and healthy, and every
+# one-shot one has exited 0, or fails after SECONDS showing the logs of
+# those that are not.
 wait_healthy() {
-    local limit="$1" deadline ids id state bad
+    local limit="$1" deadline ids id state bad service
     shift
     deadline=$((SECONDS + limit))
     while :; do
@@ -219,6 +234,12 @@ wait_healthy() {
         fi
         for id in "${ids[@]}"; do
             state="$(docker inspect --format '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}no-healthcheck{{end}}' "$id")"
+            service="$(docker inspect --format '{{index .Config.Labels "com.docker.compose.service"}}' "$id")"
+            if [[ " ${COMPOSE_ONE_SHOT[*]} " == *" $service "* ]]; then
+                [[ "$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$id")" == "exited 0" ]] \
+                    || bad+=("$state")
+                continue
+            fi
             [[ "$state" == *" running healthy" || "$state" == *" running no-healthcheck" ]] || bad+=("$state")
         done
         ((${#bad[@]} == 0)) && return 0

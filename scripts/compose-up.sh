@@ -17,12 +17,12 @@ export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
 engine_ensure
 standins_build
 offline_sources
-say "docker-compose -p $COMPOSE_PROJECT_NAME build"
-dc build
-secrets_ensure
+# What the quick start runs (`docker compose up -d --build`), with the
+# stand-ins' variables; init_secrets makes the keys and secrets in the
+# project's volumes on the first start.
+say "docker-compose -p $COMPOSE_PROJECT_NAME up -d --build"
+dc_up 1800 --build
 prune_builds
-say "docker-compose -p $COMPOSE_PROJECT_NAME up -d"
-dc_up 600
 say "waiting (at most 300 s) for every container to be healthy"
 wait_healthy 300 || {
     echo "compose-up: the system did not become healthy; it is left as it is for a look (make compose-down removes it)" >&2
@@ -32,7 +32,7 @@ dc ps
 cat <<MSG
 
 compose-up: the system runs on http://127.0.0.1:$GATEWAY_PORT (project $COMPOSE_PROJECT_NAME)
-  source secrets/dev-clients.env
-  curl -s -u "\$CLIENT_ID:\$CLIENT_SECRET" -d grant_type=client_credentials http://127.0.0.1:$GATEWAY_PORT/auth/token
-  make compose-down      # removes its containers, networks and volumes
+  TOKEN="\$(COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME scripts/dev-token.sh)"      # valid for 5 minutes
+  curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$GATEWAY_PORT/client/
+  make compose-down      # removes its containers, networks and volumes (the keys too)
 MSG

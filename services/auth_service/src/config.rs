@@ -26,7 +26,8 @@ pub enum Command {
     /// Makes what a development system needs in DIR, keeping what is
     /// already there: a signing key (`auth-signing-key.pem`), the clients
     /// file (`auth-clients`), the development clients' ids and secrets
-    /// (`dev-clients.env`) and the services' own (`service-clients.env`).
+    /// (`dev-clients.env`) and the services' own (`service-clients.env`, and
+    /// each alone in `client_service.secret`, `order_service.secret`).
     Init {
         /// The folder (`make run`: DATA_DIR).
         dir: PathBuf,

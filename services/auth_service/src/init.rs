@@ -1,6 +1,12 @@
 //! `auth_service init DIR`: what a development system needs, made once.
 //! Nothing that exists is replaced, so a second `make run` keeps its keys
 //! and clients (delete the files to start over).
+//!
+//! Beside the key, the clients file and the two `.env` files it writes each
+//! service's own secret alone (`client_service.secret`,
+//! `order_service.secret`, no final line break), the form that a container
+//! reads through `SERVICE_CLIENT_SECRET_FILE` and a Kubernetes Secret holds:
+//! compose's `init_secrets` and the dev overlay's Job take them from there.
 
 use std::{
     fmt::Write as _,
@@ -41,6 +47,8 @@ const CLIENTS: [(&str, &str, &str); 4] = [
 
 pub const SIGNING_KEY: &str = "auth-signing-key.pem";
 pub const CLIENTS_FILE: &str = "auth-clients";
+/// The clients whose secret is also written alone, in `ID.secret`.
+const SERVICE_CLIENTS: [&str; 2] = ["client_service", "order_service"];
 
 /// Makes `dir`'s files; returns what it made.
 pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -67,6 +75,11 @@ pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
             match envs.iter_mut().find(|(f, _)| *f == file) {
                 Some((_, all)) => all.push_str(&text),
                 None => envs.push((file, text)),
+            }
+            if SERVICE_CLIENTS.contains(&id) {
+                let path = dir.join(format!("{id}.secret"));
+                write_private(&path, &secret)?;
+                made.push(path);
             }
         }
         for (file, text) in envs {
@@ -109,7 +122,7 @@ mod tests {
     fn init_makes_a_working_setup_once() {
         let dir = tempfile::tempdir().unwrap();
         let made = init(dir.path()).unwrap();
-        assert_eq!(made.len(), 4, "{made:?}");
+        assert_eq!(made.len(), 6, "{made:?}");
         assert!(init(dir.path()).unwrap().is_empty());
         Keys::load(&dir.path().join(SIGNING_KEY), &[] as &[PathBuf]).unwrap();
         let clients = Clients::load(&dir.path().join(CLIENTS_FILE)).unwrap();
@@ -132,5 +145,20 @@ mod tests {
                 .authenticate(&value("CLIENT_ID"), &value("CLIENT_SECRET"))
                 .is_some()
         );
+        // Each service's secret alone, without a line break, is the one of
+        // service-clients.env, and authenticates that service's client.
+        let services = std::fs::read_to_string(dir.path().join("service-clients.env")).unwrap();
+        for (id, prefix) in [
+            ("client_service", "CLIENT_SERVICE"),
+            ("order_service", "ORDER_SERVICE"),
+        ] {
+            let alone = std::fs::read_to_string(dir.path().join(format!("{id}.secret"))).unwrap();
+            assert!(
+                services.contains(&format!("{prefix}_SECRET={alone}\n")),
+                "{id}"
+            );
+            assert!(!alone.contains('\n'), "{id}");
+            assert_eq!(clients.authenticate(id, &alone).unwrap().id, id);
+        }
     }
 }

@@ -99,18 +99,34 @@ impl RunSh {
             .await;
         }
         // A token of the development client run.sh made in DATA_DIR, as
-        // the README tells a user to get one.
-        let clients = run._dir.path().join("data/dev-clients.env");
-        let token = e2e::token_at(
-            &run.http,
-            &run.gateway(),
-            &e2e::env_file_value(&clients, "CLIENT_ID"),
-            &e2e::env_file_value(&clients, "CLIENT_SECRET"),
-            None,
-        )
-        .await;
+        // the guide tells a user to get one: scripts/dev-token.sh, with
+        // the DATA_DIR and GATEWAY_PORT of this run.
+        let token = run.dev_token();
         run.http = e2e::bearer_client(&token);
         run
+    }
+
+    /// `scripts/dev-token.sh`: its standard output, which must be a token
+    /// and nothing else.
+    fn dev_token(&self) -> String {
+        let out = Command::new(workspace_root().join("scripts/dev-token.sh"))
+            .env("DATA_DIR", self._dir.path().join("data"))
+            .env("GATEWAY_PORT", (self.base + 2 * self.replicas).to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run scripts/dev-token.sh");
+        let token = String::from_utf8(out.stdout).expect("a token is text");
+        assert!(
+            out.status.success(),
+            "scripts/dev-token.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = token.trim_end_matches('\n');
+        assert!(
+            token.split('.').count() == 3 && !token.contains(char::is_whitespace),
+            "scripts/dev-token.sh printed {token:?}, not a token alone"
+        );
+        token.to_owned()
     }
 
     fn gateway(&self) -> String {

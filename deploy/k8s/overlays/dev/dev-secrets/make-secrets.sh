@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The first container of the dev overlay's Job dev-secrets runs this in
+# auth_service's image (bash, coreutils, auth_service; no kubectl, no
+# network), as its user. It writes SECRETS_OUT/secrets.yaml, the Secrets
+# that the Job's second container applies (kubectl apply --server-side):
+#
+#   dev-clients                  dev-clients.env: your development client
+#                                (scripts/dev-token.sh reads it)
+#   client-service-credentials   SERVICE_CLIENT_SECRET of client_service
+#   order-service-credentials    SERVICE_CLIENT_SECRET of order_service
+#   auth-service-keys            auth-signing-key.pem, auth-clients
+#
+# in that order: auth-service-keys, last, exists only once the others were
+# applied. Each Secret that exists already is mounted (an optional volume)
+# at SECRETS_EXISTING/NAME, so that a run after the first (the Job is made
+# again by every `kubectl apply -k` once its TTL has removed it, and a
+# failed try is tried again) changes nothing:
+#   - no auth-service-keys: a new development set (`auth_service init`,
+#     random keys and secrets), replacing any other of the four;
+#   - auth-service-keys: every Secret written as it is; a missing
+#     credentials Secret cannot be made again (auth-clients has only its
+#     secret's hash), so the run fails saying how to start over.
+# Nothing of it is ever in the repository. scripts/check-k8s.py runs this
+# script too (with the same auth_service) and starts the binaries with what
+# it wrote.
+set -euo pipefail
+existing="${SECRETS_EXISTING:?the folder where the existing Secrets are mounted}"
+out="${SECRETS_OUT:?the folder for secrets.yaml}"
+namespace="${POD_NAMESPACE:?the namespace of the Secrets}"
+made="$out/made"
+mkdir -p "$made"
+
+# take SECRET KEY FILE: KEY of an existing SECRET into made/FILE; false when
+# there is none.
+take() {
+    [[ -f "$existing/$1/$2" ]] || return 1
+    cp "$existing/$1/$2" "$made/$3"
+}
+
+if [[ -f "$existing/auth-service-keys/auth-signing-key.pem" && -f "$existing/auth-service-keys/auth-clients" ]]; then
+    echo "dev-secrets: auth-service-keys exists: every Secret stays as it is"
+    take auth-service-keys auth-signing-key.pem auth-signing-key.pem
+    take auth-service-keys auth-clients auth-clients
+    take dev-clients dev-clients.env dev-clients.env \
+        || echo "dev-secrets: no Secret dev-clients (the keys are not this Job's): scripts/dev-token.sh has no client"
+    for service in client_service order_service; do
+        take "${service//_/-}-credentials" SERVICE_CLIENT_SECRET "$service.secret" || {
+            echo "dev-secrets: auth-service-keys exists but ${service//_/-}-credentials does not, and its secret" \
+                "cannot be made again (auth-clients keeps only its hash). To start over with a new set:" \
+                "kubectl -n $namespace delete secret auth-service-keys; kubectl -n $namespace delete job dev-secrets;" \
+                "then kubectl apply -k again" >&2
+            exit 1
+        }
+    done
+else
+    echo "dev-secrets: no auth-service-keys: making a new development set (auth_service init)"
+    auth_service init "$made" | sed 's/^/dev-secrets: /'
+fi
+
+# secret NAME APP KEY=FILE...: one Secret of the manifest, its data from the
+# files in made/ (base64), with the project's labels.
+secret() {
+    local name="$1" app="$2" pair
+    shift 2
+    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n' "$name" "$namespace"
+    printf '  labels:\n    app.kubernetes.io/name: %s\n    app.kubernetes.io/component: %s\n' \
+        "$app" "$([[ "$app" == dev-secrets ]] && echo secrets || echo api)"
+    printf '    app.kubernetes.io/part-of: rest-microservices\n    app.kubernetes.io/managed-by: dev-secrets\n'
+    printf 'type: Opaque\ndata:\n'
+    for pair in "$@"; do
+        printf '  %s: %s\n' "${pair%%=*}" "$(base64 -w0 <"$made/${pair#*=}")"
+    done
+}
+
+{
+    if [[ -f "$made/dev-clients.env" ]]; then
+        secret dev-clients dev-secrets dev-clients.env=dev-clients.env
+    fi
+    secret client-service-credentials client-service SERVICE_CLIENT_SECRET=client_service.secret
+    secret order-service-credentials order-service SERVICE_CLIENT_SECRET=order_service.secret
+    secret auth-service-keys auth-service auth-signing-key.pem=auth-signing-key.pem auth-clients=auth-clients
+} >"$out/secrets.yaml"
+rm -rf "$made"
+echo "dev-secrets: $out/secrets.yaml: $(grep -c '^kind: Secret' "$out/secrets.yaml") Secrets for the namespace $namespace"
