@@ -25,14 +25,14 @@
 ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 # The two base images, by default the official ones named by the versions
-# above. `make compose-test` (scripts/compose-standins.sh) builds local
+# above. `make compose-test` (scripts/deploy/compose-standins.sh) builds local
 # stand-ins from Debian's packages and names them here, on a machine that
 # reaches no image registry; nothing else in this file changes.
 ARG RUST_IMAGE=rust:${RUST_VERSION}-${DEBIAN_RELEASE}
 ARG RUNTIME_IMAGE=debian:${DEBIAN_RELEASE}-slim
 # Where the crates come from: crates-io (the default: downloaded by cargo
 # during the build) or vendored: the .cargo-vendor/ folder of the build
-# context, made by `cargo vendor` (scripts/compose-lib.sh does, for a
+# context, made by `cargo vendor` (scripts/deploy/compose-lib.sh does, for a
 # machine whose containers cannot reach crates.io; it is git-ignored).
 ARG CARGO_SOURCE=crates-io
 

@@ -12,33 +12,33 @@ help:
 
 ## run: the whole system without Docker (SQLite, local nginx), in the foreground
 run:
-	scripts/run.sh
+	scripts/dev/run.sh
 
 ## token: an access token of the development client of the running system (make run, compose or the Kubernetes dev overlay), valid for 5 minutes; SCOPES="clients:read" for fewer scopes
 token:
-	@scripts/dev-token.sh $(SCOPES)
+	@scripts/dev/dev-token.sh $(SCOPES)
 
 ## test: every test (installs nginx, starts a throwaway PostgreSQL)
 test:
-	scripts/test.sh
+	scripts/ci/test.sh
 
 ## bench: requests per second, latency and CPU time per request through the gateway, against the architecture's limit
 bench:
-	scripts/bench.sh
+	scripts/perf/bench.sh
 
 ## profile: where the services' CPU goes for one bench target (PROFILE_TARGET=client|order|post): a flame graph under target/profile
 profile:
-	scripts/profile.sh
+	scripts/perf/profile.sh
 
 ## soak: a steady mix through the gateway for SOAK_SECONDS (default 600), a row per minute, then whether it stayed flat
 soak:
-	scripts/soak.sh
+	scripts/perf/soak.sh
 
 ## lint: formatting, clippy and the module layers, as CI runs them
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	scripts/check-structure.py
+	scripts/ci/check-structure.py
 
 ## fmt: formats the Rust code
 fmt:
@@ -46,35 +46,35 @@ fmt:
 
 ## docs: the guide (docs/, an mdBook), built offline into target/book (installs mdbook when missing)
 docs:
-	scripts/docs.sh build
+	scripts/docs/docs.sh build
 
 ## docs-serve: the guide on http://localhost:8090 (DOCS_PORT), rebuilt on every change
 docs-serve:
-	scripts/docs.sh serve
+	scripts/docs/docs.sh serve
 
 ## check-docs: the README's and the guide's links, names, includes and examples against the tree (no system started)
 check-docs:
-	scripts/check-docs.py check
+	scripts/docs/check-docs.py check
 
 ## check-deploy: compose file, Dockerfiles and gateway template, without Docker
 check-deploy:
-	scripts/check-deploy.sh
+	scripts/deploy/check-deploy.sh
 
 ## compose-test: the containerised system built with the shipped Dockerfiles and run from compose.yaml, checked through the gateway
 compose-test:
-	scripts/compose-test.sh
+	scripts/deploy/compose-test.sh
 
 ## compose-up: the containerised system left running on 127.0.0.1:GATEWAY_PORT, 8080 by default (stand-in base images; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official ones)
 compose-up:
-	scripts/compose-up.sh
+	scripts/deploy/compose-up.sh
 
 ## compose-down: removes compose-up's containers, networks and volumes
 compose-down:
-	scripts/compose-down.sh
+	scripts/deploy/compose-down.sh
 
 ## check-k8s: the Kubernetes manifests (deploy/k8s), rendered and checked, without a cluster
 check-k8s:
-	scripts/check-k8s.sh
+	scripts/deploy/check-k8s.sh
 
 ## clean: removes cargo's target folder (the built guide too) and make run's logs
 clean:

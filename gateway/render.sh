@@ -10,7 +10,7 @@
 # and stop it with SIGTERM (or SIGQUIT to let requests in flight finish) to
 # its master process, never SIGKILL: the workers would be left running.
 #
-# Used by `make run` and `make bench` (scripts/stack.sh) and by the end-to-end
+# Used by `make run` and `make bench` (scripts/dev/stack.sh) and by the end-to-end
 # tests. It needs only bash, envsubst (Debian: gettext-base) and coreutils,
 # and works from any current directory.
 #
@@ -63,7 +63,7 @@ die() {
 # templates/gateway.conf.template): after 2 failed attempts within 2 s an
 # instance gets no requests for 2 s, then one request tries it again.
 # KEEP IN SYNC with the GATEWAY_*_SERVERS defaults in gateway/Dockerfile
-# (scripts/check-deploy.sh fails when the two differ).
+# (scripts/deploy/check-deploy.sh fails when the two differ).
 server_params="max_fails=2 fail_timeout=2s"
 
 command -v envsubst >/dev/null 2>&1 \

@@ -1,5 +1,5 @@
 # A stand-in for the official `rust:1.95-bookworm` image, for machines that
-# cannot pull it (scripts/compose-standins.sh builds it; see
+# cannot pull it (scripts/deploy/compose-standins.sh builds it; see
 # docs/src/deployment/docker.md#without-a-registry). Debian's packages (gcc, libc6-dev:
 # the C compiler and linker that rustc and the cc crate call) on the Debian
 # stand-in base, plus the build machine's own Rust toolchain (rustc, cargo

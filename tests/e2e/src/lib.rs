@@ -125,12 +125,12 @@ pub fn free_port() -> u16 {
 }
 
 /// The first of `count` consecutive free ports on 127.0.0.1, for a command
-/// that takes base ports and counts up from them (`scripts/run.sh`: instance
+/// that takes base ports and counts up from them (`scripts/dev/run.sh`: instance
 /// i of a service on its base port + 2*i). The block is drawn at random from
 /// 12000-17999: below the ports [`free_port`] hands out (20000 and up), so
 /// that tests running at the same time cannot take one of them in the
 /// meantime, and below the fixed ports of `make bench` (18100-18190) and
-/// scripts/schemathesis.sh (18300-18380). Blocks handed out in this process
+/// scripts/ci/schemathesis.sh (18300-18380). Blocks handed out in this process
 /// never overlap.
 pub fn free_port_block(count: u16) -> u16 {
     static TAKEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
@@ -455,7 +455,7 @@ impl Stack {
         let mut client_services = Vec::new();
         let mut order_services = Vec::new();
         // Every instance calls every instance of the other service, as with
-        // `make run` (scripts/stack.sh).
+        // `make run` (scripts/dev/stack.sh).
         let all = |ports: &[u16]| {
             ports
                 .iter()
@@ -1359,7 +1359,7 @@ impl Load {
         Self::start_at(&stack.http, &stack.gateway, paths, loops)
     }
 
-    /// The same against any gateway (e.g. one that `scripts/run.sh` started).
+    /// The same against any gateway (e.g. one that `scripts/dev/run.sh` started).
     pub fn start_at(
         http: &reqwest::Client,
         gateway: &str,

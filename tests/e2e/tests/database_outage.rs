@@ -21,10 +21,10 @@ struct Cluster {
 
 impl Cluster {
     fn script(args: &[&str]) -> String {
-        let out = Command::new(workspace_root().join("scripts/pg-cluster.sh"))
+        let out = Command::new(workspace_root().join("scripts/dev/pg-cluster.sh"))
             .args(args)
             .output()
-            .expect("scripts/pg-cluster.sh");
+            .expect("scripts/dev/pg-cluster.sh");
         assert!(
             out.status.success(),
             "pg-cluster.sh {args:?}: {}",
@@ -62,7 +62,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/pg-cluster.sh"))
+        let _ = Command::new(workspace_root().join("scripts/dev/pg-cluster.sh"))
             .args(["stop", self.dir.to_str().unwrap()])
             .status();
     }

@@ -1,4 +1,4 @@
-//! `make run` itself: scripts/run.sh, the command users run, started here
+//! `make run` itself: scripts/dev/run.sh, the command users run, started here
 //! as they start it (only the ports, RUN_DIR, DATA_DIR and RUN_BIN_DIR are
 //! set, so that it runs beside other tests and does not build release
 //! binaries). It supervises its instances as `restart: unless-stopped`
@@ -20,7 +20,7 @@ use e2e::{
 };
 use reqwest::StatusCode;
 
-/// scripts/run.sh running, with its output in a file. (In the test's own
+/// scripts/dev/run.sh running, with its output in a file. (In the test's own
 /// process group: a Ctrl-C to `cargo test` reaches it, and it stops its
 /// stack.)
 struct RunSh {
@@ -34,7 +34,7 @@ struct RunSh {
 }
 
 impl RunSh {
-    /// Starts `REPLICAS=replicas scripts/run.sh` on a free block of ports,
+    /// Starts `REPLICAS=replicas scripts/dev/run.sh` on a free block of ports,
     /// with `env` added, and waits until every instance and the gateway
     /// answer.
     async fn start(replicas: u16, env: &[(&str, &str)]) -> Self {
@@ -44,7 +44,7 @@ impl RunSh {
         // Instance i of client_service on base + 2i, of order_service on
         // base + 1 + 2i; the gateway just after them, then auth_service.
         let base = free_port_block(2 * replicas + 2);
-        let mut command = Command::new(workspace_root().join("scripts/run.sh"));
+        let mut command = Command::new(workspace_root().join("scripts/dev/run.sh"));
         command
             .env("REPLICAS", replicas.to_string())
             .env("CLIENT_SERVICE_PORT", base.to_string())
@@ -72,7 +72,7 @@ impl RunSh {
             .stdout(out.try_clone().expect("output handle"))
             .stderr(out)
             .spawn()
-            .expect("cannot start scripts/run.sh");
+            .expect("cannot start scripts/dev/run.sh");
         let mut run = Self {
             child: Some(child),
             base,
@@ -99,32 +99,32 @@ impl RunSh {
             .await;
         }
         // A token of the development client run.sh made in DATA_DIR, as
-        // the guide tells a user to get one: scripts/dev-token.sh, with
+        // the guide tells a user to get one: scripts/dev/dev-token.sh, with
         // the DATA_DIR and GATEWAY_PORT of this run.
         let token = run.dev_token();
         run.http = e2e::bearer_client(&token);
         run
     }
 
-    /// `scripts/dev-token.sh`: its standard output, which must be a token
+    /// `scripts/dev/dev-token.sh`: its standard output, which must be a token
     /// and nothing else.
     fn dev_token(&self) -> String {
-        let out = Command::new(workspace_root().join("scripts/dev-token.sh"))
+        let out = Command::new(workspace_root().join("scripts/dev/dev-token.sh"))
             .env("DATA_DIR", self._dir.path().join("data"))
             .env("GATEWAY_PORT", (self.base + 2 * self.replicas).to_string())
             .stdin(Stdio::null())
             .output()
-            .expect("cannot run scripts/dev-token.sh");
+            .expect("cannot run scripts/dev/dev-token.sh");
         let token = String::from_utf8(out.stdout).expect("a token is text");
         assert!(
             out.status.success(),
-            "scripts/dev-token.sh failed: {}",
+            "scripts/dev/dev-token.sh failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let token = token.trim_end_matches('\n');
         assert!(
             token.split('.').count() == 3 && !token.contains(char::is_whitespace),
-            "scripts/dev-token.sh printed {token:?}, not a token alone"
+            "scripts/dev/dev-token.sh printed {token:?}, not a token alone"
         );
         token.to_owned()
     }
@@ -176,7 +176,7 @@ impl RunSh {
     fn assert_running(&mut self) {
         let child = self.child.as_mut().expect("run.sh was started");
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("scripts/run.sh exited ({status}):\n{}", self.output());
+            panic!("scripts/dev/run.sh exited ({status}):\n{}", self.output());
         }
     }
 
@@ -246,7 +246,7 @@ impl RunSh {
                 // Its group is ended by Drop (the child is put back for that).
                 self.child = Some(child);
                 panic!(
-                    "scripts/run.sh did not stop within 30 s of SIGTERM:\n{}",
+                    "scripts/dev/run.sh did not stop within 30 s of SIGTERM:\n{}",
                     self.output()
                 );
             }

@@ -2,7 +2,7 @@
 //! can do. An axum server on tokio's defaults (as the services are) that
 //! answers `GET /client/{id}` and `GET /order/{id}` with a fixed JSON body
 //! the size of a client, and nothing else: no database, no log line, no
-//! metrics. `scripts/bench.sh` puts the project's own gateway in front of it,
+//! metrics. `scripts/perf/bench.sh` puts the project's own gateway in front of it,
 //! so the ratio of a target to this row says what share of the
 //! architecture's ceiling on this machine the services reach.
 //!

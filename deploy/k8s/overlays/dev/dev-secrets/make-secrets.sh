@@ -5,7 +5,7 @@
 # that the Job's second container applies (kubectl apply --server-side):
 #
 #   dev-clients                  dev-clients.env: your development client
-#                                (scripts/dev-token.sh reads it)
+#                                (scripts/dev/dev-token.sh reads it)
 #   client-service-credentials   SERVICE_CLIENT_SECRET of client_service
 #   order-service-credentials    SERVICE_CLIENT_SECRET of order_service
 #   auth-service-keys            auth-signing-key.pem, auth-clients
@@ -20,7 +20,7 @@
 #   - auth-service-keys: every Secret written as it is; a missing
 #     credentials Secret cannot be made again (auth-clients has only its
 #     secret's hash), so the run fails saying how to start over.
-# Nothing of it is ever in the repository. scripts/check-k8s.py runs this
+# Nothing of it is ever in the repository. scripts/deploy/check-k8s.py runs this
 # script too (with the same auth_service) and starts the binaries with what
 # it wrote.
 set -euo pipefail
@@ -42,7 +42,7 @@ if [[ -f "$existing/auth-service-keys/auth-signing-key.pem" && -f "$existing/aut
     take auth-service-keys auth-signing-key.pem auth-signing-key.pem
     take auth-service-keys auth-clients auth-clients
     take dev-clients dev-clients.env dev-clients.env \
-        || echo "dev-secrets: no Secret dev-clients (the keys are not this Job's): scripts/dev-token.sh has no client"
+        || echo "dev-secrets: no Secret dev-clients (the keys are not this Job's): scripts/dev/dev-token.sh has no client"
     for service in client_service order_service; do
         take "${service//_/-}-credentials" SERVICE_CLIENT_SECRET "$service.secret" || {
             echo "dev-secrets: auth-service-keys exists but ${service//_/-}-credentials does not, and its secret" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dev overlay's copy of deploy/postgres/init-databases.sh (compose's):
 # kustomize reads no file outside the overlay's folder, so the script is
-# here twice, and scripts/check-k8s.py fails when the two differ (comments
+# here twice, and scripts/deploy/check-k8s.py fails when the two differ (comments
 # aside).
 #
 # Creates one database per service, each owned by its own role:

@@ -19,8 +19,8 @@ Run by `make test` (and `make lint`). Before checking the workspace it
 checks itself on made-up input (a module cycle, a kit crate depending
 upwards) and fails if it does not see the fault.
 
-    scripts/check-structure.py            check the workspace
-    scripts/check-structure.py --graph    also print every module's uses
+    scripts/ci/check-structure.py            check the workspace
+    scripts/ci/check-structure.py --graph    also print every module's uses
 """
 
 import json
@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The kit, from the bottom: a crate may depend on those of a lower rank
 # only (upstream and auth side by side: neither uses the other).
 KIT = {

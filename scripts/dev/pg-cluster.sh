@@ -3,10 +3,10 @@
 # its own port on 127.0.0.1, trust authentication, fsync off. initdb refuses
 # to run as root, so as root it runs as the `postgres` user.
 #
-#   scripts/pg-cluster.sh start DIR PORT   start it; prints the admin URL
-#   scripts/pg-cluster.sh pause DIR        stop the server, keep the data
-#   scripts/pg-cluster.sh resume DIR       start it again on the same port
-#   scripts/pg-cluster.sh stop DIR         stop it and remove DIR
+#   scripts/dev/pg-cluster.sh start DIR PORT   start it; prints the admin URL
+#   scripts/dev/pg-cluster.sh pause DIR        stop the server, keep the data
+#   scripts/dev/pg-cluster.sh resume DIR       start it again on the same port
+#   scripts/dev/pg-cluster.sh stop DIR         stop it and remove DIR
 set -euo pipefail
 
 find_bindir() {

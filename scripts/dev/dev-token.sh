@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/dev-token.sh [--from run|compose|kubernetes] [SCOPE...]
+# scripts/dev/dev-token.sh [--from run|compose|kubernetes] [SCOPE...]
 #
 # Prints an access token of the development client (every scope it has, or
 # only the SCOPEs given), asked for at the gateway's token endpoint of the
@@ -27,11 +27,11 @@
 # call answered 401 after that needs a new one. The token alone goes to
 # standard output, so:
 #
-#   TOKEN="$(scripts/dev-token.sh)"          # or: TOKEN="$(make -s token)"
+#   TOKEN="$(scripts/dev/dev-token.sh)"          # or: TOKEN="$(make -s token)"
 #   curl -H "Authorization: Bearer $TOKEN" http://localhost:8080/client/
-#   scripts/dev-token.sh clients:read        # a token that can only read clients
+#   scripts/dev/dev-token.sh clients:read        # a token that can only read clients
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 

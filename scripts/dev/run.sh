@@ -10,16 +10,16 @@
 # is logged and started again, after 1 s, then 2 s, 4 s, ... while it keeps
 # exiting; after RESTART_LIMIT exits (default 5) within RESTART_WINDOW_SECS
 # (default 60) it is given up and the rest keep serving. Ctrl-C or SIGTERM
-# stops everything gracefully. (stack_supervise in scripts/stack.sh.)
+# stops everything gracefully. (stack_supervise in scripts/dev/stack.sh.)
 #
 # Logs and pid files go to RUN_DIR (default .run; a relative path is taken
 # from the checkout's root), so that two stacks on other ports can run from
 # one checkout. RUN_BIN_DIR runs binaries built elsewhere (e.g. target/debug)
 # instead of building the release binaries of this tree.
 #
-# Ports, logs and the pairing of instances: see scripts/stack.sh.
+# Ports, logs and the pairing of instances: see scripts/dev/stack.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
 export CLIENT_SERVICE_PORT="${CLIENT_SERVICE_PORT:-8000}"
 export ORDER_SERVICE_PORT="${ORDER_SERVICE_PORT:-8001}"
@@ -31,9 +31,9 @@ run_dir_shown="${RUN_DIR:-.run}"
 
 # What it needs (Rust, curl, npm, envsubst, nginx): installed where it can
 # be, else named, before anything slow.
-scripts/prerequisites.sh run
-# shellcheck source=scripts/stack.sh
-source scripts/stack.sh
+scripts/setup/prerequisites.sh run
+# shellcheck source=scripts/dev/stack.sh
+source scripts/dev/stack.sh
 # Bad settings are reported now, not after a long build.
 stack_check_config
 for name in RESTART_LIMIT RESTART_WINDOW_SECS; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/deny.sh: the supply-chain check of `make test`, `cargo deny check`
+# scripts/ci/deny.sh: the supply-chain check of `make test`, `cargo deny check`
 # with deny.toml: licences on an allow-list, crates from crates.io only,
 # duplicate versions reported, and the RustSec advisories.
 #
@@ -16,7 +16,7 @@
 # date is printed, so a reader knows how old). Elsewhere cargo-deny fetches
 # the database as usual, with its own staleness limit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 version="0.20.2"
 if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $version"; then

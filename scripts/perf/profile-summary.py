@@ -9,7 +9,7 @@ the outermost frame first).
   families of frames (the log line, metrics, the database driver, …): a
   sample can count in several families, so the shares do not add up to 100.
 
-    scripts/profile-summary.py FOLDED
+    scripts/perf/profile-summary.py FOLDED
 """
 
 import re

@@ -2,7 +2,7 @@
 # Makes sure nginx (and envsubst, which renders the gateway's template) is
 # installed: installs it where it can (root on Debian or Ubuntu), and
 # otherwise says, in one line each, what to install
-# (scripts/prerequisites.sh runs it for make run and make test).
+# (scripts/setup/prerequisites.sh runs it for make run and make test).
 set -euo pipefail
 status=0
 if ! command -v envsubst >/dev/null 2>&1; then

@@ -14,7 +14,7 @@
 #                      service can reach behind this gateway on this machine
 #   GET /client/{id} | GET /order/{id} | POST /order/
 # REPLICAS (default 1) instances of each service run behind the gateway, as
-# in `make run` (scripts/stack.sh): REPLICAS=2 make bench.
+# in `make run` (scripts/dev/stack.sh): REPLICAS=2 make bench.
 #
 # Columns: req/s; latency percentiles; errors (non-2xx answers and socket
 # errors); "÷ limit", the target's req/s over the limit row's; and "CPU µs/req",
@@ -47,18 +47,18 @@
 #   BENCH_BIN_DIR, BENCH_BIN_COMMIT  REPLICAS (1)
 #   BENCH_TARGETS   the targets to run, by short name, space-separated
 #                   (default: "return200 limit client order post")
-#   BENCH_PERF_DIR  when set (scripts/profile.sh), `perf record` samples the
+#   BENCH_PERF_DIR  when set (scripts/perf/profile.sh), `perf record` samples the
 #                   services while each service target runs, into
 #                   BENCH_PERF_DIR/<target>.perf.data
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds="${BENCH_SECONDS:-5}"
 connections="${BENCH_CONNECTIONS:-64}"
 threads="${BENCH_THREADS:-2}"
 
-scripts/ensure-wrk.sh
-scripts/ensure-nginx.sh
+scripts/setup/ensure-wrk.sh
+scripts/setup/ensure-nginx.sh
 profile="${BENCH_PROFILE:-release}"
 case "$profile" in
     release | debug | profiling) ;;
@@ -96,12 +96,12 @@ export DATA_DIR="$work/data" LOG_FORMAT=json
 baseline_port=18190 limit_port=18191 limit_server_port=18102
 targets=" ${BENCH_TARGETS:-return200 limit client order post} "
 
-# shellcheck source=scripts/stack.sh
-source scripts/stack.sh
+# shellcheck source=scripts/dev/stack.sh
+source scripts/dev/stack.sh
 stack_without_rate_limits
 cleanup() {
     stack_stop
-    if [[ -n "$pg_dir" ]]; then scripts/pg-cluster.sh stop "$pg_dir"; fi
+    if [[ -n "$pg_dir" ]]; then scripts/dev/pg-cluster.sh stop "$pg_dir"; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,7 +113,7 @@ case "${BENCH_DATABASE:-sqlite}" in
         # its owner, and the cluster runs as the `postgres` user when we are
         # root (pg-cluster.sh), which could not reach a folder inside it.
         pg_dir="$(mktemp -d /tmp/rest-microservices-bench-pg.XXXXXX)"
-        admin="$(scripts/pg-cluster.sh start "$pg_dir" "${BENCH_PG_PORT:-54339}")"
+        admin="$(scripts/dev/pg-cluster.sh start "$pg_dir" "${BENCH_PG_PORT:-54339}")"
         psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
         # The services connect over the cluster's Unix socket (in its
         # folder), as services on the database's own machine would: it costs

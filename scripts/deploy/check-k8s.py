@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the Kubernetes deployment (deploy/k8s) offline, without a cluster.
 
-Run by scripts/check-k8s.sh (which installs the tools into .venv/k8s first), so
+Run by scripts/deploy/check-k8s.sh (which installs the tools into .venv/k8s first), so
 by `make check-k8s` and `make test`. Every step below must pass:
 
  1. render     every overlay, with and without each component, renders with
@@ -86,7 +86,7 @@ import jsonschema
 import yaml
 from kubernetes_validate import utils as kv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ["dev", "production"]
 COMPONENTS = ["network-policies", "gateway-api"]

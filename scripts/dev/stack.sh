@@ -69,7 +69,7 @@ STACK_RUN_DIR=""
 STACK_TIMER=""
 # The repository's root, found from this file's own place when it is sourced,
 # so that the functions work whatever the current directory is later.
-STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 nginx_bin() { command -v nginx 2>/dev/null || echo /usr/sbin/nginx; }
 
@@ -302,7 +302,7 @@ stack_start() {
     # auth_service's development keys and clients, made once (kept after).
     "$bin_dir/auth_service" init "$DATA_DIR" | sed 's/^/auth_service init: /' || return 1
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
-    "$(dirname "${BASH_SOURCE[0]}")/../gateway/docs/build.sh" || return 1
+    "$(dirname "${BASH_SOURCE[0]}")/../../gateway/docs/build.sh" || return 1
 
     # Instance 0 of each service first, alone. At start a service runs its
     # database migrations; sqlx itself locks them on PostgreSQL only (an

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # make test: every test, on a fresh machine. Checks its prerequisites first
-# (scripts/prerequisites.sh). Installs what is missing (nginx, mdbook;
+# (scripts/setup/prerequisites.sh). Installs what is missing (nginx, mdbook;
 # docker-compose and hadolint for the deployment checks; kubernetes-validate,
 # cel-python, checkov and, when none is installed, kubectl for the Kubernetes
 # checks), starts a throwaway PostgreSQL cluster, and runs:
 #   1. formatting, clippy (warnings are errors) and the module layers
-#      then the docs (scripts/check-docs.py): the README's and the guide's
+#      then the docs (scripts/docs/check-docs.py): the README's and the guide's
 #      links, names, settings and includes against the tree, the guide built
 #      (make docs), and their examples run against `make run`
 #   2. the contracts between the services (Pact, tests/contracts): first
 #      the consumer tests, which write the pact files to target/pacts/, then
 #      each provider, started for real, verified against them
 #   3. unit and in-process tests, and the end-to-end tests on SQLite
-#   4. a 20-second soak through the gateway on SQLite (scripts/soak.sh): no
+#   4. a 20-second soak through the gateway on SQLite (scripts/perf/soak.sh): no
 #      request may fail, and the WAL must stay under its bound
 #   5. schemathesis against both OpenAPI documents, through the gateway
 #   6. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
@@ -20,7 +20,7 @@
 #   7. `make bench` on PostgreSQL, one short round (it works; no figures),
 #      and `make profile`'s table on a small folded-stacks file
 #   8. the offline checks of the Docker deployment's files
-#   9. the containerised system for real (scripts/compose-test.sh, `make
+#   9. the containerised system for real (scripts/deploy/compose-test.sh, `make
 #      compose-test`): docker.io and docker-compose installed and dockerd
 #      started when missing, stand-ins for the upstream images built from
 #      Debian's packages, the images built with the shipped Dockerfiles, the
@@ -29,29 +29,29 @@
 #  11. the supply chain: cargo deny check (licences, sources, duplicate
 #      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "prerequisites"
-scripts/prerequisites.sh test
+scripts/setup/prerequisites.sh test
 
 step "format, lints, and the modules' dependencies (no cycle, layers downwards)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-scripts/check-structure.py
+scripts/ci/check-structure.py
 
 step "build the binaries the end-to-end tests start, and the gateway's docs page"
 cargo build --workspace --bins --locked
 gateway/docs/build.sh
 
 step "the README and the guide against the tree: links, names, settings, includes; the checker's self-test; the guide built"
-scripts/check-docs.py check --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
-scripts/check-docs.py self-test
-scripts/docs.sh build
+scripts/docs/check-docs.py check --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
+scripts/docs/check-docs.py self-test
+scripts/docs/docs.sh build
 
 step "the README's and the guide's examples, run as written against make run (the debug binaries)"
-RUN_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/check-docs.py examples --kind make-run
+RUN_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/docs/check-docs.py examples --kind make-run
 
 step "contracts (Pact): the consumers' tests write the pact files, then each provider is verified against them"
 # Consumers first: the provider verification reads what they wrote (target/pacts/).
@@ -64,15 +64,15 @@ step "unit, in-process and end-to-end tests (SQLite)"
 E2E_BACKEND=sqlite cargo test --workspace --exclude contracts --locked
 
 step "a short soak through the gateway (SQLite, 20 s): no request fails, the WAL stays bounded"
-SOAK_SECONDS=20 SOAK_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/soak.sh
+SOAK_SECONDS=20 SOAK_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/perf/soak.sh
 
 step "the API against its OpenAPI documents: schemathesis, through the gateway"
-scripts/schemathesis.sh
+scripts/ci/schemathesis.sh
 
 step "end-to-end tests (PostgreSQL)"
 pg_dir="$(mktemp -d /tmp/rest-microservices-pg.XXXXXX)"
-trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
-pg_url="$(scripts/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
+trap 'scripts/dev/pg-cluster.sh stop "$pg_dir"' EXIT
+pg_url="$(scripts/dev/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
 E2E_BACKEND=postgres E2E_PG_URL="$pg_url" cargo test -p e2e --locked
 
 step "compose's PostgreSQL init script: both roles and databases, idle_in_transaction_session_timeout set"
@@ -89,7 +89,7 @@ done
 echo "ok: client_service and order_service sessions end after 30 s idle in a transaction"
 
 step "make bench on PostgreSQL: one round of 1 s per target, with the debug binaries (it works; no figures)"
-BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/bench.sh
+BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/perf/bench.sh
 
 step "make profile's table: self and family shares from folded stacks"
 folded="$(mktemp /tmp/rest-microservices-folded.XXXXXX)"
@@ -97,7 +97,7 @@ printf '%s\n' \
     'order_service;tokio::runtime::scheduler::multi_thread::worker::run;tracing_subscriber::fmt::fmt_layer::format_event;write_all 30' \
     'order_service;tokio::runtime::scheduler::multi_thread::worker::run;sqlite3_step;sqlite3VdbeExec 50' \
     'order_service;tokio::runtime::scheduler::multi_thread::worker::run;serde_json::ser::to_string 20' >"$folded"
-summary="$(scripts/profile-summary.py "$folded")"
+summary="$(scripts/perf/profile-summary.py "$folded")"
 rm -f "$folded"
 for want in '50.00  sqlite3VdbeExec' '30.00  log line' '50.00  SQLite' '20.00  JSON' '100.00  tokio scheduler'; do
     grep -qF "$want" <<<"$summary" || { echo "profile-summary.py: no '$want' in:"; echo "$summary"; exit 1; } >&2
@@ -105,15 +105,15 @@ done
 echo "ok: profile-summary.py"
 
 step "deployment files (compose, Dockerfiles, gateway template)"
-scripts/check-deploy.sh
+scripts/deploy/check-deploy.sh
 
 step "the containerised system, built with the shipped Dockerfiles and run from compose.yaml (make compose-test)"
-scripts/compose-test.sh
+scripts/deploy/compose-test.sh
 
 step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
-scripts/check-k8s.sh
+scripts/deploy/check-k8s.sh
 
 step "supply chain: cargo deny check (licences, sources, duplicate versions, advisories)"
-scripts/deny.sh
+scripts/ci/deny.sh
 
 step "all tests passed"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the Kubernetes deployment (deploy/k8s) offline: no cluster is
 # needed, nothing is applied. `make check-k8s` runs it, and so does
-# `make test`. What it checks: scripts/check-k8s.py (renderings of every
+# `make test`. What it checks: scripts/deploy/check-k8s.py (renderings of every
 # overlay with and without each component, Kubernetes' and the Gateway API's
 # schemas, checkov, consistency with the binaries and compose.yaml, the
 # binaries and nginx run with the manifests' settings, and a self-check).
@@ -27,7 +27,7 @@
 #                      the check fails, saying so, when there is none
 #   K8S_RENDER_DIR     also write the renderings there, to read them
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 venv=".venv/k8s"
 kubernetes_validate_version="1.37.0"
@@ -90,14 +90,14 @@ echo "check-k8s: $("$kubectl" version --client 2>/dev/null | tr '\n' ' ')($kubec
 
 bin_dir="${CARGO_TARGET_DIR:-target}/debug"
 cargo build --quiet --locked --bin auth_service --bin client_service --bin order_service
-scripts/ensure-nginx.sh
+scripts/setup/ensure-nginx.sh
 
 keep=()
 [[ -z "${K8S_RENDER_DIR:-}" ]] || keep=(--keep "$K8S_RENDER_DIR")
 crds=()
 [[ -z "${GATEWAY_API_CRDS:-}" ]] || crds=(--crds "$GATEWAY_API_CRDS")
 status=0
-"$venv/bin/python" scripts/check-k8s.py --kubectl "$kubectl" --checkov "$venv/bin/checkov" \
+"$venv/bin/python" scripts/deploy/check-k8s.py --kubectl "$kubectl" --checkov "$venv/bin/checkov" \
     --bin-dir "$bin_dir" "${crds[@]}" "${keep[@]}" || status=$?
 echo "check-k8s: $((SECONDS - started)) s in all"
 exit "$status"

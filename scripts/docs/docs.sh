@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# scripts/docs.sh build|serve: the guide, an mdBook under docs/.
+# scripts/docs/docs.sh build|serve: the guide, an mdBook under docs/.
 #
 #   build   builds it into target/book (offline: the tools and mermaid's
-#           script are installed first, by scripts/ensure-mdbook.sh), and
+#           script are installed first, by scripts/setup/ensure-mdbook.sh), and
 #           fails on any error mdbook reports, also those it only logs (an
 #           {{#include}} of a file that does not exist)
 #   serve   builds it and serves it on http://localhost:DOCS_PORT (8090),
@@ -10,8 +10,8 @@
 #
 # `make docs` and `make docs-serve`. Open target/book/index.html in a browser.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/ensure-mdbook.sh
+cd "$(dirname "$0")/../.."
+scripts/setup/ensure-mdbook.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 case "${1:-build}" in
     build)
@@ -33,7 +33,7 @@ case "${1:-build}" in
         exec mdbook serve docs --port "${DOCS_PORT:-8090}"
         ;;
     *)
-        echo "usage: scripts/docs.sh build|serve" >&2
+        echo "usage: scripts/docs/docs.sh build|serve" >&2
         exit 2
         ;;
 esac

@@ -42,7 +42,7 @@
 #   SOAK_PG_PORT      the throwaway PostgreSQL's port (default 54359)
 #   SOAK_BIN_DIR      run binaries built elsewhere (make test: target/debug)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds="${SOAK_SECONDS:-600}"
 connections="${SOAK_CONNECTIONS:-16}"
@@ -66,8 +66,8 @@ rows=$((seconds / interval))
 [[ "$database" == sqlite || "$database" == postgres ]] \
     || { echo "soak: SOAK_DATABASE must be sqlite or postgres (got '$database')" >&2; exit 2; }
 
-scripts/ensure-wrk.sh
-scripts/ensure-nginx.sh
+scripts/setup/ensure-wrk.sh
+scripts/setup/ensure-nginx.sh
 if [[ -n "${SOAK_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$SOAK_BIN_DIR" && pwd)"
 else
@@ -79,13 +79,13 @@ work="$(mktemp -d /tmp/rest-microservices-soak.XXXXXX)"
 export CLIENT_SERVICE_PORT="$base_port" ORDER_SERVICE_PORT=$((base_port + 1)) GATEWAY_PORT=$((base_port + 80))
 export DATA_DIR="$work/data" LOG_FORMAT=json REPLICAS=1
 
-# shellcheck source=scripts/stack.sh
-source scripts/stack.sh
+# shellcheck source=scripts/dev/stack.sh
+source scripts/dev/stack.sh
 stack_without_rate_limits
 pg_dir="" pg_admin=""
 cleanup() {
     stack_stop
-    [[ -n "$pg_dir" ]] && scripts/pg-cluster.sh stop "$pg_dir"
+    [[ -n "$pg_dir" ]] && scripts/dev/pg-cluster.sh stop "$pg_dir"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -94,7 +94,7 @@ if [[ "$database" == postgres ]]; then
     # Its own temp folder, not one inside $work: the server runs as the
     # postgres user, who cannot enter a folder private to root.
     pg_dir="$(mktemp -d /tmp/rest-microservices-soak-pg.XXXXXX)"
-    pg_admin="$(scripts/pg-cluster.sh start "$pg_dir" "${SOAK_PG_PORT:-54359}")"
+    pg_admin="$(scripts/dev/pg-cluster.sh start "$pg_dir" "${SOAK_PG_PORT:-54359}")"
     psql -q "$pg_admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
     export CLIENT_DATABASE_URL="${pg_admin%/*}/clients" ORDER_DATABASE_URL="${pg_admin%/*}/orders"
 fi
@@ -103,7 +103,7 @@ client_pid="${STACK_PIDS[0]}" order_pid="${STACK_PIDS[1]}"
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 
 # The API needs an access token (the development client's, stack_token in
-# scripts/stack.sh); a token lasts 5 minutes, so each wrk run below gets a
+# scripts/dev/stack.sh); a token lasts 5 minutes, so each wrk run below gets a
 # fresh one (SOAK_TOKEN, read by mix.lua for its POSTs; -H for the rest).
 auth="Authorization: Bearer $(stack_token)"
 # Seed: 20 clients and 200 orders, read all along and never deleted.

@@ -4,9 +4,9 @@
 # dockerd that make compose-up started, if it started one. The images and
 # the build cache stay, so that the next compose-up is fast.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-# shellcheck source=scripts/compose-lib.sh
-source scripts/compose-lib.sh
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/deploy/compose-lib.sh
+source scripts/deploy/compose-lib.sh
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-rest-microservices}"
 
 if docker info >/dev/null 2>&1; then

@@ -46,7 +46,7 @@
 # Exits non-zero, with a message saying what failed, if any check fails.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 compose_file="compose.yaml"
@@ -76,8 +76,8 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # ------------------------------------------------------------- tools ------
-# shellcheck source=scripts/apt.sh
-source "$root/scripts/apt.sh"
+# shellcheck source=scripts/setup/apt.sh
+source "$root/scripts/setup/apt.sh"
 
 step "Tools"
 if ! command -v docker-compose >/dev/null; then

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by scripts/compose-up.sh, compose-down.sh and compose-test.sh:
+# Sourced by scripts/deploy/compose-up.sh, compose-down.sh and compose-test.sh:
 # the Docker engine, the stand-in base images, the offline inputs of the
 # builds, and docker-compose with all of them. (The keys and secrets need
 # nothing here: compose.yaml's init_secrets makes them on the first `up`.)
@@ -14,7 +14,7 @@
 #                          compose-down); COMPOSE_ENGINE_STARTED=1 when this
 #                          run started it
 #   standins_build         builds the local stand-ins of the upstream images
-#                          (scripts/compose-standins.sh) and exports the
+#                          (scripts/deploy/compose-standins.sh) and exports the
 #                          *_IMAGE variables that compose.yaml reads
 #   offline_sources        `cargo vendor` into .cargo-vendor/ and npm's cache
 #                          of the docs page into gateway/.npm-cache/, and
@@ -33,7 +33,7 @@
 #                          (default); 0: from crates.io and the npm registry
 #   COMPOSE_PROJECT_NAME   compose's project (each script sets its default)
 #   GATEWAY_PORT           the gateway's port on the host
-COMPOSE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+COMPOSE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 COMPOSE_STATE_DIR="$COMPOSE_ROOT/.run/compose"
 COMPOSE_FILE_PATH="$COMPOSE_ROOT/compose.yaml"
 # BuildKit for the Dockerfile's cache mounts, also when docker-compose 1.29
@@ -42,8 +42,8 @@ export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-# shellcheck source=scripts/apt.sh
-source "$COMPOSE_ROOT/scripts/apt.sh"
+# shellcheck source=scripts/setup/apt.sh
+source "$COMPOSE_ROOT/scripts/setup/apt.sh"
 
 # docker_cli_with_buildkit: `docker build` must use BuildKit. A docker CLI of
 # Engine 23 or later does so only through its buildx plugin; without the
@@ -132,7 +132,7 @@ standins_build() {
     while IFS= read -r line; do
         # shellcheck disable=SC2163
         export "$line"
-    done < <("$COMPOSE_ROOT/scripts/compose-standins.sh")
+    done < <("$COMPOSE_ROOT/scripts/deploy/compose-standins.sh")
     say "stand-ins: RUST_IMAGE=$RUST_IMAGE RUNTIME_IMAGE=$RUNTIME_IMAGE NODE_IMAGE=$NODE_IMAGE NGINX_IMAGE=$NGINX_IMAGE POSTGRES_IMAGE=$POSTGRES_IMAGE PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE=$NGINX_EXPORTER_IMAGE"
 }
 
@@ -177,7 +177,7 @@ docker_compose_shim() {
     mkdir -p "$dir"
     cat >"$dir/docker" <<SHIM
 #!/usr/bin/env bash
-# Made by scripts/compose-lib.sh (docker_compose_shim): \`docker compose ARGS\`
+# Made by scripts/deploy/compose-lib.sh (docker_compose_shim): \`docker compose ARGS\`
 # is docker-compose ARGS (this docker CLI has no compose plugin); anything
 # else goes to $real.
 if [[ "\${1:-}" == compose ]]; then

@@ -3,7 +3,7 @@
 
 Python 3's standard library only, like the other checkers here.
 
-    scripts/check-docs.py check [--bin-dir DIR]
+    scripts/docs/check-docs.py check [--bin-dir DIR]
         Every check that needs no running system (`make check-docs`):
         - links: every relative link and #anchor of README.md and
           docs/src/**/*.md resolves (a file that exists; a heading of that
@@ -29,7 +29,7 @@ Python 3's standard library only, like the other checkers here.
           binaries are not built), DependencyConfig's PREFIX_SUFFIX ones
           (crates/service_kit/src/config.rs with each service's
           `from_env("PREFIX", ...)`), `std::env::var` in the crates and
-          services, `${NAME:-...}` in scripts/run.sh, scripts/stack.sh and
+          services, `${NAME:-...}` in scripts/dev/run.sh, scripts/dev/stack.sh and
           gateway/render.sh, `${GATEWAY_...}` in the gateway's template and
           `${NAME...}` in compose.yaml;
         - includes: every `{{#include PATH:ANCHOR}}` of the guide names a file
@@ -41,7 +41,7 @@ Python 3's standard library only, like the other checkers here.
           fails on an HTTP error (-f), and the blocks that start a kind of
           system agree wherever they are written.
 
-    scripts/check-docs.py examples --kind KIND [--print] [--ready-url URL]
+    scripts/docs/check-docs.py examples --kind KIND [--print] [--ready-url URL]
                                    [--ready-timeout SECONDS]
         The README's and the guide's examples of one kind, extracted from
         the Markdown and run against a system started as they say. In the
@@ -76,7 +76,7 @@ Python 3's standard library only, like the other checkers here.
         to the start and to the examples alike; RUN_BIN_DIR and anything
         else in the environment pass through.
 
-    scripts/check-docs.py self-test
+    scripts/docs/check-docs.py self-test
         Runs the checks above on small broken copies of a docs tree in a
         temp folder and fails unless each breakage is reported: a broken
         link, a broken anchor, a pointer from code to a missing anchor, a
@@ -378,7 +378,7 @@ def check_pointers(report: Report, root: Path, docs: dict[Path, Doc], files: lis
             guide_headings |= doc.heading_texts()
     readme = docs.get((root / "README.md").resolve())
     readme_headings = readme.heading_texts() if readme else set()
-    skip = {(root / "README.md").resolve(), (root / "scripts/check-docs.py").resolve()}
+    skip = {(root / "README.md").resolve(), (root / "scripts/docs/check-docs.py").resolve()}
     for path in files:
         rpath = path.resolve()
         if rpath in skip or rpath in docs or (root / "docs/src") in rpath.parents:
@@ -468,7 +468,7 @@ def check_names(report: Report, root: Path, docs: dict[Path, Doc], files: list[P
     words: set[str] = set()
     for path in files:
         rpath = path.resolve()
-        if rpath in docs or (root / "docs/src") in rpath.parents or rpath == (root / "scripts/check-docs.py").resolve():
+        if rpath in docs or (root / "docs/src") in rpath.parents or rpath == (root / "scripts/docs/check-docs.py").resolve():
             continue
         text = read_text(path)
         if text:
@@ -562,8 +562,8 @@ def variables_read(root: Path, bin_dir: Path | None, notes: list[str]) -> dict[s
             read.setdefault(var, f"{src.relative_to(root)}")
     # The scripts that run the system, the gateway's template, compose.
     for rel, pattern in (
-        ("scripts/run.sh", r"\$\{(" + ENV_NAME + r"):?[-+=?]"),
-        ("scripts/stack.sh", r"\$\{(" + ENV_NAME + r"):?[-+=?]"),
+        ("scripts/dev/run.sh", r"\$\{(" + ENV_NAME + r"):?[-+=?]"),
+        ("scripts/dev/stack.sh", r"\$\{(" + ENV_NAME + r"):?[-+=?]"),
         ("gateway/render.sh", r"\$\{(" + ENV_NAME + r"):?[-+=?]"),
         ("gateway/templates/gateway.conf.template", r"\$\{(GATEWAY_[A-Z0-9_]+)\}"),
         ("compose.yaml", r"\$\{(" + ENV_NAME + r")(?::?[-+?][^}]*)?\}"),
@@ -606,7 +606,7 @@ def check_includes(report: Report, root: Path, docs: dict[Path, Doc], files: lis
                         report.error(path, number, f"{{{{#{m.group(1)} {spec}}}}}: {report.rel(target)} has no ANCHOR/ANCHOR_END pair named {rest} (mdbook would include nothing)")
                     used.add((target, rest))
     for path in files:
-        if path.suffix == ".md" or path.resolve() == (root / "scripts/check-docs.py").resolve():
+        if path.suffix == ".md" or path.resolve() == (root / "scripts/docs/check-docs.py").resolve():
             continue
         text = read_text(path)
         if not text or "ANCHOR" not in text:
@@ -814,12 +814,12 @@ def fixture(base: Path, port: int) -> Path:
     root = base / "tree"
     files = {
         "Makefile": "## run: the system\nrun:\n\tscripts/run.sh\n",
-        "scripts/run.sh": "#!/usr/bin/env bash\necho \"${RUN_PORT:-8080}\"\n",
+        "scripts/dev/run.sh": "#!/usr/bin/env bash\necho \"${RUN_PORT:-8080}\"\n",
         "services/demo/src/main.rs": "fn main() {}\n",
         "services/demo/src/lib.rs": "// See docs/src/guide.md#the-part for why.\n"
                                     "// ANCHOR: part\npub fn part() {}\n// ANCHOR_END: part\n",
         "README.md": "# Demo\n\nRead [the guide](docs/src/guide.md#the-part); run `make run`\n"
-                     "(`scripts/run.sh`, `services/demo/src/lib.rs`, `RUN_PORT=8081`).\n\n"
+                     "(`scripts/dev/run.sh`, `services/demo/src/lib.rs`, `RUN_PORT=8081`).\n\n"
                      "<!-- example-start: selftest -->\n```sh\n"
                      f"python3 -m http.server {port} --bind 127.0.0.1 --directory docs\n```\n",
         "docs/src/SUMMARY.md": "# Summary\n\n- [Guide](guide.md)\n- [Settings](how-it-works/configuration.md)\n",
@@ -832,7 +832,7 @@ def fixture(base: Path, port: int) -> Path:
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    (root / "scripts/run.sh").chmod(0o755)
+    (root / "scripts/dev/run.sh").chmod(0o755)
     return root
 
 
@@ -847,9 +847,9 @@ def self_test() -> int:
         ("a pointer from code to a missing anchor", edit("services/demo/src/lib.rs", "guide.md#the-part", "guide.md#gone"), "no heading #gone there"),
         ("a missing include anchor", edit("docs/src/guide.md", "lib.rs:part", "lib.rs:nope"), "no ANCHOR/ANCHOR_END pair named nope"),
         ("an unknown make target", edit("README.md", "`make run`", "`make ruin`"), "the Makefile has no target ruin"),
-        ("an unknown script", edit("README.md", "`scripts/run.sh`", "`scripts/walk.sh`"), "scripts/walk.sh: no such script"),
+        ("an unknown script", edit("README.md", "`scripts/dev/run.sh`", "`scripts/walk.sh`"), "scripts/walk.sh: no such script"),
         ("an unknown path", edit("README.md", "`services/demo/src/lib.rs`", "`services/demo/src/gone.rs`"), "no such file or folder"),
-        ("an undocumented variable read by scripts/run.sh", edit("scripts/run.sh", "${RUN_PORT:-8080}", "${RUN_PORT:-8080} ${RUN_HOST:-x}"), "RUN_HOST (read by scripts/run.sh) is not in the configuration reference"),
+        ("an undocumented variable read by scripts/dev/run.sh", edit("scripts/dev/run.sh", "${RUN_PORT:-8080}", "${RUN_PORT:-8080} ${RUN_HOST:-x}"), "RUN_HOST (read by scripts/dev/run.sh) is not in the configuration reference"),
         ("an undocumented variable a binary reads (clap's env)", edit("services/demo/src/lib.rs", "pub fn part() {}", "#[arg(long, env = \"DEMO_LEVEL\")]\npub fn part() {}"), "DEMO_LEVEL (read by services/demo/src/lib.rs (clap env)) is not in the configuration reference"),
         ("a variable the docs invent", edit("README.md", "`RUN_PORT=8081`", "`RUN_PORTS=8081`"), "RUN_PORTS: no file outside the docs names this variable"),
         ("a curl without -f in an example", edit("docs/src/guide.md", "curl -fsS", "curl -sS"), "curl without -f"),
@@ -897,7 +897,7 @@ def self_test() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     sub = parser.add_subparsers(dest="command", required=True)
     p_check = sub.add_parser("check")
     p_check.add_argument("--bin-dir", type=Path)

@@ -5,9 +5,9 @@
 # where they stay for the next run). Then puts mermaid's script, which
 # mdbook-mermaid carries inside its binary, beside docs/book.toml
 # (git-ignored), so that the book renders its diagrams with nothing fetched
-# at build or read time. Used by scripts/docs.sh (make docs, make docs-serve).
+# at build or read time. Used by scripts/docs/docs.sh (make docs, make docs-serve).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 mdbook_version="0.5.4"
 mermaid_version="0.17.1"

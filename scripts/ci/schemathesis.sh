@@ -3,7 +3,7 @@
 # (a tool nobody here wrote), through the real gateway: every check, positive
 # and negative cases, and the stateful phase that follows the documents'
 # links (a created client is fetched, replaced, patched and deleted; likewise
-# an order). Called by `make test`; run alone with `scripts/schemathesis.sh`.
+# an order). Called by `make test`; run alone with `scripts/ci/schemathesis.sh`.
 #
 # Every request carries an access token of the development client with
 # every scope (a new one for each run; the documents declare the OAuth2
@@ -23,7 +23,7 @@
 #                             time; a number runs that one again (the one a
 #                             failure printed); `off` leaves the run out
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 venv=".venv"
 version="4.32.5"
@@ -37,8 +37,8 @@ export GATEWAY_PORT="${ST_GATEWAY_PORT:-18380}" CLIENT_SERVICE_PORT=18300 ORDER_
 export DATA_DIR="$work/data" LOG_FORMAT=json REPLICAS=1
 # The longest lifetime auth_service gives: one token lasts a whole run.
 export AUTH_TOKEN_TTL_SECS=600
-# shellcheck source=scripts/stack.sh
-source scripts/stack.sh
+# shellcheck source=scripts/dev/stack.sh
+source scripts/dev/stack.sh
 stack_without_rate_limits
 trap 'stack_stop; rm -rf "$work"' EXIT
 [[ -x target/debug/auth_service ]] || cargo build --locked --bin auth_service --bin client_service --bin order_service
@@ -87,10 +87,10 @@ run_seed() {
         cat <<HOW
 
 == schemathesis found failures with seed $seed ($what). To reproduce:
-   this run again:  SCHEMATHESIS_SEED=$fixed SCHEMATHESIS_RANDOM_SEED=$random SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50} scripts/schemathesis.sh
+   this run again:  SCHEMATHESIS_SEED=$fixed SCHEMATHESIS_RANDOM_SEED=$random SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-50} scripts/ci/schemathesis.sh
    one case, against a running system (make run, on 127.0.0.1:8080): the curl line under
    "Reproduce with:" above, with $gateway replaced by http://127.0.0.1:8080 and a token
-   of your own (scripts/dev-token.sh) in its Authorization header; or, on this
+   of your own (scripts/dev/dev-token.sh) in its Authorization header; or, on this
    machine (the crash files are in .schemathesis/), for each case id: ${ids:-(none recorded)}
      $venv/bin/st replay ID --url http://127.0.0.1:8080/ --schema-location http://127.0.0.1:8080/$service/openapi.json
 HOW

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/compose-standins.sh: builds local stand-ins for the upstream images
+# scripts/deploy/compose-standins.sh: builds local stand-ins for the upstream images
 # that compose.yaml and the Dockerfiles start from, from Debian's packages
 # only, for a machine that reaches Debian's archive but no image registry.
 # Prints, on standard output, the variables that select them
@@ -23,9 +23,9 @@
 # and no stand-in.
 set -euo pipefail
 export DOCKER_BUILDKIT=1
-root="$(cd "$(dirname "$0")/.." && pwd)"
-# shellcheck source=scripts/apt.sh
-source "$root/scripts/apt.sh"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=scripts/setup/apt.sh
+source "$root/scripts/setup/apt.sh"
 standins="$root/deploy/standins"
 repo="rest-microservices-standin"
 suite="${STANDIN_DEBIAN_SUITE:-bookworm}"

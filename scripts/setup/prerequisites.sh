@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/prerequisites.sh run|test: checks, before anything slow starts,
+# scripts/setup/prerequisites.sh run|test: checks, before anything slow starts,
 # what `make run` (run) or `make test` (test) needs, installs what it can
 # (as root, or through sudo, on Debian or Ubuntu: nginx, envsubst, npm,
 # curl, python3's venv), and otherwise stops with one line per missing
@@ -16,14 +16,14 @@
 # PostgreSQL, kubectl, cargo-deny, mdbook, ...) is left to the step that
 # needs it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 what="${1:-}"
 [[ "$what" == run || "$what" == test ]] || {
-    echo "usage: scripts/prerequisites.sh run|test" >&2
+    echo "usage: scripts/setup/prerequisites.sh run|test" >&2
     exit 2
 }
-# shellcheck source=scripts/apt.sh
-source scripts/apt.sh
+# shellcheck source=scripts/setup/apt.sh
+source scripts/setup/apt.sh
 
 missing=()
 # can_apt: Debian's packages can be installed here (root, or sudo).
@@ -67,7 +67,7 @@ if [[ "$what" == test ]]; then
 fi
 
 # nginx and envsubst (the gateway): installed where it can, or one line each.
-if ! nginx_message="$(scripts/ensure-nginx.sh 2>&1)"; then
+if ! nginx_message="$(scripts/setup/ensure-nginx.sh 2>&1)"; then
     while IFS= read -r line; do missing+=("$line"); done <<<"$nginx_message"
 elif [[ -n "$nginx_message" ]]; then
     echo "$nginx_message" >&2

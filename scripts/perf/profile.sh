@@ -5,7 +5,7 @@
 # It builds the services with the `profiling` profile (release, plus line
 # tables) and frame pointers (so that perf can walk the stacks cheaply), in a
 # target folder of its own so the release build is left alone; runs the
-# target with scripts/bench.sh while `perf record -e cpu-clock -g` samples
+# target with scripts/perf/bench.sh while `perf record -e cpu-clock -g` samples
 # both services' processes (every thread); then folds the stacks with
 # inferno and draws them.
 #
@@ -24,7 +24,7 @@
 # (crates.io, `cargo install inferno` when missing). perf needs
 # kernel.perf_event_paranoid <= 1 or root.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 target="${PROFILE_TARGET:-order}"
 case "$target" in
@@ -53,12 +53,12 @@ export RUSTFLAGS="${RUSTFLAGS:-} -C force-frame-pointers=yes"
 export CARGO_TARGET_DIR="$PWD/target/frame-pointers"
 
 BENCH_PROFILE=profiling BENCH_TARGETS="limit $target" BENCH_SECONDS="${PROFILE_SECONDS:-10}" \
-    BENCH_PERF_DIR="$out" scripts/bench.sh
+    BENCH_PERF_DIR="$out" scripts/perf/bench.sh
 
 data="$out/$target.perf.data"
 perf script -i "$data" 2>/dev/null | inferno-collapse-perf >"$out/$target.folded"
 inferno-flamegraph --title "make profile: $target ($(git rev-parse --short=12 HEAD 2>/dev/null || echo '?'))" \
     <"$out/$target.folded" >"$out/$target.svg"
 
-scripts/profile-summary.py "$out/$target.folded"
+scripts/perf/profile-summary.py "$out/$target.folded"
 printf '\nflame graph: %s\n' "$out/$target.svg"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The HTTP side of `make compose-test` (scripts/compose-test.sh), through
+"""The HTTP side of `make compose-test` (scripts/deploy/compose-test.sh), through
 the gateway's published port on 127.0.0.1 only. Standard library only.
 
   compose-check.py api PORT SECRETS_DIR

@@ -5,11 +5,11 @@
 #   1. a Docker engine: docker.io and docker-compose installed when missing,
 #      dockerd started when none answers (and stopped at the end, only if it
 #      was started here); stand-ins for the upstream images built from
-#      Debian's packages (scripts/compose-standins.sh), vendored crates and
+#      Debian's packages (scripts/deploy/compose-standins.sh), vendored crates and
 #      npm's cache for the builds (no registry is reachable from a
 #      container here); nothing else: no keys, no secrets, no volume
 #   2. the README's and the guide's compose examples, extracted from the
-#      Markdown and run as written (scripts/check-docs.py examples --kind
+#      Markdown and run as written (scripts/docs/check-docs.py examples --kind
 #      compose): their `docker compose up --build` in the background, with
 #      the stand-ins' variables and nothing before it, then their token and
 #      first call against localhost:8080; Ctrl-C (SIGINT) stops it.
@@ -25,10 +25,10 @@
 #      auth_service and the services started, the services after
 #      PostgreSQL was healthy, the gateway after the services were
 #   5. the quick start's other two commands as the guide shows them,
-#      TOKEN="$(scripts/dev-token.sh)" and an authenticated curl; a token
+#      TOKEN="$(scripts/dev/dev-token.sh)" and an authenticated curl; a token
 #      of fewer scopes; the keys' volumes are the app user's alone and each
 #      container sees only its own
-#   6. the API end to end on PostgreSQL (scripts/compose-check.py api)
+#   6. the API end to end on PostgreSQL (scripts/deploy/compose-check.py api)
 #   7. one replica of each service killed under steady reads through the
 #      gateway: no read fails, and both come back by the restart policy.
 #      Killed with SIGKILL to the container's process from the host, as a
@@ -53,11 +53,11 @@
 # Every wait is bounded; a failure prints the logs of the containers; the
 # project's containers, networks and volumes are removed at the end, pass or
 # fail. Settings: COMPOSE_TEST_PORT (the gateway's host port, 18480),
-# COMPOSE_TEST_PROMETHEUS_PORT (19490), and those of scripts/compose-lib.sh.
+# COMPOSE_TEST_PROMETHEUS_PORT (19490), and those of scripts/deploy/compose-lib.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-# shellcheck source=scripts/compose-lib.sh
-source scripts/compose-lib.sh
+cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/deploy/compose-lib.sh
+source scripts/deploy/compose-lib.sh
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_TEST_PROJECT:-rest-microservices-test}"
 # The checks send steady reads from one address with one token: rate limits
@@ -108,7 +108,7 @@ step "2. the README's and the guide's compose examples, extracted from the Markd
 build_started=$SECONDS
 shim="$(docker_compose_shim)"
 [[ -z "$shim" ]] || say "the docker CLI has no compose plugin: \`docker compose\` is docker-compose ($shim/docker)"
-PATH="${shim:+$shim:}$PATH" env -u GATEWAY_PORT scripts/check-docs.py examples --kind compose \
+PATH="${shim:+$shim:}$PATH" env -u GATEWAY_PORT scripts/docs/check-docs.py examples --kind compose \
     || fail "the docs' compose examples"
 build_seconds=$((SECONDS - build_started))
 say "the docs' examples: ${build_seconds}s (the images' build included)"
@@ -179,21 +179,21 @@ sys.exit(1 if problems else 0)
 EOF
 
 step "5. the quick start's token and first call, as the guide shows them"
-scripts/dev-token.sh --help | grep -q "valid for 5 minutes (AUTH_TOKEN_TTL_SECS" \
-    || fail "scripts/dev-token.sh --help does not say how long a token lives"
+scripts/dev/dev-token.sh --help | grep -q "valid for 5 minutes (AUTH_TOKEN_TTL_SECS" \
+    || fail "scripts/dev/dev-token.sh --help does not say how long a token lives"
 # The guide's two commands, word for word but for the port (GATEWAY_PORT,
 # this test's, where the guide has compose's default 8080).
-TOKEN="$(scripts/dev-token.sh)" || fail "scripts/dev-token.sh gave no token"
+TOKEN="$(scripts/dev/dev-token.sh)" || fail "scripts/dev/dev-token.sh gave no token"
 curl -fsS -H "Authorization: Bearer $TOKEN" "http://localhost:$GATEWAY_PORT/client/" >"$tmp/first-call" \
     || fail "the first authenticated call"
 python3 -c 'import json, sys; assert isinstance(json.load(open(sys.argv[1])), list)' "$tmp/first-call" \
     || fail "GET /client/ did not answer a JSON list: $(head -c 300 "$tmp/first-call")"
-echo "    ok: scripts/dev-token.sh printed a token; GET /client/ with it: 200, a JSON list"
-TOKEN="$(scripts/dev-token.sh clients:read)" || fail "scripts/dev-token.sh clients:read gave no token"
+echo "    ok: scripts/dev/dev-token.sh printed a token; GET /client/ with it: 200, a JSON list"
+TOKEN="$(scripts/dev/dev-token.sh clients:read)" || fail "scripts/dev/dev-token.sh clients:read gave no token"
 status="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     -d '{"name": "R", "card_number": "R-1", "card_issued_on": "2021-06-15"}' "http://localhost:$GATEWAY_PORT/client/")"
 [[ "$status" == 403 ]] || fail "a clients:read token could create a client ($status, not 403)"
-echo "    ok: scripts/dev-token.sh clients:read: a token that reads, and may not write (403)"
+echo "    ok: scripts/dev/dev-token.sh clients:read: a token that reads, and may not write (403)"
 # The development client, for the checks below, where dev-token.sh reads it.
 mkdir -p "$tmp/dev"
 dc exec -T auth_service cat /run/secrets/auth/dev-clients.env >"$tmp/dev/dev-clients.env"
@@ -228,7 +228,7 @@ sys.exit(1 if problems else 0)
 EOF
 
 step "6. the API end to end on PostgreSQL, through http://127.0.0.1:$GATEWAY_PORT"
-python3 scripts/compose-check.py api "$GATEWAY_PORT" "$tmp/dev" >"$tmp/api.out" || {
+python3 scripts/deploy/compose-check.py api "$GATEWAY_PORT" "$tmp/dev" >"$tmp/api.out" || {
     cat "$tmp/api.out"
     fail "the API checks"
 }
@@ -240,7 +240,7 @@ step "7. one replica of each service killed under steady reads through the gatew
 victims=("$(dc ps -q client_service | head -n 1)" "$(dc ps -q order_service | head -n 1)")
 before=()
 for id in "${victims[@]}"; do before+=("$(docker inspect --format '{{.RestartCount}}' "$id")"); done
-python3 scripts/compose-check.py reads "$GATEWAY_PORT" "$tmp/dev" "$kept_client" "$kept_order" 120 "$tmp/stop-reads" &
+python3 scripts/deploy/compose-check.py reads "$GATEWAY_PORT" "$tmp/dev" "$kept_client" "$kept_order" 120 "$tmp/stop-reads" &
 reader=$!
 sleep 3
 for id in "${victims[@]}"; do
@@ -269,9 +269,9 @@ wait "$reader" || fail "reads failed while a replica of each service was killed"
 
 step "8. the observability profile: Prometheus scrapes every target (up == 1)"
 # Grafana is not started: it has no stand-in (no Debian package); its
-# provisioning files are checked by scripts/check-deploy.sh.
+# provisioning files are checked by scripts/deploy/check-deploy.sh.
 COMPOSE_PROFILES=observability dc_up 300 nginx_exporter prometheus
-python3 scripts/compose-check.py prometheus "$PROMETHEUS_PORT" \
+python3 scripts/deploy/compose-check.py prometheus "$PROMETHEUS_PORT" \
     client_service=2 order_service=2 gateway=1 prometheus=1 150 || fail "Prometheus's targets"
 
 step "9. published ports, users, capabilities, read-only root file systems"
@@ -350,8 +350,8 @@ wait_healthy 300
 dc exec -T auth_service cat /run/secrets/auth/dev-clients.env | cmp -s - "$tmp/dev/dev-clients.env" \
     || fail "the development client changed across down and up"
 echo "    ok: the same development client after down and up"
-python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_client" 200 || fail "the data after down and up"
-python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
+python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_client" 200 || fail "the data after down and up"
+python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
 
 step "11. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR)"
 # As the guide shows it (with $own for its secrets/): a key made by
@@ -394,9 +394,9 @@ dc_up 600
 wait_healthy 300
 mkdir -p "$tmp/mine"
 printf 'CLIENT_ID=my-client\nCLIENT_SECRET=%s\n' "$my_secret" >"$tmp/mine/dev-clients.env"
-python3 scripts/compose-check.py get "$GATEWAY_PORT" "$tmp/mine" "/order/$kept_order" 200 \
+python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/mine" "/order/$kept_order" 200 \
     || fail "your own client, with your own keys, on the same data"
-if scripts/dev-token.sh --from compose >/dev/null 2>&1; then
+if scripts/dev/dev-token.sh --from compose >/dev/null 2>&1; then
     fail "a development client answered while the keys are your own"
 fi
 for service in client_service order_service; do
