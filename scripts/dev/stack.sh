@@ -308,7 +308,7 @@ stack_start() {
     # database migrations; sqlx itself locks them on PostgreSQL only (an
     # advisory lock), and two processes migrating a new SQLite file at the
     # same moment can fail on "table already exists". The services now hold
-    # a lock file around SQLite migrations (crates/service_kit/src/data/db.rs); this
+    # a lock file around SQLite migrations (crates/data/src/db.rs); this
     # order makes the start safe with binaries built before that, too, and
     # costs only the start-up time of one instance. Once instance 0 is ready
     # the schema is there, and the others, started together, have nothing to

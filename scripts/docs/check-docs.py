@@ -26,9 +26,8 @@ Python 3's standard library only, like the other checkers here.
           row of its table (docs/src/how-it-works/configuration.md): those
           the binaries list in `--help` (clap's `env`, from --bin-dir,
           default target/debug; from the sources' `env = "..."` when the
-          binaries are not built), DependencyConfig's PREFIX_SUFFIX ones
-          (crates/service_kit/src/config.rs with each service's
-          `from_env("PREFIX", ...)`), `std::env::var` in the crates and
+          binaries are not built), the PREFIX_SUFFIX ones of each service's
+          `calls_to!(Name, "PREFIX", ...)` (crates/config/src/lib.rs), `std::env::var` in the crates and
           services, `${NAME:-...}` in scripts/dev/run.sh, scripts/dev/stack.sh and
           gateway/render.sh, `${GATEWAY_...}` in the gateway's template and
           `${NAME...}` in compose.yaml;
@@ -463,9 +462,10 @@ def env_names_in(text: str, is_shell: bool) -> list[str]:
     return names
 
 
-def check_names(report: Report, root: Path, docs: dict[Path, Doc], files: list[Path]) -> None:
+def check_names(report: Report, root: Path, docs: dict[Path, Doc], files: list[Path], read: set[str]) -> None:
     targets = make_targets(root)
-    words: set[str] = set()
+    # The names in files, and those the code composes (calls_to!'s).
+    words: set[str] = set(read)
     for path in files:
         rpath = path.resolve()
         if rpath in docs or (root / "docs/src") in rpath.parents or rpath == (root / "scripts/docs/check-docs.py").resolve():
@@ -541,17 +541,15 @@ def variables_read(root: Path, bin_dir: Path | None, notes: list[str]) -> dict[s
             for src in list((root / "services" / name / "src").rglob("*.rs")) + list((root / "crates").rglob("*.rs")):
                 for var in re.findall(r"env\s*=\s*\"(" + ENV_NAME + r")\"", src.read_text(encoding="utf-8")):
                     read.setdefault(var, f"{src.relative_to(root)} (clap env)")
-    # DependencyConfig: PREFIX_SUFFIX.
-    config = root / "crates/service_kit/src/config.rs"
+    # calls_to!(Name, "PREFIX", ...): PREFIX + each suffix of the macro's
+    # `env = concat!($env, "_SUFFIX")` (the sources, when no binary says).
+    config = root / "crates/config/src/lib.rs"
     if config.exists():
-        text = config.read_text(encoding="utf-8")
-        body = text[text.find("fn from_lookup"):]
-        body = body[: body.find("\n    }\n") if "\n    }\n" in body else len(body)]
-        suffixes = set(re.findall(r"\b(?:ms|number|read)\(\s*\"([A-Z][A-Z0-9_]*)\"", body))
+        suffixes = set(re.findall(r"env\s*=\s*concat!\(\$env,\s*\"(_[A-Z0-9_]+)\"\)", config.read_text(encoding="utf-8")))
         for src in (root / "services").glob("*/src/*.rs"):
-            for prefix in re.findall(r"from_env\(\s*\"([A-Z][A-Z0-9_]*)\"", src.read_text(encoding="utf-8")):
+            for prefix in re.findall(r"calls_to!\(\s*\w+,\s*\"([A-Z][A-Z0-9_]*)\"", src.read_text(encoding="utf-8")):
                 for suffix in suffixes:
-                    read.setdefault(f"{prefix}_{suffix}", f"{src.relative_to(root)} (DependencyConfig)")
+                    read.setdefault(f"{prefix}{suffix}", f"{src.relative_to(root)} (calls_to!)")
     # std::env::var and the telemetry's env(...).
     for src in itertools.chain((root / "crates").rglob("*.rs"), (root / "services").rglob("*.rs")):
         if "/tests/" in str(src):
@@ -797,7 +795,7 @@ def check(root: Path, bin_dir: Path | None, quiet: bool = False) -> list[str]:
     notes: list[str] = []
     check_links(report, root, docs)
     check_pointers(report, root, docs, files)
-    check_names(report, root, docs, files)
+    check_names(report, root, docs, files, set(variables_read(root, bin_dir, [])))
     check_configuration(report, root, bin_dir, notes)
     check_includes(report, root, docs, files)
     check_examples(report, docs)

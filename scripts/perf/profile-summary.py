@@ -21,7 +21,7 @@ FAMILIES = [
     ("kernel (system calls, scheduling)", r"\[k\]|^entry_SYSCALL|_\[k\]$"),
     ("log line (tracing-subscriber fmt)", r"tracing_subscriber::fmt"),
     ("spans (tracing registry, filter)", r"tracing_subscriber::(registry|filter)|sharded_slab"),
-    ("metrics", r"metrics_exporter_prometheus|metrics::|service_kit::observability::metrics"),
+    ("metrics", r"metrics_exporter_prometheus|metrics::|kit_observability::metrics"),
     ("SQLite (rusqlite, libsqlite3, sqlx-sqlite)", r"rusqlite|sqlx_sqlite|sqlite3"),
     ("PostgreSQL driver (sqlx-postgres)", r"sqlx_postgres"),
     ("connection pools (sqlx's, deadpool)", r"sqlx_core::pool|deadpool"),

@@ -26,7 +26,7 @@
 #               row may not), and each WAL stayed under its bound
 #
 # It fails (exit 1) when any request failed, when a WAL passed its bound
-# (SOAK_WAL_BOUND_MIB, default 32: see crates/service_kit/src/data/db/wal.rs),
+# (SOAK_WAL_BOUND_MIB, default 32: see crates/data/src/sqlite/wal.rs),
 # or when a WAL is not empty once the services have been idle for a while.
 # The flatness verdict only fails it with SOAK_STRICT=1: timings on a shared
 # or busy machine vary for reasons of their own.

@@ -540,7 +540,7 @@ fn capitalized(word: &str) -> String {
 /// A service's `document()` (its `#[derive(OpenApi)]` type's document, with
 /// the links from the create of `$resource` to what it created) and the
 /// test that the committed `openapi.json` beside its `Cargo.toml` is that
-/// document: `service_kit::api_document!(ApiDoc, Client);` in `openapi.rs`.
+/// document: `kit_http::api_document!(ApiDoc, Client);` in `openapi.rs`.
 #[macro_export]
 macro_rules! api_document {
     ($doc:ty, $resource:ty) => {

@@ -159,6 +159,7 @@ impl IdempotencyKeys {
         }
     }
 
+    // ANCHOR: create
     /// Runs the create of a `POST path` with this JSON `body`, as `caller`
     /// (see `Principal::caller`), under its `Idempotency-Key` if it has
     /// one: a replay is answered from the stored answer and `create` does
@@ -199,6 +200,7 @@ impl IdempotencyKeys {
         }
         outcome.map(IntoResponse::into_response)
     }
+    // ANCHOR_END: create
 }
 
 /// The stored answer, sent again.

@@ -171,6 +171,7 @@ pub const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 30;
 /// `db_storage_full_total`), anything else a bug, logged as a 500. A
 /// unique constraint is a 500 here too: a store that expects one maps it
 /// to its own answer (a 409 naming the field) before this.
+// ANCHOR: store_error
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -194,6 +195,7 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+// ANCHOR_END: store_error
 
 /// Logs a full disk as an error once a minute at most (with the writes
 /// refused since the last line), and counts every refused write in

@@ -7,7 +7,7 @@
 //! the innermost span with its `name`:
 //!
 //! ```text
-//! {"timestamp":"2026-12-01T10:00:00.123456Z","level":"INFO","message":"request finished","method":"GET",…,"target":"service_kit::server","span":{"method":"GET",…,"name":"request"}}
+//! {"timestamp":"2026-12-01T10:00:00.123456Z","level":"INFO","message":"request finished","method":"GET",…,"target":"kit_server","span":{"method":"GET",…,"name":"request"}}
 //! ```
 //!
 //! Why not that format itself: it goes through serde for every field, and

@@ -97,8 +97,10 @@ impl Server {
             "listening"
         );
         let draining = Draining::default();
+        // ANCHOR: app
         let operations = operations::routes(self.dependency.clone(), draining.clone());
         let app = problem_layers(self.routes.merge(operations)).layer(ObserveLayer);
+        // ANCHOR_END: app
         Ok(BoundServer {
             listener,
             app,

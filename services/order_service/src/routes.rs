@@ -132,6 +132,7 @@ pub async fn create_order(
         )
         .await
 }
+// ANCHOR_END: create_order
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -33,6 +33,7 @@ const GET: Statement = Statement::new(
 // ANCHOR_END: statements
 const LIST: &str = "SELECT id, client_id, item, quantity, price_cents, status, created_at, \
      updated_at, version FROM orders WHERE id > ";
+// ANCHOR: update
 const UPDATE: Statement = Statement::new(
     "UPDATE orders",
     "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
@@ -41,6 +42,7 @@ const UPDATE: Statement = Statement::new(
      AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
      RETURNING id, client_id, item, quantity, price_cents, status, created_at, updated_at, version",
 );
+// ANCHOR_END: update
 const IS_DELETED_CLIENT: Statement = Statement::new(
     "SELECT deleted_clients",
     "SELECT client_id FROM deleted_clients WHERE client_id = $1",
