@@ -86,7 +86,7 @@ impl Outcome {
         }
     }
 
-    pub(super) fn of<T>(result: &Result<Option<T>, UpstreamError>) -> Self {
+    pub(super) fn of_call<T>(result: &Result<Option<T>, UpstreamError>) -> Self {
         match result {
             Ok(Some(_)) => Self::Success,
             Ok(None) => Self::NotFound,

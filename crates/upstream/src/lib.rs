@@ -235,7 +235,7 @@ impl Upstream {
         };
         let started = Instant::now();
         let result = call.instrument(span.clone()).await;
-        let outcome = Outcome::of(&result);
+        let outcome = Outcome::of_call(&result);
         span.record("outcome", outcome.as_str());
         if result.is_err() {
             span.record("otel.status_code", "ERROR");

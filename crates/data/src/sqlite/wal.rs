@@ -125,7 +125,7 @@ impl Wal {
 
     /// The log file's size and modification time (0 bytes when there is
     /// none: no write yet, or an in-memory database).
-    fn look(&self) -> (u64, Option<SystemTime>) {
+    fn log_size_and_mtime(&self) -> (u64, Option<SystemTime>) {
         match std::fs::metadata(&self.path) {
             Ok(meta) => (meta.len(), meta.modified().ok()),
             Err(_) => (0, None),
@@ -134,7 +134,7 @@ impl Wal {
 
     pub fn stats(&self) -> WalStats {
         WalStats {
-            bytes: self.look().0,
+            bytes: self.log_size_and_mtime().0,
             last: *self.last.lock().unwrap_or_else(|e| e.into_inner()),
             complete: self.complete.load(Ordering::Relaxed),
             busy: self.busy.load(Ordering::Relaxed),
@@ -219,7 +219,7 @@ pub async fn checkpointer(path: PathBuf, wal: std::sync::Arc<Wal>, turn: super::
     let mut conn: Option<Connection> = None;
     let mut ticker = tokio::time::interval(LOOK_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen = wal.look();
+    let mut seen = wal.log_size_and_mtime();
     let mut unchanged = Duration::ZERO;
     let mut wait = Duration::ZERO;
     loop {
@@ -227,7 +227,7 @@ pub async fn checkpointer(path: PathBuf, wal: std::sync::Arc<Wal>, turn: super::
             _ = ticker.tick() => {}
             () = wal.stop.notified() => break,
         }
-        let now = wal.look();
+        let now = wal.log_size_and_mtime();
         unchanged = if now == seen {
             unchanged + LOOK_EVERY
         } else {
@@ -266,7 +266,7 @@ pub async fn checkpointer(path: PathBuf, wal: std::sync::Arc<Wal>, turn: super::
                 wait = RETRY_AFTER;
             }
         }
-        seen = wal.look();
+        seen = wal.log_size_and_mtime();
         unchanged = Duration::ZERO;
     }
 }
