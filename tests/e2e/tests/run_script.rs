@@ -14,11 +14,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{
+use reqwest::StatusCode;
+use test_kit::{
     Backend, GATEWAY_FAIL_TIMEOUT, Load, assert_no_failures, bin_dir, free_port_block, json,
     workspace_root,
 };
-use reqwest::StatusCode;
 
 /// scripts/dev/run.sh running, with its output in a file. (In the test's own
 /// process group: a Ctrl-C to `cargo test` reaches it, and it stops its
@@ -56,11 +56,11 @@ impl RunSh {
             .env("RUN_BIN_DIR", bin_dir())
             .env("LOG_FORMAT", "json")
             .env("SHUTDOWN_GRACE_SECS", "5")
-            .envs(e2e::WITHOUT_RATE_LIMITS);
+            .envs(test_kit::WITHOUT_RATE_LIMITS);
         // On SQLite run.sh's own default (DATA_DIR); on PostgreSQL the
         // databases the harness makes, passed as run.sh documents.
         if let backend @ Backend::Postgres { .. } = Backend::from_env() {
-            let (clients, orders) = e2e::databases(&backend, dir.path()).await;
+            let (clients, orders) = test_kit::databases(&backend, dir.path()).await;
             command
                 .env("CLIENT_DATABASE_URL", clients)
                 .env("ORDER_DATABASE_URL", orders);
@@ -102,7 +102,7 @@ impl RunSh {
         // the guide tells a user to get one: scripts/dev/dev-token.sh, with
         // the DATA_DIR and GATEWAY_PORT of this run.
         let token = run.dev_token();
-        run.http = e2e::bearer_client(&token);
+        run.http = test_kit::bearer_client(&token);
         run
     }
 

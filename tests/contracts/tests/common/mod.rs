@@ -156,9 +156,9 @@ pub fn service_token(issuer: &TestIssuer, scope: &str) -> ServiceToken {
 // ---------------------------------------------------------------- providers
 
 /// The folder of the service binaries, built from the code under test
-/// (the end-to-end harness's [`e2e::bin_dir`]).
+/// (the test kit's [`test_kit::bin_dir`]).
 pub fn bin_dir() -> PathBuf {
-    e2e::bin_dir()
+    test_kit::bin_dir()
 }
 
 /// A free port on 127.0.0.1 for a spawned service, drawn from 21000-31999:
