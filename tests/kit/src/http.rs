@@ -251,3 +251,40 @@ pub async fn create_with_retries(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_answer_is_read_with_its_headers_and_its_chunked_body() {
+        let reply = Reply::parse(
+            b"HTTP/1.1 404 Not Found\r\n\
+              Content-Type: application/problem+json\r\n\
+              Transfer-Encoding: chunked\r\n\
+              X-Request-ID: abc\r\n\r\n\
+              7\r\n{\"statu\r\n\
+              14;ext=1\r\ns\": 404, \"title\": 1}\r\n\
+              0\r\n\r\n",
+        );
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        assert_eq!(reply.header("x-request-id"), "abc");
+        assert_eq!(reply.text, r#"{"status": 404, "title": 1}"#);
+        assert_eq!(reply.body["status"], 404);
+    }
+
+    #[test]
+    fn no_answer_is_status_0() {
+        let reply = Reply::parse(b"");
+        assert_eq!(reply.raw_status, Reply::NO_ANSWER);
+        assert!(reply.text.is_empty());
+    }
+
+    #[test]
+    fn a_raw_request_is_sent_as_written() {
+        assert_eq!(
+            raw_request_bytes(b"POST", b"/a b", b"X-A: 1\r\n", b"{}"),
+            b"POST /a b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-A: 1\r\n\r\n{}"
+        );
+    }
+}

@@ -74,3 +74,44 @@ pub fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option
         .find(|s| s.name == name && s.labels == wanted)
         .map(|s| s.value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_read_with_their_labels_escapes_and_infinities() {
+        let samples = parse_metrics(
+            "# HELP x_total A counter.\n\
+             # TYPE x_total counter\n\
+             x_total{route=\"/client/{id}\",status=\"200\"} 3\n\
+             y_bucket{le=\"+Inf\",note=\"a \\\"quoted\\\" \\\\ line\\n\"} 5\n\
+             z +Inf\n",
+        );
+        assert_eq!(samples.len(), 3);
+        assert_eq!(
+            metric(
+                &samples,
+                "x_total",
+                &[("route", "/client/{id}"), ("status", "200")]
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "y_bucket",
+                &[("le", "+Inf"), ("note", "a \"quoted\" \\ line\n")]
+            ),
+            Some(5.0)
+        );
+        assert_eq!(metric(&samples, "z", &[]), Some(f64::INFINITY));
+        assert_eq!(metric(&samples, "x_total", &[]), None, "labels must match");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a metric sample")]
+    fn a_line_that_is_no_sample_fails() {
+        parse_metrics("x_total{route=\"/\" 3\n");
+    }
+}
