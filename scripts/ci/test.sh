@@ -11,7 +11,8 @@
 #   2. the contracts between the services (Pact, tests/contracts): first
 #      the consumer tests, which write the pact files to target/pacts/, then
 #      each provider, started for real, verified against them
-#   3. unit and in-process tests, and the end-to-end tests on SQLite
+#   3. unit and in-process tests, the end-to-end tests on SQLite, and the
+#      test kit's own (tests/kit: the binaries are built from the code)
 #   4. a 20-second soak through the gateway on SQLite (scripts/perf/soak.sh): no
 #      request may fail, and the WAL must stay under its bound
 #   5. schemathesis against both OpenAPI documents, through the gateway
@@ -58,7 +59,9 @@ step "contracts (Pact): the consumers' tests write the pact files, then each pro
 cargo test -p contracts --locked --test consumer_order_service --test consumer_client_service
 cargo test -p contracts --locked --test provider_client_service --test provider_order_service
 
-step "unit, in-process and end-to-end tests (SQLite)"
+step "unit, in-process and end-to-end tests (SQLite), and the test kit's own"
+# --workspace: a plain `cargo test` takes the default members only (the unit
+# and in-process tests, see Cargo.toml), not tests/e2e and tests/kit.
 # The contracts ran above, in their order (and with the Pact crates' own
 # features, which would otherwise change those of the services' test builds).
 E2E_BACKEND=sqlite cargo test --workspace --exclude contracts --locked

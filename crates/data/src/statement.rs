@@ -10,7 +10,11 @@
 //! - **Parameters** go through the drivers' own traits: a [`Param`] is any
 //!   value that is rusqlite's `ToSql` and sqlx's PostgreSQL `Encode`
 //!   (`i64`, `&str`, `Option<i64>`, `NaiveDate`, …), and a type whose two
-//!   forms differ says so by implementing both ([`Timestamp`]).
+//!   forms differ says so by implementing both ([`Timestamp`]). Each
+//!   parameter's type can be told from the text alone: where it cannot (a
+//!   `$n IS NULL` that comes before any other use of `$n`), a
+//!   `CAST($n AS BIGINT)` says it, so that PostgreSQL prepares every
+//!   statement as it is written (tests/e2e/tests/statements_postgres.rs).
 //! - **Rows** are read by one [`FromRow`] per record type, through
 //!   [`Row::get`] for any [`Column`] (rusqlite's `FromSql` and sqlx's
 //!   `Decode`).

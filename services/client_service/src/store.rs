@@ -32,12 +32,12 @@ const UPDATE: Statement = Statement::new(
     "UPDATE clients",
     "UPDATE clients SET name = $1, name_folded = $2, card_number = $3, card_issued_on = $4, \
      updated_at = $5, version = version + 1 \
-     WHERE id = $6 AND ($7 IS NULL OR version = $7) \
+     WHERE id = $6 AND (CAST($7 AS BIGINT) IS NULL OR version = $7) \
      RETURNING id, name, card_number, card_issued_on, created_at, updated_at, version",
 );
 const DELETE: Statement = Statement::new(
     "DELETE clients",
-    "DELETE FROM clients WHERE id = $1 AND ($2 IS NULL OR version = $2)",
+    "DELETE FROM clients WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)",
 );
 
 /// Every statement of the store but the list (built per filter, see

@@ -38,7 +38,7 @@ const UPDATE: Statement = Statement::new(
     "UPDATE orders",
     "UPDATE orders SET client_id = $1, item = $2, quantity = $3, price_cents = $4, \
      status = $5, updated_at = $6, version = version + 1 \
-     WHERE id = $7 AND ($8 IS NULL OR version = $8) \
+     WHERE id = $7 AND (CAST($8 AS BIGINT) IS NULL OR version = $8) \
      AND NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = $1) \
      RETURNING id, client_id, item, quantity, price_cents, status, created_at, updated_at, version",
 );
@@ -49,7 +49,7 @@ const IS_DELETED_CLIENT: Statement = Statement::new(
 );
 const DELETE: Statement = Statement::new(
     "DELETE orders",
-    "DELETE FROM orders WHERE id = $1 AND ($2 IS NULL OR version = $2)",
+    "DELETE FROM orders WHERE id = $1 AND (CAST($2 AS BIGINT) IS NULL OR version = $2)",
 );
 const LOCK_ORDERS: Statement = Statement::new(
     "LOCK orders",

@@ -27,7 +27,7 @@ use axum::{
 };
 use common::{
     CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
-    open_database, pact_file, param_i64, serve, verify,
+    open_database, pact_file, param_i64, verify,
 };
 use kit_http::problem::Problem;
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ async fn client_service_gives_order_service_what_its_pact_states() {
 
     verify(
         CLIENT_SERVICE,
-        provider.port,
+        provider.service.port,
         &pact,
         hook,
         token_filter(&issuer),
@@ -145,7 +145,7 @@ fn broken_client_service() -> Router {
 async fn a_broken_client_service_fails_the_verification_naming_what_broke() {
     let pact = pact_file(ORDER_SERVICE, CLIENT_SERVICE);
     let issuer = Issuer::start().await;
-    let port = serve(broken_client_service()).await;
+    let (port, _) = test_kit::serve(broken_client_service()).await;
 
     let Verified { passed, failed, .. } =
         verify(CLIENT_SERVICE, port, &pact, NoStates, token_filter(&issuer)).await;

@@ -21,7 +21,7 @@ use std::{collections::HashMap, path::PathBuf, sync::Mutex};
 use axum::{Json, Router, http::StatusCode, routing::get};
 use common::{
     CLIENT_SERVICE, Issuer, NoStates, ORDER_SERVICE, Provider, StateHook, TokenFilter, Verified,
-    interactions, open_database, pact_file, param_i64, serve, verify,
+    interactions, open_database, pact_file, param_i64, verify,
 };
 use kit_http::problem::Problem;
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ async fn order_service_gives_client_service_what_its_pact_states() {
 
     verify(
         ORDER_SERVICE,
-        provider.port,
+        provider.service.port,
         &pact,
         hook,
         token_filter(&issuer),
@@ -126,7 +126,7 @@ fn broken_order_service() -> Router {
 async fn a_broken_order_service_fails_the_verification_naming_what_broke() {
     let pact = pact_file(CLIENT_SERVICE, ORDER_SERVICE);
     let issuer = Issuer::start().await;
-    let port = serve(broken_order_service()).await;
+    let (port, _) = test_kit::serve(broken_order_service()).await;
 
     let Verified {
         passed, mut failed, ..

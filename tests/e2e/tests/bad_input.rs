@@ -1,8 +1,8 @@
 //! Bad input of every kind: answered with problem+json and the right 4xx,
 //! and nothing stored.
 
-use e2e::{Stack, json};
 use reqwest::{Method, StatusCode};
+use test_kit::{Stack, json};
 
 #[tokio::test]
 async fn malformed_and_mistyped_client_bodies_store_nothing() {
@@ -397,7 +397,7 @@ async fn duplicate_keys_are_refused_at_every_service_at_any_depth() {
             .send()
             .await
             .unwrap();
-        let direct = e2e::Reply::from(direct).await;
+        let direct = test_kit::Reply::from(direct).await;
         let problem = direct.assert_problem_with_id(StatusCode::BAD_REQUEST);
         assert_eq!(problem["detail"], detail, "{} {path}", service.name);
     }

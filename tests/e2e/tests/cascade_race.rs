@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use e2e::{Reply, Stack, json};
 use futures::future::join_all;
 use reqwest::StatusCode;
+use test_kit::{Reply, Stack, json};
 
 const ROUNDS: usize = 40;
 const CREATES: usize = 8;

@@ -1,7 +1,7 @@
 //! `/client/…` through the gateway: every row of the API table.
 
-use e2e::{Stack, json};
 use reqwest::StatusCode;
+use test_kit::{Stack, json};
 
 #[tokio::test]
 async fn create_read_update_delete_a_client() {

@@ -1,8 +1,8 @@
 //! Many requests at once: nothing lost, nothing duplicated.
 
-use e2e::{Stack, json};
 use futures::future::join_all;
 use reqwest::StatusCode;
+use test_kit::{Stack, json};
 
 #[tokio::test]
 async fn two_hundred_parallel_order_creates_are_all_stored() {

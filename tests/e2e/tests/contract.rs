@@ -1,9 +1,9 @@
 //! The contract beyond CRUD: `Link` pagination, name search, JSON Merge
 //! Patch, ETags with conditional requests, and 415 for other media types.
 
-use e2e::{Stack, json};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
+use test_kit::{Stack, json};
 
 /// Follows `Link: <…>; rel="next"` from `first` to the end.
 async fn follow_links(stack: &Stack, first: &str) -> (Vec<i64>, usize) {
@@ -110,7 +110,7 @@ async fn names_are_found_by_prefix_ignoring_case_in_any_script() {
     {
         stack.create_client(name, &format!("N-{n}")).await;
     }
-    let names = |reply: e2e::Reply| -> Vec<String> {
+    let names = |reply: test_kit::Reply| -> Vec<String> {
         reply
             .body
             .as_array()
@@ -238,7 +238,7 @@ async fn etags_make_reads_cheap_and_writes_safe() {
                 .send()
                 .await
                 .unwrap();
-            e2e::Reply::from(r).await
+            test_kit::Reply::from(r).await
         }
     };
     let unchanged = conditional_get(etag.clone()).await;
@@ -253,7 +253,7 @@ async fn etags_make_reads_cheap_and_writes_safe() {
             .put(stack.url(&format!("/client/{id}")))
             .header("if-match", tag)
             .json(body);
-        async move { e2e::Reply::from(request.send().await.unwrap()).await }
+        async move { test_kit::Reply::from(request.send().await.unwrap()).await }
     };
     let updated = put(&etag, &body).await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
@@ -427,7 +427,7 @@ async fn an_invalid_body_is_a_422_before_a_stale_if_match_is_a_412() {
                 .header("if-match", tag)
                 .header("content-type", media_type)
                 .body(body.to_string());
-            async move { e2e::Reply::from(request.send().await.unwrap()).await }
+            async move { test_kit::Reply::from(request.send().await.unwrap()).await }
         };
         let invalid = send(stale, body.clone()).await;
         invalid.assert_invalid(field);

@@ -3,76 +3,19 @@
 //! need it get 503 with Retry-After, never 500; /readyz says not ready; the
 //! services recover by themselves; and every 201 is stored, nothing else.
 
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use e2e::{Options, Stack, free_port, json, workspace_root};
 use reqwest::StatusCode;
-use sqlx::Connection;
-
-/// A PostgreSQL cluster of this test's own, removed when dropped.
-struct Cluster {
-    dir: PathBuf,
-    url: String,
-}
-
-impl Cluster {
-    fn script(args: &[&str]) -> String {
-        let out = Command::new(workspace_root().join("scripts/dev/pg-cluster.sh"))
-            .args(args)
-            .output()
-            .expect("scripts/dev/pg-cluster.sh");
-        assert!(
-            out.status.success(),
-            "pg-cluster.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    async fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("e2e-pg-{}", uuid::Uuid::new_v4().simple()));
-        let port = free_port().to_string();
-        let url = Self::script(&["start", dir.to_str().unwrap(), &port]);
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        for db in ["clients", "orders"] {
-            sqlx::query(&format!("CREATE DATABASE {db}"))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-        Self { dir, url }
-    }
-
-    fn database(&self, name: &str) -> String {
-        format!("{}/{name}", self.url.rsplit_once('/').unwrap().0)
-    }
-
-    fn pause(&self) {
-        Self::script(&["pause", self.dir.to_str().unwrap()]);
-    }
-
-    fn resume(&self) {
-        Self::script(&["resume", self.dir.to_str().unwrap()]);
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/dev/pg-cluster.sh"))
-            .args(["stop", self.dir.to_str().unwrap()])
-            .status();
-    }
-}
+use test_kit::{Options, PgCluster, Stack, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_stopped_and_started_under_traffic() {
-    let cluster = Cluster::start().await;
+    let cluster = PgCluster::start();
     let stack = Stack::start_with(Options {
-        databases: Some((cluster.database("clients"), cluster.database("orders"))),
+        databases: Some((
+            cluster.create_database("clients").await,
+            cluster.create_database("orders").await,
+        )),
         ..Options::default()
     })
     .await;

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Options, Stack, json};
 use reqwest::StatusCode;
+use test_kit::{Options, Stack, json};
 
 const TIMEOUT_MS: u64 = 1000;
 const BREAKER_OPEN_MS: u64 = 1000;

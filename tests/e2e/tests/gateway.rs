@@ -1,8 +1,8 @@
 //! The gateway itself: routing with the path passed through whole, its own
 //! health check, and its own errors in problem+json.
 
-use e2e::Stack;
 use reqwest::StatusCode;
+use test_kit::Stack;
 
 #[tokio::test]
 async fn routes_by_prefix_and_passes_the_whole_path_and_query() {
@@ -67,7 +67,7 @@ async fn a_path_without_the_trailing_slash_is_redirected_and_others_are_404() {
         ("/order", "/order/"),
         ("/client?limit=2", "/client/?limit=2"),
     ] {
-        let reply = e2e::Reply::from(
+        let reply = test_kit::Reply::from(
             no_redirects
                 .post(stack.url(path))
                 .json(&serde_json::json!({"name": "Ada"}))
@@ -106,7 +106,7 @@ async fn the_served_openapi_documents_are_the_committed_ones() {
         let served = stack.get(path).await;
         assert_eq!(served.status, StatusCode::OK);
         let committed: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(e2e::workspace_root().join(file)).unwrap(),
+            &std::fs::read_to_string(test_kit::workspace_root().join(file)).unwrap(),
         )
         .unwrap();
         assert_eq!(

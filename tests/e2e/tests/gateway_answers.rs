@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Options, Reply, Stack, raw_get, raw_request, raw_request_bytes};
 use reqwest::StatusCode;
+use test_kit::{Options, Reply, Stack, raw_get, raw_request, raw_request_bytes};
 
 /// The access log line of the request that got `reply`. nginx writes it
 /// once the answer is sent, so it may come a moment after the answer.
@@ -83,7 +83,7 @@ async fn the_answers_probing_found_are_problems_now() {
     let created = stack
         .post(
             "/client",
-            &e2e::json!({"name": "Ada", "card_number": "T-1", "card_issued_on": "2021-06-15"}),
+            &test_kit::json!({"name": "Ada", "card_number": "T-1", "card_issued_on": "2021-06-15"}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
@@ -398,7 +398,7 @@ async fn a_service_that_does_not_answer_is_a_504_problem() {
 /// for, status answered): `=431` answers 494 as 431, and so on.
 fn shipped_error_pages() -> Vec<(u16, u16)> {
     let template = std::fs::read_to_string(
-        e2e::workspace_root().join("gateway/templates/gateway.conf.template"),
+        test_kit::workspace_root().join("gateway/templates/gateway.conf.template"),
     )
     .expect("the gateway template");
     let mut pages = Vec::new();

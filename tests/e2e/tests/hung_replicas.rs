@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Options, Stack, json};
 use reqwest::StatusCode;
+use test_kit::{Options, Stack, json};
 
 /// One attempt's timeout, and the whole call's deadline (all its attempts).
 const ATTEMPT_TIMEOUT_MS: u64 = 600;

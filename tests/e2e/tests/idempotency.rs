@@ -1,15 +1,15 @@
 //! `Idempotency-Key` on POST: a retried create creates nothing new.
 
-use e2e::{Stack, bearer_client, json, token_at};
 use futures::future::join_all;
 use reqwest::StatusCode;
+use test_kit::{Stack, bearer_client, json, token_at};
 
 async fn post_with_key(
     stack: &Stack,
     path: &str,
     key: &str,
     body: &serde_json::Value,
-) -> e2e::Reply {
+) -> test_kit::Reply {
     let response = stack
         .http
         .post(stack.url(path))
@@ -18,7 +18,7 @@ async fn post_with_key(
         .send()
         .await
         .unwrap();
-    e2e::Reply::from(response).await
+    test_kit::Reply::from(response).await
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn the_same_request_with_the_same_key_creates_one_record() {
         .send()
         .await
         .unwrap();
-    e2e::Reply::from(bad_key)
+    test_kit::Reply::from(bad_key)
         .await
         .assert_problem(StatusCode::BAD_REQUEST);
     assert_eq!(stack.all_clients().await.len(), 1);
@@ -129,7 +129,7 @@ async fn a_failed_create_can_be_retried_with_its_key_and_keys_survive_a_restart(
     stack.restart_client_service().await;
 
     let (created, _) =
-        e2e::create_with_retries(&stack.http, &stack.url("/order/"), "retry-key", &body).await;
+        test_kit::create_with_retries(&stack.http, &stack.url("/order/"), "retry-key", &body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert!(created.header("idempotent-replayed").is_empty());
 
@@ -170,7 +170,7 @@ async fn an_idempotency_key_belongs_to_its_caller() {
             .send()
             .await
             .unwrap();
-        e2e::Reply::from(response).await
+        test_kit::Reply::from(response).await
     };
     let client = stack.create_client("Ada", "A-1").await["id"]
         .as_i64()

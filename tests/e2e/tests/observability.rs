@@ -8,12 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use test_kit::{
     DelayProxy, Options, OtlpReceiver, Reply, Service, Stack, json, line_request_id, metric,
     parse_metrics,
 };
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
 
 /// The request id rule of the gateway and the services.
 fn is_request_id(id: &str) -> bool {
@@ -328,7 +328,7 @@ async fn request_ids_are_made_when_missing_and_bad_ones_are_never_echoed() {
 }
 
 /// The metrics of one service, read from its own port.
-async fn metrics_of(stack: &Stack, service: &Service) -> Vec<e2e::Sample> {
+async fn metrics_of(stack: &Stack, service: &Service) -> Vec<test_kit::Sample> {
     let reply = send(stack, &service.url(), Method::GET, "/metrics", &[], None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(
@@ -531,8 +531,8 @@ async fn the_write_ahead_log_and_its_checkpoints_are_in_the_metrics() {
         .as_i64()
         .unwrap();
     stack.create_order(client, "Tea").await;
-    let sqlite = matches!(e2e::Backend::from_env(), e2e::Backend::Sqlite);
-    let emptied = |samples: &[e2e::Sample]| {
+    let sqlite = matches!(test_kit::Backend::from_env(), test_kit::Backend::Sqlite);
+    let emptied = |samples: &[test_kit::Sample]| {
         metric(samples, "db_wal_bytes", &[]) == Some(0.0)
             && metric(
                 samples,
@@ -761,17 +761,20 @@ async fn a_password_in_database_url_is_never_printed() {
     // Nothing listens on that port: the service keeps retrying, and says so.
     let url = format!(
         "postgres://app:{password}@127.0.0.1:{}/orders",
-        e2e::free_port()
+        test_kit::free_port()
     );
     let run = |name: &str, args: &[&str], env: &[(&str, &str)]| {
         let log = dir
             .path()
             .join(format!("{name}-{}.log", args.len() + env.len()));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(e2e::bin_dir().join(name))
+        let child = Command::new(test_kit::bin_dir().join(name))
             .args(args)
             .env("DATABASE_URL", &url)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{}", e2e::free_port()))
+            .env(
+                "LISTEN_ADDR",
+                format!("127.0.0.1:{}", test_kit::free_port()),
+            )
             .env("SERVICE_CLIENT_ID", "test-client")
             .env("SERVICE_CLIENT_SECRET", "test-secret-0123456789")
             .env("RUST_LOG", "debug")

@@ -1,7 +1,7 @@
 //! `/order/…` through the gateway: every row of the API table.
 
-use e2e::{Stack, json};
 use reqwest::StatusCode;
+use test_kit::{Stack, json};
 
 fn ids(list: &serde_json::Value) -> Vec<i64> {
     list.as_array()

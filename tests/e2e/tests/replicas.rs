@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Kind, Load, Options, Stack, assert_no_failures, create_with_retries, json};
 use futures::future::join_all;
 use reqwest::StatusCode;
+use test_kit::{Kind, Load, Options, Stack, assert_no_failures, create_with_retries, json};
 
 async fn two_of_each() -> (Stack, Vec<String>) {
     let stack = Stack::start_with(Options {
@@ -84,7 +84,7 @@ async fn a_rolling_restart_fails_no_read_and_loses_or_doubles_no_create() {
             let status = stack.stop_replica(kind, i);
             assert!(status.success(), "a graceful stop exits 0, not {status}");
             stack.start_replica(kind, i).await;
-            tokio::time::sleep(e2e::GATEWAY_FAIL_TIMEOUT * 2).await;
+            tokio::time::sleep(test_kit::GATEWAY_FAIL_TIMEOUT * 2).await;
         }
     }
     let keys = writer.await.expect("writer");

@@ -1,7 +1,7 @@
 //! A restart keeps the data, and a graceful stop exits 0.
 
-use e2e::{Stack, json};
 use reqwest::StatusCode;
+use test_kit::{Stack, json};
 
 #[tokio::test]
 async fn data_survives_a_restart() {

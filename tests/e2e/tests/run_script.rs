@@ -8,27 +8,25 @@
 //! stacks with their own RUN_DIR run from one checkout without mixing logs.
 
 use std::{
-    fs::File,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
+    process::{Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
-use e2e::{
-    Backend, GATEWAY_FAIL_TIMEOUT, Load, assert_no_failures, bin_dir, free_port_block, json,
-    workspace_root,
-};
 use reqwest::StatusCode;
+use test_kit::{
+    Backend, GATEWAY_FAIL_TIMEOUT, Load, Process, alive, answers, assert_no_failures, bin_dir,
+    command_of, free_port_block, json, send_signal, workspace_root,
+};
 
 /// scripts/dev/run.sh running, with its output in a file. (In the test's own
 /// process group: a Ctrl-C to `cargo test` reaches it, and it stops its
 /// stack.)
 struct RunSh {
-    child: Option<Child>,
+    process: Process,
     base: u16,
     replicas: u16,
     run_dir: PathBuf,
-    output: PathBuf,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -40,7 +38,6 @@ impl RunSh {
     async fn start(replicas: u16, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let run_dir = dir.path().join("run");
-        let output = dir.path().join("run.sh.out");
         // Instance i of client_service on base + 2i, of order_service on
         // base + 1 + 2i; the gateway just after them, then auth_service.
         let base = free_port_block(2 * replicas + 2);
@@ -56,29 +53,24 @@ impl RunSh {
             .env("RUN_BIN_DIR", bin_dir())
             .env("LOG_FORMAT", "json")
             .env("SHUTDOWN_GRACE_SECS", "5")
-            .envs(e2e::WITHOUT_RATE_LIMITS);
+            .envs(test_kit::WITHOUT_RATE_LIMITS);
         // On SQLite run.sh's own default (DATA_DIR); on PostgreSQL the
         // databases the harness makes, passed as run.sh documents.
         if let backend @ Backend::Postgres { .. } = Backend::from_env() {
-            let (clients, orders) = e2e::databases(&backend, dir.path()).await;
+            let (clients, orders) = test_kit::databases(&backend, dir.path()).await;
             command
                 .env("CLIENT_DATABASE_URL", clients)
                 .env("ORDER_DATABASE_URL", orders);
         }
-        let out = File::create(&output).expect("output file");
-        let child = command
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("output handle"))
-            .stderr(out)
-            .spawn()
-            .expect("cannot start scripts/dev/run.sh");
+        command.envs(env.iter().copied());
+        let mut process =
+            Process::new("scripts/dev/run.sh", command, dir.path().join("run.sh.out"));
+        process.spawn();
         let mut run = Self {
-            child: Some(child),
+            process,
             base,
             replicas,
             run_dir,
-            output,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -102,7 +94,7 @@ impl RunSh {
         // the guide tells a user to get one: scripts/dev/dev-token.sh, with
         // the DATA_DIR and GATEWAY_PORT of this run.
         let token = run.dev_token();
-        run.http = e2e::bearer_client(&token);
+        run.http = test_kit::bearer_client(&token);
         run
     }
 
@@ -165,7 +157,7 @@ impl RunSh {
 
     /// What run.sh printed so far.
     fn output(&self) -> String {
-        std::fs::read_to_string(&self.output).unwrap_or_default()
+        self.process.log()
     }
 
     fn run_dir(&self) -> &Path {
@@ -174,10 +166,7 @@ impl RunSh {
 
     /// Whether run.sh is still running (panics with its output if not).
     fn assert_running(&mut self) {
-        let child = self.child.as_mut().expect("run.sh was started");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("scripts/dev/run.sh exited ({status}):\n{}", self.output());
-        }
+        self.process.assert_not_exited();
     }
 
     /// Polls `condition` every 100 ms until it holds, for at most `limit`;
@@ -235,23 +224,15 @@ impl RunSh {
     /// SIGTERM to run.sh, as Ctrl-C or a service manager would stop it;
     /// waits up to 30 s for it to exit.
     fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("run.sh is running");
-        signal(child.id() as i32, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                // Its group is ended by Drop (the child is put back for that).
-                self.child = Some(child);
+        self.process
+            .stop_within(Duration::from_secs(30))
+            .unwrap_or_else(|| {
+                // Its group is ended by Drop.
                 panic!(
                     "scripts/dev/run.sh did not stop within 30 s of SIGTERM:\n{}",
                     self.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                )
+            })
     }
 }
 
@@ -262,18 +243,7 @@ impl Drop for RunSh {
     /// from its pid files: nginx with SIGTERM (a killed master would leave
     /// its workers), the services with SIGKILL.
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal(child.id() as i32, libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.terminate(Duration::from_secs(15));
         for (label, pid) in self.pids() {
             let (program, how) = match label.as_str() {
                 "gateway" => ("nginx", libc::SIGTERM),
@@ -281,41 +251,10 @@ impl Drop for RunSh {
             };
             // Only the process the file names: its id may have been reused.
             if alive(pid) && command_of(pid) == program {
-                signal(pid, how);
+                send_signal(pid, how);
             }
         }
     }
-}
-
-fn signal(pid: i32, signal: i32) {
-    // SAFETY: kill(2) only sends a signal; the ids are processes that this
-    // test started, itself or through run.sh.
-    unsafe { libc::kill(pid, signal) };
-}
-
-/// Whether a process with this id exists (a zombie counts as gone).
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": the state follows the command's closing parenthesis.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-/// The command name of a process ("" if it is gone).
-fn command_of(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|comm| comm.trim().to_owned())
-        .unwrap_or_default()
-}
-
-async fn answers(http: &reqwest::Client, url: &str) -> bool {
-    matches!(
-        http.get(url).timeout(Duration::from_secs(1)).send().await,
-        Ok(r) if r.status().is_success()
-    )
 }
 
 /// A client created through the gateway, and the path that reads it.
@@ -376,7 +315,7 @@ async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read()
 
     // One instance killed: it cannot even finish its requests in flight.
     let killed = run.pid("client_service.0").expect("client_service.0's pid");
-    signal(killed, libc::SIGKILL);
+    send_signal(killed, libc::SIGKILL);
     let back = run
         .wait_back("client_service.0", killed, Duration::from_secs(20))
         .await;
@@ -387,7 +326,7 @@ async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read()
 
     // The other instance stopped gracefully (exits 0): started again all the same.
     let stopped = run.pid("client_service.1").expect("client_service.1's pid");
-    signal(stopped, libc::SIGTERM);
+    send_signal(stopped, libc::SIGTERM);
     run.wait_back("client_service.1", stopped, Duration::from_secs(20))
         .await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -425,12 +364,12 @@ async fn run_sh_gives_up_on_an_instance_that_keeps_exiting_and_the_rest_keep_ser
     // given up.
     let mut pid = run.pid("client_service.1").expect("client_service.1's pid");
     for _ in 0..2 {
-        signal(pid, libc::SIGKILL);
+        send_signal(pid, libc::SIGKILL);
         pid = run
             .wait_back("client_service.1", pid, Duration::from_secs(20))
             .await;
     }
-    signal(pid, libc::SIGKILL);
+    send_signal(pid, libc::SIGKILL);
     let gave_up = format!(
         "client_service.1 (pid {pid}) was killed by SIGKILL: it exited 3 times within 60s, GIVING UP on it"
     );

@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e::{
-    DelayProxy, Load, Options, Reply, Stack, assert_no_failures, bin_dir, json, raw_get,
-    raw_request,
-};
 use ed25519_dalek::{SigningKey, pkcs8::DecodePrivateKey, pkcs8::EncodePrivateKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use test_kit::{
+    DelayProxy, Load, Options, Reply, Stack, assert_no_failures, bin_dir, json, raw_get,
+    raw_request,
+};
 
 /// The claims of a token as auth_service would issue it to the development
 /// client, for `aud`, expiring in `ttl` seconds (negative: expired).

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{DelayProxy, Options, Stack, json};
 use reqwest::StatusCode;
+use test_kit::{DelayProxy, Options, Stack, json};
 
 const TIMEOUT_MS: u64 = 800;
 
@@ -30,7 +30,7 @@ async fn create(
     stack: &Stack,
     client: i64,
     n: usize,
-) -> (StatusCode, Duration, String, e2e::Reply) {
+) -> (StatusCode, Duration, String, test_kit::Reply) {
     let item = format!("order {n}");
     let started = Instant::now();
     let reply = stack

@@ -17,8 +17,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{Backend, Options, Stack, json, metric, parse_metrics};
 use reqwest::StatusCode;
+use test_kit::{Backend, Options, Stack, json, metric, parse_metrics};
 
 /// A tmpfs of `size` mounted on a new temporary folder; unmounted when
 /// dropped.
@@ -83,7 +83,7 @@ async fn databases(tmpfs: &Tmpfs, dir: &Path) -> (String, String, Option<String>
             let Backend::Postgres { admin_url } = &backend else {
                 unreachable!()
             };
-            let (clients, _) = e2e::databases(&backend, dir).await;
+            let (clients, _) = test_kit::databases(&backend, dir).await;
             let location = tmpfs.path().join("tablespace");
             std::fs::create_dir(&location).expect("the tablespace's folder");
             let owned = Command::new("chown")

@@ -1,23 +1,22 @@
 //! What the contract tests share: where the pact files go, the consumers'
 //! stand-in token issuer and typed-client settings, and the provider side's
-//! harness (a real service binary on a free port with its own SQLite file, a
-//! token issuer whose keys can be made unreachable, the request filter that
-//! puts a valid token on every replayed request, and the provider-state
-//! executor that writes the states into the provider's database).
+//! harness (a real service binary, started by the test kit (tests/kit) on a
+//! free port, with its own SQLite file; a token issuer whose keys can be
+//! made unreachable; the request filter that puts a valid token on every
+//! replayed request; and the provider-state executor that writes the states
+//! into the provider's database).
 //!
 //! Each test binary uses a part of this module only.
 #![allow(dead_code)]
 
 use std::{
     collections::HashMap,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         Arc, Once,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::get};
@@ -31,6 +30,7 @@ use pact_consumer::{
     term,
 };
 use serde_json::{Value, json};
+use test_kit::{Service, free_port, workspace_root};
 
 /// The names the pact files and the verifier know the services by.
 pub const CLIENT_SERVICE: &str = "client_service";
@@ -46,10 +46,6 @@ pub fn pact_dir() -> PathBuf {
 /// The pact file of `consumer` with `provider`, as pact_consumer names it.
 pub fn pact_file(consumer: &str, provider: &str) -> PathBuf {
     pact_dir().join(format!("{consumer}-{provider}.json"))
-}
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Pact sends usage metrics to a public address unless PACT_DO_NOT_TRACK is
@@ -155,26 +151,6 @@ pub fn service_token(issuer: &TestIssuer, scope: &str) -> ServiceToken {
 
 // ---------------------------------------------------------------- providers
 
-/// The folder of the service binaries, built from the code under test
-/// (the end-to-end harness's [`e2e::bin_dir`]).
-pub fn bin_dir() -> PathBuf {
-    e2e::bin_dir()
-}
-
-/// A free port on 127.0.0.1 for a spawned service, drawn from 21000-31999:
-/// below the kernel's ephemeral range (32768 and up), so that no outgoing
-/// connection takes it between this check and the service's bind.
-pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher, RandomState};
-    for _ in 0..1000 {
-        let port = 21_000 + (RandomState::new().hash_one(0u8) % 11_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on 127.0.0.1 between 21000 and 31999")
-}
-
 /// The token issuer of a provider verification: it publishes one key in its
 /// JWKS, and a provider state can make the JWKS unreachable (it answers 503)
 /// and the requests carry a token of a key the provider has never seen, as
@@ -206,13 +182,9 @@ impl Issuer {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the issuer");
-        let base = format!("http://{}", listener.local_addr().expect("its address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (port, _) = test_kit::serve(app).await;
         Self {
-            base,
+            base: format!("http://127.0.0.1:{port}"),
             key,
             jwks_down,
             rotations: Arc::new(AtomicUsize::new(0)),
@@ -256,95 +228,46 @@ impl Issuer {
     }
 }
 
-/// One real service process: its binary from [`bin_dir`], on a free port,
-/// with its own SQLite file in a temp folder; killed when dropped.
+/// One real service process (the test kit's [`Service`]: the binary built
+/// from the code under test, on a free port), with its own SQLite file in a
+/// temp folder; killed when dropped.
 pub struct Provider {
-    pub name: &'static str,
-    pub port: u16,
+    pub service: Service,
     pub database: PathBuf,
-    child: Child,
-    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Provider {
-    /// Starts `name` and waits until it answers `/healthz` (its migrations
-    /// have run: the database file has its tables).
+    /// Starts `name` and waits until it is ready (its migrations have run:
+    /// the database file has its tables).
     pub async fn start(name: &'static str, issuer: &Issuer) -> Self {
         let dir = tempfile::tempdir().expect("a temp folder");
         let database = dir.path().join(format!("{name}.db"));
-        let log = dir.path().join(format!("{name}.log"));
-        let port = free_port();
-        let out = std::fs::File::create(&log).expect("the service log");
-        let binary = bin_dir().join(name);
-        let child = Command::new(&binary)
-            .envs(issuer.env())
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+        let mut env = issuer.env();
+        env.extend([
+            (
+                "DATABASE_URL".to_owned(),
+                format!("sqlite://{}", database.display()),
+            ),
             // The other service is not part of this verification: nothing
             // listens there, so a call to it fails at once.
-            .env(
-                "CLIENT_SERVICE_URL",
+            (
+                "CLIENT_SERVICE_URL".to_owned(),
                 format!("http://127.0.0.1:{}", free_port()),
-            )
-            .env(
-                "ORDER_SERVICE_URL",
+            ),
+            (
+                "ORDER_SERVICE_URL".to_owned(),
                 format!("http://127.0.0.1:{}", free_port()),
-            )
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log handle"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} ({e}): run `cargo build --bins` first",
-                    binary.display()
-                )
-            });
-        let mut provider = Self {
-            name,
-            port,
+            ),
+        ]);
+        let log = dir.path().join(format!("{name}.log"));
+        let mut service = Service::new(name, free_port(), env, log);
+        service.start().await;
+        Self {
+            service,
             database,
-            child,
-            log,
             _dir: dir,
-        };
-        provider.wait_until_healthy().await;
-        provider
-    }
-
-    async fn wait_until_healthy(&mut self) {
-        let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited ({status}):\n{}", self.name, self.log());
-            }
-            if let Ok(response) = http.get(&url).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!(
-            "{} did not answer /healthz within 30 s:\n{}",
-            self.name,
-            self.log()
-        );
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -421,16 +344,6 @@ impl StateHook for NoStates {
     }
 }
 
-/// Serves `app` on a free port of 127.0.0.1 (in this process); its port.
-pub async fn serve(app: Router) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the stand-in");
-    let port = listener.local_addr().expect("its address").port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
-}
-
 /// The verifier's provider-state executor around a [`StateHook`]: the hook
 /// runs in this test process, never in the provider.
 pub struct States<H: StateHook>(pub H);
@@ -499,10 +412,10 @@ impl Verified {
             self.passed,
             "{name} broke its consumer's pact {pact}: {failed:?} (Pact's report above)\n\
              {name}'s log:\n{log}",
-            name = provider.name,
+            name = provider.service.name,
             pact = pact.display(),
             failed = self.failed,
-            log = provider.log(),
+            log = provider.service.log(),
         );
         self.verified.sort();
         assert_eq!(
