@@ -432,9 +432,11 @@ fn prepare<'c>(
     }
     for (i, param) in params.iter().enumerate() {
         let index = match NAMES.get(i) {
-            Some(name) => prepared.parameter_index(name).map_err(failure)?,
-            None => None,
-        };
+            Some(name) => prepared.parameter_index(name),
+            // A long batch (`?ids=` names up to 1000): its name is made.
+            None => prepared.parameter_index(&format!("${}", i + 1)),
+        }
+        .map_err(failure)?;
         let Some(index) = index else {
             return Err(Failure::Other(StoreError::failed(format!(
                 "no placeholder ${} in the statement: {sql}",
@@ -577,6 +579,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found, Some(1));
+    }
+
+    /// More placeholders than the named ones of `NAMES` (a batch lookup
+    /// of many ids): every one is bound.
+    #[tokio::test]
+    async fn a_statement_with_a_thousand_placeholders_is_bound_whole() {
+        let (_dir, pool) = pool();
+        let values: Vec<i64> = (1..=1000).collect();
+        let mut lookup = crate::statement::Builder::new("SELECT", "SELECT 1 WHERE 1000 IN (0");
+        for value in &values {
+            lookup.push(", ").bind(value);
+        }
+        lookup.push(")");
+        let (statement, params) = lookup.build();
+        let found: Option<i64> = pool.fetch_optional(&statement, &params).await.unwrap();
+        assert_eq!(found, Some(1), "the 1000th value is bound");
     }
 
     /// `$n` are bound by name: a statement that names `$2` before `$1`
