@@ -114,6 +114,29 @@ async fn lists_are_ordered_by_id_with_keyset_pages_and_batch_lookup() {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(found, [ids[0], ids[3]]);
+    // A long lookup (with a page): every id is a parameter of the
+    // statement, past the first 32 too.
+    let most = (1..=200)
+        .map(|i| {
+            if i == 200 {
+                ids[4].to_string()
+            } else {
+                (1_000_000 + i).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let batch = stack
+        .get(&format!("/client/?ids={most}&after=0&limit=1000"))
+        .await;
+    assert_eq!(batch.status, StatusCode::OK, "{:?}", batch.body);
+    assert_eq!(
+        batch.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        batch.body
+    );
+    assert_eq!(batch.body[0]["id"].as_i64(), Some(ids[4]));
 
     for bad in [
         "/client/?limit=0",
