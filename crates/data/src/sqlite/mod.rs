@@ -408,9 +408,10 @@ pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-/// The names of the placeholders `$1` to `$32`, bound by name: SQLite
-/// numbers `$NNN` parameters in the order they first appear in the text,
-/// which need not be the order of their numbers.
+/// The names of the placeholders `$1` to `$32` (the rest are formatted
+/// when bound), bound by name: SQLite numbers `$NNN` parameters in the
+/// order they first appear in the text, which need not be the order of
+/// their numbers.
 const NAMES: [&str; 32] = [
     "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
     "$16", "$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28",
@@ -433,7 +434,7 @@ fn prepare<'c>(
     for (i, param) in params.iter().enumerate() {
         let index = match NAMES.get(i) {
             Some(name) => prepared.parameter_index(name),
-            // A long batch (`?ids=` names up to 1000): its name is made.
+            // Past `$32` (a long `?ids=` batch names up to 1000), formatted.
             None => prepared.parameter_index(&format!("${}", i + 1)),
         }
         .map_err(failure)?;
