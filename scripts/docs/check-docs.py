@@ -573,9 +573,9 @@ def variables_read(root: Path, bin_dir: Path | None, notes: list[str]) -> dict[s
     return read
 
 
-def check_configuration(report: Report, root: Path, bin_dir: Path | None, notes: list[str]) -> None:
+def check_configuration(report: Report, root: Path, read: dict[str, str]) -> None:
     documented = documented_variables(root)
-    for var, by in sorted(variables_read(root, bin_dir, notes).items()):
+    for var, by in sorted(read.items()):
         if var not in documented:
             report.error(root / CONFIG_REFERENCE, None, f"{var} (read by {by}) is not in the configuration reference's table")
 
@@ -795,8 +795,9 @@ def check(root: Path, bin_dir: Path | None, quiet: bool = False) -> list[str]:
     notes: list[str] = []
     check_links(report, root, docs)
     check_pointers(report, root, docs, files)
-    check_names(report, root, docs, files, set(variables_read(root, bin_dir, [])))
-    check_configuration(report, root, bin_dir, notes)
+    read = variables_read(root, bin_dir, notes)
+    check_names(report, root, docs, files, set(read))
+    check_configuration(report, root, read)
     check_includes(report, root, docs, files)
     check_examples(report, docs)
     for note in [] if quiet else notes:
