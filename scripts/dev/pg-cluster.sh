@@ -2,6 +2,8 @@
 # A throwaway PostgreSQL cluster for the tests and benchmarks: its own folder,
 # its own port on 127.0.0.1, trust authentication, fsync off. initdb refuses
 # to run as root, so as root it runs as the `postgres` user.
+# PG_CLUSTER_SETTINGS adds server settings (`-c name=value ...`), e.g. the
+# bench's pg_stat_statements.
 #
 #   scripts/dev/pg-cluster.sh start DIR PORT   start it; prints the admin URL
 #   scripts/dev/pg-cluster.sh pause DIR        stop the server, keep the data
@@ -24,7 +26,7 @@ as_owner() {
 pg_start() {
     local bindir="$1" dir="$2" port="$3"
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >&2 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 ${PG_CLUSTER_SETTINGS:-}" >&2 \
         || { cat "$dir/server.log" >&2; exit 1; }
 }
 

@@ -113,8 +113,12 @@ case "${BENCH_DATABASE:-sqlite}" in
         # its owner, and the cluster runs as the `postgres` user when we are
         # root (pg-cluster.sh), which could not reach a folder inside it.
         pg_dir="$(mktemp -d /tmp/rest-microservices-bench-pg.XXXXXX)"
-        admin="$(scripts/dev/pg-cluster.sh start "$pg_dir" "${BENCH_PG_PORT:-54339}")"
-        psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders"
+        # pg_stat_statements counts the statements each target sends (the
+        # stmt column); its own cost is in every db figure, the floor's too.
+        admin="$(PG_CLUSTER_SETTINGS="-c shared_preload_libraries=pg_stat_statements" \
+            scripts/dev/pg-cluster.sh start "$pg_dir" "${BENCH_PG_PORT:-54339}")"
+        psql -q "$admin" -c "CREATE DATABASE clients" -c "CREATE DATABASE orders" -c "CREATE DATABASE pgbench" \
+            -c "CREATE EXTENSION pg_stat_statements"
         # The services connect over the cluster's Unix socket (in its
         # folder), as services on the database's own machine would: it costs
         # less CPU per statement than TCP through the loopback interface.
@@ -195,6 +199,13 @@ if [[ -n "$pg_dir" ]]; then
     database_pid="$(head -n 1 "$pg_dir/data/postmaster.pid")"
 fi
 
+# statements_sent: how many statements the services' databases have run
+# since the last reset of pg_stat_statements (BEGIN and COMMIT count).
+statements_sent() {
+    psql -qAt "$admin" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s
+        JOIN pg_database d ON d.oid = s.dbid WHERE d.datname IN ('clients', 'orders')"
+}
+
 # cpu_ticks ROOT...: the CPU time, in clock ticks, of each ROOT and of its
 # children: user + system of the live processes, plus what their exited
 # children used (cutime + cstime, counted by the parent that reaped them).
@@ -221,8 +232,28 @@ ticks_per_second="$(getconf CLK_TCK)"
 printf '\nwrk -t%s -c%s -d%ss, %s, %s instance(s) of each service, %s cores\n' \
     "$threads" "$connections" "$seconds" "${BENCH_DATABASE:-sqlite}${pg_via:+ (over $pg_via)}" "${REPLICAS:-1}" "$(nproc)"
 printf 'binaries: %s\n\n' "$binaries"
-printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s\n' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" \
+# PostgreSQL's own floor, on this machine in this run: the CPU time its
+# processes spend per statement when pgbench sends a primary-key SELECT,
+# prepared once per connection (-M prepared), from 16 clients over the same
+# socket as the services (pgbench's own CPU is not counted).
+floor_us=""
+if [[ -n "$pg_dir" ]]; then
+    pgbench_to=(-h "$pg_dir" -p "$(cat "$pg_dir/port")" -U postgres)
+    [[ -z "${BENCH_PG_TCP:-}" ]] || pgbench_to=(-h 127.0.0.1 -p "$(cat "$pg_dir/port")" -U postgres)
+    pgbench "${pgbench_to[@]}" -i -q -s 10 pgbench 2>/dev/null
+    floor_before="$(cpu_ticks "$database_pid")"
+    floor_out="$(pgbench "${pgbench_to[@]}" -S -M prepared -n -c 16 -j 2 -T "$seconds" pgbench 2>&1)"
+    floor_after="$(cpu_ticks "$database_pid")"
+    floor_statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$floor_out")"
+    floor_us="$(awk -v t="$((floor_after - floor_before))" -v hz="$ticks_per_second" -v n="${floor_statements:-0}" \
+        'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}')"
+    printf 'PostgreSQL floor (pgbench -S -M prepared, 16 clients, over %s): %s µs of PostgreSQL CPU per statement\n\n' \
+        "$pg_via" "${floor_us:-?}"
+fi
+printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" \
     "CPU µs/req" "svc" "gw" "db"
+[[ -z "$floor_us" ]] || printf ' %5s %8s' "stmt" "db÷floor"
+printf '\n'
 limit_rps=""
 declare -A rps_of p99_of
 failed=()
@@ -237,6 +268,9 @@ run() {
     [[ "$targets" == *" $short "* ]] || return 0
     local out rps p50 p90 p99 non_2xx socket_errors requests perf_pid="" g
     local -a before=() after=()
+    local counted=""
+    [[ -z "$floor_us" || -z "${groups[2]}" ]] || counted=1
+    [[ -z "$counted" ]] || psql -qAt "$admin" -c "SELECT pg_stat_statements_reset()" >/dev/null
     for g in 0 1 2; do
         # shellcheck disable=SC2086 # a list of process ids
         before[g]="$(cpu_ticks ${groups[g]})"
@@ -277,10 +311,18 @@ run() {
         spent[g]=$((after[g] - before[g]))
         shown[g]="$(per_request "${spent[g]}" "$([[ -n "${groups[g]// /}" ]] || echo empty)")"
     done
-    printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s\n' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
+    printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s' "$name" "${rps:-0}" "$p50" "$p90" "$p99" \
         "$((non_2xx + socket_errors))" \
         "$(awk -v a="${rps:-0}" -v b="${limit_rps:-0}" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "-"}')" \
         "$(per_request $((spent[0] + spent[1] + spent[2])))" "${shown[@]}"
+    if [[ -n "$counted" ]]; then
+        # Statements per request, and the db column over that many of the floor's.
+        awk -v s="$(statements_sent)" -v n="${requests:-0}" -v t="${spent[2]}" -v hz="$ticks_per_second" -v f="$floor_us" \
+            'BEGIN {if (n > 0 && s > 0) printf " %5.2f %8.2f", s / n, (t / hz * 1e6 / n) / (s / n * f); else printf " %5s %8s", "-", "-"}'
+    elif [[ -n "$floor_us" ]]; then
+        printf ' %5s %8s' "-" "-"
+    fi
+    printf '\n'
     if ((non_2xx > 0)) || ! awk -v r="${rps:-0}" 'BEGIN {exit !(r > 0)}'; then
         failed+=("$name: ${rps:-0} req/s, $non_2xx answers other than 2xx")
     fi

@@ -72,6 +72,10 @@ pub type PgPool = managed::Pool<Connector>;
 pub fn pool(options: PgConnectOptions, max: usize, acquire_timeout: Duration) -> PgPool {
     let built = managed::Pool::builder(Connector(options))
         .max_size(max)
+        // The connection used last goes out first: under a light load the
+        // same few connections (and their server processes, their caches
+        // warm) serve every request, instead of all of them in turn.
+        .queue_mode(managed::QueueMode::Lifo)
         .wait_timeout(Some(acquire_timeout))
         .create_timeout(Some(acquire_timeout))
         .runtime(deadpool::Runtime::Tokio1);
