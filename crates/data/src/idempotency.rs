@@ -6,6 +6,11 @@
 //! fingerprint of a request, the answer replayed) is kit-http's
 //! `idempotency`.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
+
 use chrono::TimeDelta;
 
 use crate::{
@@ -58,10 +63,18 @@ pub const STATEMENTS: [&Statement; 6] = [
     &RELEASE,
 ];
 
+/// How often the keys older than [`KEY_TTL`] are deleted: at most once
+/// this often per process, on the way of a claim (not on every claim: that
+/// would be a statement more in each keyed request, for rows that expire
+/// by the day).
+const SWEEP_EVERY: TimeDelta = TimeDelta::seconds(60);
+
 /// The keys of one service.
 #[derive(Clone, Debug)]
 pub struct KeyStore {
     db: Db,
+    /// When the expired keys were last deleted (Unix seconds; 0: never).
+    last_sweep: Arc<AtomicI64>,
 }
 
 /// A caller's key, claimed: its request may go ahead, and must either
@@ -115,12 +128,33 @@ impl FromRow for KeyRow {
 
 impl KeyStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            last_sweep: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    /// Deletes the keys older than [`KEY_TTL`], unless that was done less
+    /// than [`SWEEP_EVERY`] ago (by this process: each instance sweeps on
+    /// its own, which is harmless).
+    async fn sweep_expired(&self, now: Timestamp) -> Result<(), StoreError> {
+        let (now_secs, last) = (now.0.timestamp(), self.last_sweep.load(Ordering::Relaxed));
+        if now_secs - last < SWEEP_EVERY.num_seconds()
+            || self
+                .last_sweep
+                .compare_exchange(last, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let expired = Timestamp(now.0 - KEY_TTL);
+        self.db.execute(&DELETE_EXPIRED, &[&expired]).await?;
+        Ok(())
     }
 
     /// Claims `caller`'s `key` for a request whose fingerprint is
     /// `fingerprint` (what makes two requests "the same"), forgetting the
-    /// keys older than a day on the way.
+    /// keys older than a day on the way (once a minute).
     pub async fn claim(
         &self,
         caller: &str,
@@ -128,8 +162,7 @@ impl KeyStore {
         fingerprint: &str,
     ) -> Result<Claim, StoreError> {
         let now = Timestamp::now();
-        let expired = Timestamp(now.0 - KEY_TTL);
-        self.db.execute(&DELETE_EXPIRED, &[&expired]).await?;
+        self.sweep_expired(now).await?;
         let claimed = ClaimedKey {
             caller: caller.to_owned(),
             key: key.to_owned(),
@@ -206,5 +239,83 @@ impl KeyStore {
         if let Err(err) = released {
             tracing::warn!(error = %err, "could not release an idempotency key; it expires by itself");
         }
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::*;
+
+    const KEY_AT: Statement = Statement::new(
+        "INSERT caller_idempotency_keys",
+        "INSERT INTO caller_idempotency_keys (caller, key, fingerprint, created_at) \
+         VALUES ('c', $1, 'f', $2)",
+    );
+    const COUNT: Statement = Statement::new(
+        "SELECT caller_idempotency_keys",
+        "SELECT count(*) FROM caller_idempotency_keys WHERE key = $1",
+    );
+
+    /// A database with the keys' table (as the services' migrations make it).
+    async fn keys() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let folder = dir.path().join("migrations");
+        std::fs::create_dir(&folder).expect("a migrations folder");
+        std::fs::write(
+            folder.join("1_keys.sql"),
+            "CREATE TABLE caller_idempotency_keys (caller TEXT NOT NULL, key TEXT NOT NULL, \
+             fingerprint TEXT NOT NULL, status INTEGER, location TEXT, body TEXT, \
+             created_at TEXT NOT NULL, PRIMARY KEY (caller, key));",
+        )
+        .expect("a migration");
+        let migrator: &'static sqlx::migrate::Migrator = Box::leak(Box::new(
+            sqlx::migrate::Migrator::new(folder.as_path())
+                .await
+                .expect("the migrations"),
+        ));
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let migrations = crate::Migrations {
+            sqlite: migrator,
+            postgres: migrator,
+        };
+        let db = Db::connect(&url, &migrations).await.expect("opened");
+        (dir, db)
+    }
+
+    async fn count(db: &Db, key: &str) -> i64 {
+        db.fetch_optional(&COUNT, &[&key])
+            .await
+            .expect("counted")
+            .expect("a row")
+    }
+
+    /// A key older than a day is forgotten by the first claim, and the
+    /// claims of the next minute send no delete at all.
+    #[tokio::test]
+    async fn expired_keys_are_swept_once_a_minute() {
+        let (_dir, db) = keys().await;
+        let store = KeyStore::new(db.clone());
+        let old = Timestamp(Timestamp::now().0 - KEY_TTL - TimeDelta::minutes(1));
+        db.execute(&KEY_AT, &[&"old-1", &old])
+            .await
+            .expect("an old key");
+        assert!(matches!(
+            store.claim("c", "new-1", "f").await.expect("claimed"),
+            Claim::Claimed(_)
+        ));
+        assert_eq!(count(&db, "old-1").await, 0, "swept by the first claim");
+
+        db.execute(&KEY_AT, &[&"old-2", &old])
+            .await
+            .expect("an old key");
+        store.claim("c", "new-2", "f").await.expect("claimed");
+        assert_eq!(count(&db, "old-2").await, 1, "no sweep within the minute");
+
+        store
+            .last_sweep
+            .fetch_sub(SWEEP_EVERY.num_seconds(), Ordering::Relaxed);
+        store.claim("c", "new-3", "f").await.expect("claimed");
+        assert_eq!(count(&db, "old-2").await, 0, "swept a minute later");
+        db.close().await;
     }
 }
