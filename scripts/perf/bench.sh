@@ -247,8 +247,21 @@ if [[ -n "$pg_dir" ]]; then
     floor_statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$floor_out")"
     floor_us="$(awk -v t="$((floor_after - floor_before))" -v hz="$ticks_per_second" -v n="${floor_statements:-0}" \
         'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}')"
-    printf 'PostgreSQL floor (pgbench -S -M prepared, 16 clients, over %s): %s µs of PostgreSQL CPU per statement\n\n' \
+    printf 'PostgreSQL floor (pgbench -S -M prepared, 16 clients, over %s): %s µs of PostgreSQL CPU per statement\n' \
         "$pg_via" "${floor_us:-?}"
+    # And what PostgreSQL itself spends on POST /order/'s write: order_service's
+    # INSERT (services/order_service/src/store.rs), sent by pgbench the same
+    # way into the same table, each its own transaction as the service's is.
+    cat >"$work/insert.sql" <<'SQL'
+INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) SELECT 1, 'Floor', 2, 999, 'new', now(), now() WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = 1) RETURNING id;
+SQL
+    insert_before="$(cpu_ticks "$database_pid")"
+    insert_out="$(pgbench "${pgbench_to[@]}" -f "$work/insert.sql" -M prepared -n -c 16 -j 2 -T "$seconds" orders 2>&1)"
+    insert_after="$(cpu_ticks "$database_pid")"
+    insert_statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$insert_out")"
+    printf "  and for order_service's INSERT (the same way, into its table): %s µs per statement\n\n" \
+        "$(awk -v t="$((insert_after - insert_before))" -v hz="$ticks_per_second" -v n="${insert_statements:-0}" \
+            'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "?"}')"
 fi
 printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" \
     "CPU µs/req" "svc" "gw" "db"

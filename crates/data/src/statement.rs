@@ -8,7 +8,7 @@
 //!   written side by side: an [`Insert`] tells the new row's id with
 //!   `RETURNING id` on PostgreSQL and `last_insert_rowid()` on SQLite.
 //! - **Parameters** go through the drivers' own traits: a [`Param`] is any
-//!   value that is rusqlite's `ToSql` and sqlx's PostgreSQL `Encode`
+//!   value that is rusqlite's `ToSql` and tokio-postgres's `ToSql`
 //!   (`i64`, `&str`, `Option<i64>`, `NaiveDate`, …), and a type whose two
 //!   forms differ says so by implementing both ([`Timestamp`]). Each
 //!   parameter's type can be told from the text alone: where it cannot (a
@@ -16,8 +16,8 @@
 //!   `CAST($n AS BIGINT)` says it, so that PostgreSQL prepares every
 //!   statement as it is written (tests/e2e/tests/statements_postgres.rs).
 //! - **Rows** are read by one [`FromRow`] per record type, through
-//!   [`Row::get`] for any [`Column`] (rusqlite's `FromSql` and sqlx's
-//!   `Decode`).
+//!   [`Row::get`] for any [`Column`] (rusqlite's `FromSql` and tokio-postgres's
+//!   `FromSql`).
 //! - **Reads and writes** are told apart by the method that runs them
 //!   (`Db::fetch_*` read, `Db::execute`, `insert` and `update_returning`
 //!   write), never by looking at the text.
@@ -142,24 +142,20 @@ mod sqlite_traits {
 
 #[cfg(feature = "postgres")]
 mod postgres_traits {
-    use sqlx::{Postgres, postgres::PgArguments};
+    use tokio_postgres::types::{FromSql, ToSql};
 
-    /// A value sqlx can bind for PostgreSQL, added to a statement's
-    /// arguments through sqlx's own `Encode`.
+    /// A value tokio-postgres can bind (its `ToSql`).
     pub trait PostgresParam {
-        fn add_to(&self, arguments: &mut PgArguments) -> Result<(), sqlx::error::BoxDynError>;
+        fn as_postgres(&self) -> &(dyn ToSql + Sync);
     }
-    impl<T> PostgresParam for T
-    where
-        T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
-    {
-        fn add_to(&self, arguments: &mut PgArguments) -> Result<(), sqlx::error::BoxDynError> {
-            sqlx::Arguments::add(arguments, self)
+    impl<T: ToSql + Sync> PostgresParam for T {
+        fn as_postgres(&self) -> &(dyn ToSql + Sync) {
+            self
         }
     }
-    /// A value sqlx can read from PostgreSQL.
-    pub trait PostgresColumn: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> {}
-    impl<T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>> PostgresColumn for T {}
+    /// A value tokio-postgres can read (its `FromSql`).
+    pub trait PostgresColumn: for<'r> FromSql<'r> {}
+    impl<T: for<'r> FromSql<'r>> PostgresColumn for T {}
 }
 #[cfg(not(feature = "postgres"))]
 mod postgres_traits {
@@ -169,11 +165,19 @@ mod postgres_traits {
     impl<T> PostgresColumn for T {}
 }
 
+/// A statement's parameters as tokio-postgres takes them.
 #[cfg(feature = "postgres")]
-pub(crate) use postgres_traits::PostgresParam;
+pub(crate) fn postgres_params<'p>(
+    params: &[&'p dyn Param],
+) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| postgres_traits::PostgresParam::as_postgres(*param))
+        .collect()
+}
 
 /// A statement's parameter: a value both drivers can bind (their own
-/// traits, rusqlite's `ToSql` and sqlx's `Encode` for PostgreSQL).
+/// traits, rusqlite's `ToSql` and tokio-postgres's `ToSql`).
 pub trait Param: sqlite_traits::SqliteParam + postgres_traits::PostgresParam + Sync {}
 impl<T> Param for T where T: sqlite_traits::SqliteParam + postgres_traits::PostgresParam + Sync {}
 
@@ -186,7 +190,7 @@ pub enum Row<'r> {
     #[cfg(feature = "sqlite")]
     Sqlite(&'r rusqlite::Row<'r>),
     #[cfg(feature = "postgres")]
-    Postgres(&'r sqlx::postgres::PgRow),
+    Postgres(&'r tokio_postgres::Row),
     #[doc(hidden)]
     _Unused(std::marker::PhantomData<&'r ()>),
 }
@@ -198,9 +202,7 @@ impl Row<'_> {
             #[cfg(feature = "sqlite")]
             Row::Sqlite(row) => row.get(name).map_err(|err| bad_column(name, err)),
             #[cfg(feature = "postgres")]
-            Row::Postgres(row) => {
-                sqlx::Row::try_get(*row, name).map_err(|err| bad_column(name, err))
-            }
+            Row::Postgres(row) => row.try_get(name).map_err(|err| bad_column(name, err)),
             Row::_Unused(_) => Err(StoreError::failed("a row of no backend")),
         }
     }
@@ -211,7 +213,7 @@ impl Row<'_> {
             #[cfg(feature = "sqlite")]
             Row::Sqlite(row) => row.get(0).map_err(|err| bad_column("0", err)),
             #[cfg(feature = "postgres")]
-            Row::Postgres(row) => sqlx::Row::try_get(*row, 0).map_err(|err| bad_column("0", err)),
+            Row::Postgres(row) => row.try_get(0).map_err(|err| bad_column("0", err)),
             Row::_Unused(_) => Err(StoreError::failed("a row of no backend")),
         }
     }
@@ -285,26 +287,33 @@ impl rusqlite::types::FromSql for Timestamp {
 }
 
 #[cfg(feature = "postgres")]
-impl sqlx::Type<sqlx::Postgres> for Timestamp {
-    fn type_info() -> sqlx::postgres::PgTypeInfo {
-        <DateTime<Utc> as sqlx::Type<sqlx::Postgres>>::type_info()
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl<'q> sqlx::Encode<'q, sqlx::Postgres> for Timestamp {
-    fn encode_by_ref(
+impl tokio_postgres::types::ToSql for Timestamp {
+    fn to_sql(
         &self,
-        buf: &mut sqlx::postgres::PgArgumentBuffer,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <DateTime<Utc> as sqlx::Encode<'q, sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+        ty: &tokio_postgres::types::Type,
+        out: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
     }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <DateTime<Utc> as tokio_postgres::types::ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
 }
 
 #[cfg(feature = "postgres")]
-impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Timestamp {
-    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        <DateTime<Utc> as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(Self)
+impl<'r> tokio_postgres::types::FromSql<'r> for Timestamp {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'r [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        DateTime::<Utc>::from_sql(ty, raw).map(Self)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <DateTime<Utc> as tokio_postgres::types::FromSql>::accepts(ty)
     }
 }
 
