@@ -12,7 +12,8 @@
 #                      on) in front of tools/bench_limit, an axum server that
 #                      answers a fixed client-sized JSON body: the most any
 #                      service can reach behind this gateway on this machine
-#   GET /client/{id} | GET /order/{id} | POST /order/
+#   GET /client/{id} | GET /order/{id} | POST /order/ | POST /order/ keyed
+#                      (the last with a new Idempotency-Key each time)
 # REPLICAS (default 1) instances of each service run behind the gateway, as
 # in `make run` (scripts/dev/stack.sh): REPLICAS=2 make bench.
 #
@@ -46,7 +47,7 @@
 #   BENCH_GATEWAY_PORT (18180)  BENCH_PROFILE (release | debug)
 #   BENCH_BIN_DIR, BENCH_BIN_COMMIT  REPLICAS (1)
 #   BENCH_TARGETS   the targets to run, by short name, space-separated
-#                   (default: "return200 limit client order post")
+#                   (default: "return200 limit client order post keyed")
 #   BENCH_PERF_DIR  when set (scripts/perf/profile.sh), `perf record` samples the
 #                   services while each service target runs, into
 #                   BENCH_PERF_DIR/<target>.perf.data
@@ -94,7 +95,7 @@ pg_dir="" pg_via=""
 export GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18180}" CLIENT_SERVICE_PORT=18100 ORDER_SERVICE_PORT=18101
 export DATA_DIR="$work/data" LOG_FORMAT=json
 baseline_port=18190 limit_port=18191 limit_server_port=18102
-targets=" ${BENCH_TARGETS:-return200 limit client order post} "
+targets=" ${BENCH_TARGETS:-return200 limit client order post keyed} "
 
 # shellcheck source=scripts/dev/stack.sh
 source scripts/dev/stack.sh
@@ -181,6 +182,22 @@ cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"client_id":$client_id,"item":"Bench","quantity":2,"price":"9.99"}'
+LUA
+# The same with a new Idempotency-Key on every request (wrk's threads each
+# number their own, from a prefix setup() gives each).
+cat "$work/post.lua" >"$work/keyed.lua"
+cat >>"$work/keyed.lua" <<'LUA'
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("prefix", string.format("bench-%d-%d-", os.time(), threads))
+end
+local sent = 0
+function request()
+    sent = sent + 1
+    wrk.headers["Idempotency-Key"] = prefix .. sent
+    return wrk.format()
+end
 LUA
 
 # The processes that answer the services' targets: every instance of
@@ -346,6 +363,7 @@ services="${service_pids[*]}"
 run "GET /client/{id}" client "$gateway/client/$client_id" "$services" "$gateway_pid" "$database_pid"
 run "GET /order/{id}" order "$gateway/order/$order_id" "$services" "$gateway_pid" "$database_pid"
 run "POST /order/" post "$gateway/order/" "$services" "$gateway_pid" "$database_pid" -s "$work/post.lua"
+run "POST /order/ keyed" keyed "$gateway/order/" "$services" "$gateway_pid" "$database_pid" -s "$work/keyed.lua"
 if ((${#failed[@]})); then
     printf '\nthe bench failed: these figures measure errors, not the system\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
