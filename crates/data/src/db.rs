@@ -239,7 +239,7 @@ impl Db {
             ));
         },
         Db::Postgres(postgres) => {
-            crate::postgres::migrate(&postgres.url, migrations.postgres).await?;
+            crate::postgres::migrate(&postgres.pool, migrations.postgres).await?;
         });
         Ok(db)
     }
@@ -258,12 +258,11 @@ impl Db {
             }
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
-                let pool = crate::postgres::pool(url, POSTGRES_CONNECTIONS, ACQUIRE_TIMEOUT)
-                    .map_err(DbError::InvalidUrl)?;
-                Ok(Db::Postgres(crate::postgres::Postgres {
-                    pool,
-                    url: url.to_owned(),
-                }))
+                let options =
+                    <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+                        .map_err(|err| DbError::InvalidUrl(err.to_string()))?;
+                let pool = crate::postgres::pool(options, POSTGRES_CONNECTIONS, ACQUIRE_TIMEOUT);
+                Ok(Db::Postgres(crate::postgres::Postgres { pool }))
             }
             other => Err(DbError::UnsupportedScheme(SCHEMES, other.to_owned())),
         }

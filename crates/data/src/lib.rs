@@ -4,8 +4,8 @@
 //! HTTP layer (kit-http) turns each kind into an answer, once.
 //!
 //! - [`Db`]: SQLite ([`sqlite`], through rusqlite on the request's own
-//!   thread) or PostgreSQL ([`postgres`], tokio-postgres on a
-//!   deadpool-postgres pool), chosen once at start-up by the database's URL, with the
+//!   thread) or PostgreSQL ([`postgres`], sqlx's driver on a deadpool
+//!   pool), chosen once at start-up by the database's URL, with the
 //!   service's migrations run on the way.
 //! - [`statement`]: one SQL text for both backends, parameters bound
 //!   through the drivers' own traits, one [`FromRow`] per record type.

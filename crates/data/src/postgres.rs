@@ -1,75 +1,95 @@
-//! PostgreSQL, through tokio-postgres on a deadpool-postgres pool of its
-//! connections.
+//! PostgreSQL, through sqlx's PostgreSQL driver, on a pool of its
+//! connections kept by `deadpool`.
 //!
-//! Why tokio-postgres and not sqlx's driver (which the services used
-//! before): per statement it costs the service about half the CPU time
-//! (measured in `make bench`: the guide's "Profiles" has the figures), and
-//! it pipelines, so that statements sent together share a round trip (a
-//! transaction's `BEGIN` goes with its first statement). sqlx still runs
-//! the migrations at start-up (its migrator, advisory lock and records):
-//! that is one connection, once.
+//! Why not sqlx's own pool: it sends every connection a ping on its way
+//! back to the pool, and (with `test_before_acquire`, its default) another
+//! on its way out. A one-statement request then makes three round trips to
+//! the database where one is the work (measured: `GET /client/{id}` cost
+//! 290 µs of CPU time with them; see the guide's "Profiles"). Here a
+//! connection goes back to the pool as it is, and comes out as it went in.
+//! What the pings were for is handled where it arises: a statement that
+//! failed because the connection broke (the server went away, I/O error)
+//! marks it broken, and the pool closes it instead of lending it again.
 //!
-//! Every statement is prepared once per connection and named (the pool's
+//! Every statement is prepared once per connection and named (sqlx's
 //! statement cache), so a request's statement is one round trip: `Bind`,
-//! `Execute`, `Sync`. A connection goes back to the pool as it is (no ping
-//! on the way in or out); one whose socket failed is closed by the pool
-//! instead of lent again ([`RecyclingMethod::Fast`] checks for that).
+//! `Execute`, `Sync`.
 //!
-//! A transaction is a synchronous closure, as on SQLite, so that nothing
-//! but its own statements can be awaited while it holds its locks: its
-//! thread drives each statement to its end.
+//! A transaction is a synchronous closure, as on SQLite, so
+//! that nothing but its own statements can be awaited while it holds its
+//! locks: its thread drives each statement to its end.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
-use deadpool_postgres::{
-    Manager, ManagerConfig, Object, PoolError, QueueMode, RecyclingMethod, Runtime,
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
+use sqlx::{
+    Connection, Executor, PgConnection,
+    postgres::{PgArguments, PgConnectOptions},
 };
-use tokio_postgres::NoTls;
 use tracing::Instrument;
 
 use crate::{
     StoreError,
-    statement::{FromRow, Insert, Param, Row, Statement, postgres_params},
+    statement::{FromRow, Insert, Param, PostgresParam, Row, Statement},
 };
 
+/// A connection of the pool, and whether it broke.
+#[derive(Debug)]
+pub struct PgConn {
+    raw: PgConnection,
+    broken: bool,
+}
+
+/// Makes the pool's connections.
+#[derive(Debug)]
+pub struct Connector(PgConnectOptions);
+
+impl managed::Manager for Connector {
+    type Type = PgConn;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<PgConn, sqlx::Error> {
+        let raw = sqlx::ConnectOptions::connect(&self.0).await?;
+        Ok(PgConn { raw, broken: false })
+    }
+
+    /// A connection is used again unless it broke: then the pool drops it
+    /// (closing it) and makes a new one.
+    async fn recycle(&self, conn: &mut PgConn, _: &Metrics) -> RecycleResult<sqlx::Error> {
+        if conn.broken {
+            return Err(RecycleError::message("the connection broke"));
+        }
+        Ok(())
+    }
+}
+
 /// PostgreSQL's connections for one database.
-pub type PgPool = deadpool_postgres::Pool;
+pub type PgPool = managed::Pool<Connector>;
 
-/// How many prepared statements a connection keeps. The statements a
-/// store writes are a few dozen; a batch lookup (`?ids=`) makes one per
-/// count of ids, so the cache is emptied when it grows past this.
-const STATEMENT_CACHE: usize = 256;
-
-/// A pool of at most `max` connections to the database at `url`, made when
-/// first needed. A request waits at most `acquire_timeout` for a free one
-/// (then it fails as unavailable), and as long again for a new one to
-/// connect.
-pub fn pool(url: &str, max: usize, acquire_timeout: Duration) -> Result<PgPool, String> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|err| err.to_string())?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    deadpool_postgres::Pool::builder(manager)
+/// A pool of at most `max` connections, made when first needed. A request
+/// waits at most `acquire_timeout` for a free one (then it fails as
+/// unavailable), and as long again for a new one to connect.
+pub fn pool(options: PgConnectOptions, max: usize, acquire_timeout: Duration) -> PgPool {
+    let built = managed::Pool::builder(Connector(options))
         .max_size(max)
         // The connection used last goes out first: under a light load the
         // same few connections (and their server processes, their caches
         // warm) serve every request, instead of all of them in turn.
-        .queue_mode(QueueMode::Lifo)
+        .queue_mode(managed::QueueMode::Lifo)
         .wait_timeout(Some(acquire_timeout))
         .create_timeout(Some(acquire_timeout))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .map_err(|err| err.to_string())
+        .runtime(deadpool::Runtime::Tokio1);
+    // The builder fails only when timeouts are set without a runtime, and
+    // the runtime is set just above.
+    match built.build() {
+        Ok(pool) => pool,
+        Err(err) => unreachable!("a pool with a runtime is always built: {err}"),
+    }
 }
 
-async fn get(pool: &PgPool) -> Result<Object, StoreError> {
+async fn get(pool: &PgPool) -> Result<Object<Connector>, StoreError> {
     pool.get().await.map_err(|err| match err {
-        // The server cannot be reached (not up yet, gone): say why.
-        PoolError::Backend(err) => StoreError::Unavailable(err.into()),
+        PoolError::Backend(err) => error(err),
         PoolError::Timeout(_) => {
             StoreError::Unavailable("no free database connection in time".into())
         }
@@ -79,48 +99,80 @@ async fn get(pool: &PgPool) -> Result<Object, StoreError> {
     })
 }
 
-/// `sql`, prepared on this connection once and named.
-async fn prepared(conn: &Object, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
-    if conn.statement_cache.size() >= STATEMENT_CACHE {
-        conn.statement_cache.clear();
+/// The statement's arguments, bound through sqlx's own `Encode`.
+fn arguments(params: &[&dyn Param]) -> Result<PgArguments, StoreError> {
+    let mut arguments = PgArguments::default();
+    for param in params {
+        PostgresParam::add_to(*param, &mut arguments).map_err(StoreError::Failed)?;
     }
-    conn.prepare_cached(sql).await.map_err(error)
+    Ok(arguments)
 }
 
-async fn query_on(
-    conn: &Object,
+/// Runs one statement on a connection, marking the connection broken when
+/// the failure says so.
+async fn on<T>(
+    conn: &mut PgConn,
+    run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> Result<T, StoreError> {
+    let result = run(&mut conn.raw).await;
+    if let Err(err) = &result
+        && is_broken(err)
+    {
+        conn.broken = true;
+    }
+    result.map_err(error)
+}
+
+async fn fetch_all_on<T: FromRow>(
+    conn: &mut PgConn,
     sql: &str,
     params: &[&dyn Param],
-) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-    let statement = prepared(conn, sql).await?;
-    let params = postgres_params(params);
-    conn.query(&statement, &params).await.map_err(error)
-}
-
-fn rows_as<T: FromRow>(rows: &[tokio_postgres::Row]) -> Result<Vec<T>, StoreError> {
+) -> Result<Vec<T>, StoreError> {
+    let arguments = arguments(params)?;
+    let query = sqlx::query_with(sql, arguments);
+    let rows = on(conn, async |c| query.fetch_all(c).await).await?;
     rows.iter()
         .map(|row| T::from_row(&Row::Postgres(row)))
         .collect()
 }
 
-fn first_as<T: FromRow>(rows: &[tokio_postgres::Row]) -> Result<Option<T>, StoreError> {
-    rows.first()
+async fn fetch_optional_on<T: FromRow>(
+    conn: &mut PgConn,
+    sql: &str,
+    params: &[&dyn Param],
+) -> Result<Option<T>, StoreError> {
+    let arguments = arguments(params)?;
+    let query = sqlx::query_with(sql, arguments);
+    let row = on(conn, async |c| query.fetch_optional(c).await).await?;
+    row.as_ref()
         .map(|row| T::from_row(&Row::Postgres(row)))
         .transpose()
 }
 
-async fn execute_on(conn: &Object, sql: &str, params: &[&dyn Param]) -> Result<u64, StoreError> {
-    let statement = prepared(conn, sql).await?;
-    let params = postgres_params(params);
-    conn.execute(&statement, &params).await.map_err(error)
+async fn execute_on(
+    conn: &mut PgConn,
+    sql: &str,
+    params: &[&dyn Param],
+) -> Result<u64, StoreError> {
+    let arguments = arguments(params)?;
+    let query = sqlx::query_with(sql, arguments);
+    let done = on(conn, async |c| query.execute(c).await).await?;
+    Ok(done.rows_affected())
+}
+
+async fn insert_on(
+    conn: &mut PgConn,
+    insert: &Insert,
+    params: &[&dyn Param],
+) -> Result<Option<i64>, StoreError> {
+    let ids: Vec<i64> = fetch_all_on(conn, insert.postgres, params).await?;
+    Ok(ids.into_iter().next())
 }
 
 /// The statements of a PostgreSQL pool, each on a connection of its own.
 #[derive(Clone, Debug)]
 pub struct Postgres {
     pub(crate) pool: PgPool,
-    /// For the migrations, which sqlx's migrator runs.
-    pub(crate) url: String,
 }
 
 impl Postgres {
@@ -130,7 +182,7 @@ impl Postgres {
         params: &[&dyn Param],
     ) -> Result<Vec<T>, StoreError> {
         let span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary);
-        async { rows_as(&query_on(&get(&self.pool).await?, &statement.sql, params).await?) }
+        async { fetch_all_on(&mut *get(&self.pool).await?, &statement.sql, params).await }
             .instrument(span)
             .await
     }
@@ -141,7 +193,7 @@ impl Postgres {
         params: &[&dyn Param],
     ) -> Result<Option<T>, StoreError> {
         let span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary);
-        async { first_as(&query_on(&get(&self.pool).await?, &statement.sql, params).await?) }
+        async { fetch_optional_on(&mut *get(&self.pool).await?, &statement.sql, params).await }
             .instrument(span)
             .await
     }
@@ -152,7 +204,7 @@ impl Postgres {
         params: &[&dyn Param],
     ) -> Result<u64, StoreError> {
         let span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary);
-        async { execute_on(&get(&self.pool).await?, &statement.sql, params).await }
+        async { execute_on(&mut *get(&self.pool).await?, &statement.sql, params).await }
             .instrument(span)
             .await
     }
@@ -163,114 +215,77 @@ impl Postgres {
         params: &[&dyn Param],
     ) -> Result<Option<i64>, StoreError> {
         let span = crate::statement::statement_span(crate::statement::POSTGRES, insert.summary);
-        async { first_as(&query_on(&get(&self.pool).await?, insert.postgres, params).await?) }
+        async { insert_on(&mut *get(&self.pool).await?, insert, params).await }
             .instrument(span)
             .await
     }
 
-    /// Runs `work` as one transaction: `BEGIN` (sent with `work`'s first
-    /// statement, in one round trip), then `work`'s statements, each driven
-    /// to its end from this thread (which tells the runtime it blocks, so
-    /// that its other tasks move on: `block_in_place`, of the
+    /// Runs `work` as one transaction: `BEGIN`, then `work`'s statements,
+    /// each driven to its end from this thread (which tells the runtime it
+    /// blocks, so that its other tasks move on: `block_in_place`, of the
     /// multi-threaded runtime the services run on), then `COMMIT` when it
     /// succeeds and `ROLLBACK` otherwise.
     pub async fn transaction<T, E: From<StoreError>>(
         &self,
         work: impl FnOnce(PgTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let conn = get(&self.pool).await?;
+        let mut conn = get(&self.pool).await?;
+        on(&mut conn, async |c| c.execute("BEGIN").await.map(drop))
+            .instrument(crate::statement::statement_span(
+                crate::statement::POSTGRES,
+                "BEGIN",
+            ))
+            .await?;
         let runtime = tokio::runtime::Handle::current();
-        let mut begun = false;
         let outcome = tokio::task::block_in_place(|| {
             work(PgTx {
-                conn: &conn,
+                conn: &mut conn,
                 runtime: &runtime,
-                begun: &mut begun,
             })
         });
-        if !begun {
-            // Nothing was sent: there is nothing to end.
-            return outcome;
-        }
         let end = if outcome.is_ok() {
             "COMMIT"
         } else {
             "ROLLBACK"
         };
-        conn.batch_execute(end)
+        on(&mut conn, async |c| c.execute(end).await.map(drop))
             .instrument(crate::statement::statement_span(
                 crate::statement::POSTGRES,
                 end,
             ))
-            .await
-            .map_err(error)?;
+            .await?;
         outcome
     }
 
-    /// Closes the pool: no connection is lent any more, and the idle ones
-    /// are closed (tokio-postgres ends a connection when its client goes).
+    /// Closes the pool: no connection is lent any more, the idle ones are
+    /// closed cleanly, and those still lent out as they come back.
     pub async fn close(&self) {
+        let idle = self.pool.retain(|_, _| false).removed;
         self.pool.close();
+        for conn in idle {
+            if let Err(err) = conn.raw.close().await {
+                tracing::debug!(error = %err, "a connection did not close cleanly");
+            }
+        }
     }
 }
 
 /// A transaction's connection, driven from the transaction's thread.
 pub struct PgTx<'t> {
-    conn: &'t Object,
+    conn: &'t mut PgConn,
     runtime: &'t tokio::runtime::Handle,
-    /// Whether `BEGIN` has been sent (with the first statement).
-    begun: &'t mut bool,
 }
 
 impl PgTx<'_> {
-    /// Drives `send` (a statement of the transaction) to its end; the first
-    /// goes out in one round trip with the `BEGIN` before it
-    /// (tokio-postgres pipelines requests that are awaited together, in the
-    /// order they are first polled).
-    fn run<R>(
-        &mut self,
-        summary: &'static str,
-        sql: &str,
-        params: &[&dyn Param],
-        send: impl AsyncFnOnce(
-            &Object,
-            &tokio_postgres::Statement,
-            &[&(dyn tokio_postgres::types::ToSql + Sync)],
-        ) -> Result<R, tokio_postgres::Error>,
-    ) -> Result<R, StoreError> {
-        let _span = crate::statement::statement_span(crate::statement::POSTGRES, summary).entered();
-        let (conn, begun) = (self.conn, &mut *self.begun);
-        self.runtime.block_on(async {
-            let statement = prepared(conn, sql).await?;
-            let params = postgres_params(params);
-            if !std::mem::replace(begun, true) {
-                let (begun, done) =
-                    tokio::join!(conn.batch_execute("BEGIN"), send(conn, &statement, &params));
-                begun.map_err(error)?;
-                done.map_err(error)
-            } else {
-                send(conn, &statement, &params).await.map_err(error)
-            }
-        })
-    }
-
-    fn query(
-        &mut self,
-        summary: &'static str,
-        sql: &str,
-        params: &[&dyn Param],
-    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        self.run(summary, sql, params, async |conn, statement, params| {
-            conn.query(statement, params).await
-        })
-    }
-
     pub(crate) fn fetch_all<T: FromRow>(
         &mut self,
         statement: &Statement,
         params: &[&dyn Param],
     ) -> Result<Vec<T>, StoreError> {
-        rows_as(&self.query(statement.summary, &statement.sql, params)?)
+        let _span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary)
+            .entered();
+        self.runtime
+            .block_on(fetch_all_on(self.conn, &statement.sql, params))
     }
 
     pub(crate) fn fetch_optional<T: FromRow>(
@@ -278,21 +293,21 @@ impl PgTx<'_> {
         statement: &Statement,
         params: &[&dyn Param],
     ) -> Result<Option<T>, StoreError> {
-        first_as(&self.query(statement.summary, &statement.sql, params)?)
+        let _span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary)
+            .entered();
+        self.runtime
+            .block_on(fetch_optional_on(self.conn, &statement.sql, params))
     }
 
-    /// How many rows `statement` wrote.
     pub(crate) fn execute(
         &mut self,
         statement: &Statement,
         params: &[&dyn Param],
     ) -> Result<u64, StoreError> {
-        self.run(
-            statement.summary,
-            &statement.sql,
-            params,
-            async |conn, statement, params| conn.execute(statement, params).await,
-        )
+        let _span = crate::statement::statement_span(crate::statement::POSTGRES, statement.summary)
+            .entered();
+        self.runtime
+            .block_on(execute_on(self.conn, &statement.sql, params))
     }
 
     pub(crate) fn insert(
@@ -300,32 +315,40 @@ impl PgTx<'_> {
         insert: &Insert,
         params: &[&dyn Param],
     ) -> Result<Option<i64>, StoreError> {
-        first_as(&self.query(insert.summary, insert.postgres, params)?)
+        let _span =
+            crate::statement::statement_span(crate::statement::POSTGRES, insert.summary).entered();
+        self.runtime.block_on(insert_on(self.conn, insert, params))
     }
 }
 
-/// Runs the migrations on a connection of its own (sqlx's migrator: it
+/// Runs the migrations on a connection of `pool` (sqlx's migrator: it
 /// takes PostgreSQL's advisory lock first, so replicas that start together
 /// migrate once).
-pub async fn migrate(url: &str, migrator: &sqlx::migrate::Migrator) -> Result<(), Migrate> {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .map_err(|err| Migrate::Connect(StoreError::Unavailable(err.into())))?;
-    let migrated = migrator.run(&mut conn).await.map_err(Migrate::Failed);
-    if let Err(err) = conn.close().await {
-        tracing::debug!(error = %err, "the migrations' connection did not close cleanly");
-    }
-    migrated
+pub async fn migrate(pool: &PgPool, migrator: &sqlx::migrate::Migrator) -> Result<(), Migrate> {
+    let mut conn = get(pool).await.map_err(Migrate::Connect)?;
+    migrator.run(&mut conn.raw).await.map_err(Migrate::Failed)
 }
 
 /// Why the migrations did not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Migrate {
-    #[error("cannot connect for the migrations")]
+    #[error("cannot take a connection for the migrations")]
     Connect(#[source] StoreError),
     #[error("the PostgreSQL migrations failed")]
     Failed(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Whether `err` says the connection itself is broken: it is then closed,
+/// never used again.
+fn is_broken(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_connection_lost(&code)),
+        _ => false,
+    }
 }
 
 /// PostgreSQL's codes for a connection that is lost: connection exceptions
@@ -335,28 +358,30 @@ fn is_connection_lost(code: &str) -> bool {
     code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
-/// An error of tokio-postgres's as the store's: `23505` a
+/// An error of sqlx's as the store's: `23505` a
 /// [`StoreError::Duplicate`] with the constraint's name, `53100` a full
-/// disk, a lost connection, too many connections (`53300`) or a failed
-/// socket [`StoreError::Unavailable`], anything else (a statement the
-/// server refused, a value that does not convert) [`StoreError::Failed`].
-pub(crate) fn error(err: tokio_postgres::Error) -> StoreError {
-    if let Some(db) = err.as_db_error() {
-        let code = db.code().code();
-        return match code {
-            "23505" => StoreError::Duplicate {
-                constraint: db.constraint().unwrap_or_default().to_owned(),
-            },
-            "53100" => StoreError::StorageFull(err.into()),
-            "53300" => StoreError::Unavailable(err.into()),
-            code if is_connection_lost(code) => StoreError::Unavailable(err.into()),
-            _ => StoreError::Failed(err.into()),
-        };
-    }
-    let io = std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>());
-    if err.is_closed() || io {
-        StoreError::Unavailable(err.into())
-    } else {
-        StoreError::Failed(err.into())
+/// disk, a lost connection, too many connections (`53300`) or any I/O
+/// failure [`StoreError::Unavailable`], anything else
+/// [`StoreError::Failed`].
+pub(crate) fn error(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match &*code {
+                "23505" => StoreError::Duplicate {
+                    constraint: db.constraint().unwrap_or_default().to_owned(),
+                },
+                "53100" => StoreError::StorageFull(err.into()),
+                "53300" => StoreError::Unavailable(err.into()),
+                code if is_connection_lost(code) => StoreError::Unavailable(err.into()),
+                _ => StoreError::Failed(err.into()),
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.into()),
+        _ => StoreError::Failed(err.into()),
     }
 }

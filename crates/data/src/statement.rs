@@ -8,7 +8,7 @@
 //!   written side by side: an [`Insert`] tells the new row's id with
 //!   `RETURNING id` on PostgreSQL and `last_insert_rowid()` on SQLite.
 //! - **Parameters** go through the drivers' own traits: a [`Param`] is any
-//!   value that is rusqlite's `ToSql` and tokio-postgres's `ToSql`
+//!   value that is rusqlite's `ToSql` and sqlx's PostgreSQL `Encode`
 //!   (`i64`, `&str`, `Option<i64>`, `NaiveDate`, …), and a type whose two
 //!   forms differ says so by implementing both ([`Timestamp`]). Each
 //!   parameter's type can be told from the text alone: where it cannot (a
@@ -16,8 +16,8 @@
 //!   `CAST($n AS BIGINT)` says it, so that PostgreSQL prepares every
 //!   statement as it is written (tests/e2e/tests/statements_postgres.rs).
 //! - **Rows** are read by one [`FromRow`] per record type, through
-//!   [`Row::get`] for any [`Column`] (rusqlite's `FromSql` and tokio-postgres's
-//!   `FromSql`).
+//!   [`Row::get`] for any [`Column`] (rusqlite's `FromSql` and sqlx's
+//!   `Decode`).
 //! - **Reads and writes** are told apart by the method that runs them
 //!   (`Db::fetch_*` read, `Db::execute`, `insert` and `update_returning`
 //!   write), never by looking at the text.
@@ -142,20 +142,24 @@ mod sqlite_traits {
 
 #[cfg(feature = "postgres")]
 mod postgres_traits {
-    use tokio_postgres::types::{FromSql, ToSql};
+    use sqlx::{Postgres, postgres::PgArguments};
 
-    /// A value tokio-postgres can bind (its `ToSql`).
+    /// A value sqlx can bind for PostgreSQL, added to a statement's
+    /// arguments through sqlx's own `Encode`.
     pub trait PostgresParam {
-        fn as_postgres(&self) -> &(dyn ToSql + Sync);
+        fn add_to(&self, arguments: &mut PgArguments) -> Result<(), sqlx::error::BoxDynError>;
     }
-    impl<T: ToSql + Sync> PostgresParam for T {
-        fn as_postgres(&self) -> &(dyn ToSql + Sync) {
-            self
+    impl<T> PostgresParam for T
+    where
+        T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        fn add_to(&self, arguments: &mut PgArguments) -> Result<(), sqlx::error::BoxDynError> {
+            sqlx::Arguments::add(arguments, self)
         }
     }
-    /// A value tokio-postgres can read (its `FromSql`).
-    pub trait PostgresColumn: for<'r> FromSql<'r> {}
-    impl<T: for<'r> FromSql<'r>> PostgresColumn for T {}
+    /// A value sqlx can read from PostgreSQL.
+    pub trait PostgresColumn: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> {}
+    impl<T: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>> PostgresColumn for T {}
 }
 #[cfg(not(feature = "postgres"))]
 mod postgres_traits {
@@ -165,19 +169,11 @@ mod postgres_traits {
     impl<T> PostgresColumn for T {}
 }
 
-/// A statement's parameters as tokio-postgres takes them.
 #[cfg(feature = "postgres")]
-pub(crate) fn postgres_params<'p>(
-    params: &[&'p dyn Param],
-) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
-    params
-        .iter()
-        .map(|param| postgres_traits::PostgresParam::as_postgres(*param))
-        .collect()
-}
+pub(crate) use postgres_traits::PostgresParam;
 
 /// A statement's parameter: a value both drivers can bind (their own
-/// traits, rusqlite's `ToSql` and tokio-postgres's `ToSql`).
+/// traits, rusqlite's `ToSql` and sqlx's `Encode` for PostgreSQL).
 pub trait Param: sqlite_traits::SqliteParam + postgres_traits::PostgresParam + Sync {}
 impl<T> Param for T where T: sqlite_traits::SqliteParam + postgres_traits::PostgresParam + Sync {}
 
@@ -190,7 +186,7 @@ pub enum Row<'r> {
     #[cfg(feature = "sqlite")]
     Sqlite(&'r rusqlite::Row<'r>),
     #[cfg(feature = "postgres")]
-    Postgres(&'r tokio_postgres::Row),
+    Postgres(&'r sqlx::postgres::PgRow),
     #[doc(hidden)]
     _Unused(std::marker::PhantomData<&'r ()>),
 }
@@ -202,7 +198,9 @@ impl Row<'_> {
             #[cfg(feature = "sqlite")]
             Row::Sqlite(row) => row.get(name).map_err(|err| bad_column(name, err)),
             #[cfg(feature = "postgres")]
-            Row::Postgres(row) => row.try_get(name).map_err(|err| bad_column(name, err)),
+            Row::Postgres(row) => {
+                sqlx::Row::try_get(*row, name).map_err(|err| bad_column(name, err))
+            }
             Row::_Unused(_) => Err(StoreError::failed("a row of no backend")),
         }
     }
@@ -213,7 +211,7 @@ impl Row<'_> {
             #[cfg(feature = "sqlite")]
             Row::Sqlite(row) => row.get(0).map_err(|err| bad_column("0", err)),
             #[cfg(feature = "postgres")]
-            Row::Postgres(row) => row.try_get(0).map_err(|err| bad_column("0", err)),
+            Row::Postgres(row) => sqlx::Row::try_get(*row, 0).map_err(|err| bad_column("0", err)),
             Row::_Unused(_) => Err(StoreError::failed("a row of no backend")),
         }
     }
@@ -287,33 +285,26 @@ impl rusqlite::types::FromSql for Timestamp {
 }
 
 #[cfg(feature = "postgres")]
-impl tokio_postgres::types::ToSql for Timestamp {
-    fn to_sql(
-        &self,
-        ty: &tokio_postgres::types::Type,
-        out: &mut tokio_postgres::types::private::BytesMut,
-    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
+impl sqlx::Type<sqlx::Postgres> for Timestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as sqlx::Type<sqlx::Postgres>>::type_info()
     }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        <DateTime<Utc> as tokio_postgres::types::ToSql>::accepts(ty)
-    }
-
-    tokio_postgres::types::to_sql_checked!();
 }
 
 #[cfg(feature = "postgres")]
-impl<'r> tokio_postgres::types::FromSql<'r> for Timestamp {
-    fn from_sql(
-        ty: &tokio_postgres::types::Type,
-        raw: &'r [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        DateTime::<Utc>::from_sql(ty, raw).map(Self)
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as sqlx::Encode<'q, sqlx::Postgres>>::encode_by_ref(&self.0, buf)
     }
+}
 
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        <DateTime<Utc> as tokio_postgres::types::FromSql>::accepts(ty)
+#[cfg(feature = "postgres")]
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Timestamp {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(Self)
     }
 }
 

@@ -134,7 +134,7 @@ impl OrderStore {
         alongside: Alongside<'_, Order>,
     ) -> Result<Result<Order, ClientDeleted>, StoreError> {
         let now = Timestamp::now();
-        let (quantity, cents) = (new.quantity, new.price.cents());
+        let (quantity, cents) = (i64::from(new.quantity), new.price.cents());
         let status = new.status.as_str();
         let params: [&dyn kit_data::Param; 6] =
             [&new.client_id, &new.item, &quantity, &cents, &status, &now];
@@ -199,7 +199,7 @@ impl OrderStore {
         expected: Option<i64>,
     ) -> Result<Result<Written<Order>, ClientDeleted>, StoreError> {
         let now = Timestamp::now();
-        let (quantity, cents) = (new.quantity, new.price.cents());
+        let (quantity, cents) = (i64::from(new.quantity), new.price.cents());
         let status = new.status.as_str();
         let updated: Option<Order> = self
             .db
