@@ -33,11 +33,13 @@ use crate::{
     statement::{FromRow, Insert, Param, PostgresParam, Row, Statement},
 };
 
-/// A connection of the pool, and whether it broke.
+/// A connection of the pool, whether it broke, and whether a transaction
+/// on it has begun and not yet ended.
 #[derive(Debug)]
 pub struct PgConn {
     raw: PgConnection,
     broken: bool,
+    in_transaction: bool,
 }
 
 /// Makes the pool's connections.
@@ -50,14 +52,25 @@ impl managed::Manager for Connector {
 
     async fn create(&self) -> Result<PgConn, sqlx::Error> {
         let raw = sqlx::ConnectOptions::connect(&self.0).await?;
-        Ok(PgConn { raw, broken: false })
+        Ok(PgConn {
+            raw,
+            broken: false,
+            in_transaction: false,
+        })
     }
 
-    /// A connection is used again unless it broke: then the pool drops it
-    /// (closing it) and makes a new one.
+    /// A connection is used again unless it broke, or comes back inside a
+    /// transaction (its request was cancelled, a client gone or a timeout,
+    /// between `BEGIN` and the end): then the pool drops it, closing it,
+    /// which ends the transaction on the server, and makes a new one.
     async fn recycle(&self, conn: &mut PgConn, _: &Metrics) -> RecycleResult<sqlx::Error> {
         if conn.broken {
             return Err(RecycleError::message("the connection broke"));
+        }
+        if conn.in_transaction {
+            return Err(RecycleError::message(
+                "the connection came back inside a transaction",
+            ));
         }
         Ok(())
     }
@@ -72,9 +85,11 @@ pub type PgPool = managed::Pool<Connector>;
 pub fn pool(options: PgConnectOptions, max: usize, acquire_timeout: Duration) -> PgPool {
     let built = managed::Pool::builder(Connector(options))
         .max_size(max)
-        // The connection used last goes out first: under a light load the
-        // same few connections (and their server processes, their caches
-        // warm) serve every request, instead of all of them in turn.
+        // The connection used last goes out first (as PgBouncer reuses its
+        // server connections): under a light load the same few
+        // connections, and their server processes with their caches warm,
+        // serve every request instead of all of them in turn. Under the
+        // bench's load every connection is busy and it makes no difference.
         .queue_mode(managed::QueueMode::Lifo)
         .wait_timeout(Some(acquire_timeout))
         .create_timeout(Some(acquire_timeout))
@@ -230,6 +245,9 @@ impl Postgres {
         work: impl FnOnce(PgTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = get(&self.pool).await?;
+        // Until the transaction has ended, the connection must not be lent
+        // again (see `recycle`).
+        conn.in_transaction = true;
         on(&mut conn, async |c| c.execute("BEGIN").await.map(drop))
             .instrument(crate::statement::statement_span(
                 crate::statement::POSTGRES,
@@ -254,6 +272,7 @@ impl Postgres {
                 end,
             ))
             .await?;
+        conn.in_transaction = false;
         outcome
     }
 
