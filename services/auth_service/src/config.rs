@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
 
+use crate::users::{Role, UserName};
+
 /// auth_service: the OAuth2 token issuer (client credentials).
 #[derive(clap::Parser, Clone, Debug)]
 #[command(
@@ -28,9 +30,20 @@ pub enum Command {
     /// file (`auth-clients`), the development clients' ids and secrets
     /// (`dev-clients.env`) and the services' own (`service-clients.env`, and
     /// each alone in `client_service.secret`, `order_service.secret`).
+    ///
+    /// And in the database two development users, `admin` and `viewer`
+    /// (roles of the same names), with random passwords written to
+    /// `dev-users.env`; when that file exists, its users are kept as they
+    /// are (and added with its passwords if the database lacks them).
     Init {
         /// The folder (`make run`: DATA_DIR).
         dir: PathBuf,
+
+        /// The database of the users: `sqlite://PATH` or
+        /// `postgres://USER:PASSWORD@HOST/DB`. Unset: `DIR/auth_service.db`,
+        /// where the service finds it when DIR is its DATA_DIR.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Writes a new Ed25519 signing key (PKCS#8 PEM) to FILE, which must not
     /// exist yet, and prints its key id.
@@ -38,6 +51,83 @@ pub enum Command {
     /// Reads a client secret from standard input and prints its argon2 hash,
     /// for a line of the clients file.
     HashSecret,
+    /// Manages the people who sign in (auth_service's database, migrated
+    /// first).
+    Users {
+        #[command(flatten)]
+        database: Database,
+
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+/// `auth_service users …`. A password is read from standard input when it
+/// is not a terminal and has something to read (one line, at least 12
+/// characters); otherwise a random one is made and printed, once.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum UsersCommand {
+    /// Adds a user.
+    Add {
+        #[arg(value_parser = parse_user_name)]
+        name: UserName,
+        /// What the user may do: admin (read and write), viewer (read).
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// Lists the users: name, role, whether disabled, when created.
+    List,
+    /// Disables a user: no more sign-in, no more refresh.
+    Disable {
+        #[arg(value_parser = parse_user_name)]
+        name: UserName,
+    },
+    /// Enables a disabled user again.
+    Enable {
+        #[arg(value_parser = parse_user_name)]
+        name: UserName,
+    },
+    /// Gives a user a new password.
+    SetPassword {
+        #[arg(value_parser = parse_user_name)]
+        name: UserName,
+    },
+}
+
+fn parse_user_name(value: &str) -> Result<UserName, String> {
+    UserName::parse(value)
+}
+
+/// auth_service's database (its users), for the commands that manage it:
+/// the same variables as the other services' (DATABASE_URL, DATA_DIR).
+#[derive(clap::Args, Clone, Debug)]
+pub struct Database {
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    /// Unset: `DATA_DIR/auth_service.db`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// Folder of the SQLite database file when DATABASE_URL is unset.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+}
+
+impl Database {
+    /// The database URL to use: DATABASE_URL, else
+    /// `DATA_DIR/auth_service.db` (the folder made if need be).
+    pub fn url(&self) -> Result<String, String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.data_dir.display()))?;
+        Ok(sqlite_url(&self.data_dir))
+    }
+}
+
+/// The URL of auth_service's SQLite file in `dir`.
+pub fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("auth_service.db").display())
 }
 
 /// The settings of the running service.
@@ -108,5 +198,86 @@ fn parse_grace(value: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "`{value}` must be a whole number of seconds, 0 to 300"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        let args = std::iter::once("auth_service").chain(args.iter().copied());
+        Cli::try_parse_from(args)
+            .map_err(|e| e.to_string())?
+            .command
+            .ok_or_else(|| "no command".to_owned())
+    }
+
+    #[test]
+    fn the_commands_parse() {
+        Cli::command().debug_assert();
+        match parse(&[
+            "users",
+            "add",
+            "ada.l",
+            "--role",
+            "viewer",
+            "--data-dir",
+            "d",
+        ]) {
+            Ok(Command::Users {
+                database,
+                command: UsersCommand::Add { name, role },
+            }) => {
+                assert_eq!((name.as_str(), role), ("ada.l", Role::Viewer));
+                assert_eq!(database.data_dir, PathBuf::from("d"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "users",
+            "set-password",
+            "ada",
+            "--database-url",
+            "sqlite://x.db",
+        ]) {
+            Ok(Command::Users {
+                database,
+                command: UsersCommand::SetPassword { name },
+            }) => {
+                assert_eq!(name.as_str(), "ada");
+                assert_eq!(database.url().as_deref(), Ok("sqlite://x.db"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["users", "list"][..],
+            &["users", "disable", "a"],
+            &["users", "enable", "a"],
+        ] {
+            assert!(parse(args).is_ok(), "{args:?}");
+        }
+        match parse(&["init", "some/dir"]) {
+            Ok(Command::Init { dir, .. }) => {
+                assert_eq!(dir, PathBuf::from("some/dir"));
+                assert_eq!(sqlite_url(&dir), "sqlite://some/dir/auth_service.db");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_role_or_name_is_refused_by_the_command_line() {
+        let refused = parse(&["users", "add", "ada", "--role", "root"]).unwrap_err();
+        assert!(
+            refused.contains("root") && refused.contains("admin"),
+            "{refused}"
+        );
+        let refused = parse(&["users", "add", "ada"]).unwrap_err();
+        assert!(refused.contains("--role"), "{refused}");
+        let refused = parse(&["users", "disable", "a b"]).unwrap_err();
+        assert!(refused.contains("not a user name"), "{refused}");
     }
 }

@@ -1,12 +1,22 @@
 //! `auth_service init DIR`: what a development system needs, made once.
-//! Nothing that exists is replaced, so a second `make run` keeps its keys
-//! and clients (delete the files to start over).
+//! Nothing that exists is replaced, so a second `make run` keeps its keys,
+//! clients and users (delete the files to start over).
 //!
 //! Beside the key, the clients file and the two `.env` files it writes each
 //! service's own secret alone (`client_service.secret`,
 //! `order_service.secret`, no final line break), the form that a container
 //! reads through `SERVICE_CLIENT_SECRET_FILE` and a Kubernetes Secret holds:
 //! compose's `init_secrets` and the dev overlay's Job take them from there.
+//!
+//! In auth_service's database (`--database-url`/DATABASE_URL, else
+//! `DIR/auth_service.db`: the service's own default when DIR is its
+//! DATA_DIR, as with `make run`) it adds two development users, `admin` and
+//! `viewer`, and writes their names and passwords to `dev-users.env`
+//! (`ADMIN_USER`, `ADMIN_PASSWORD`, `VIEWER_USER`, `VIEWER_PASSWORD`, for
+//! scripts to source). When that file exists its passwords are kept: a user
+//! it names that the database lacks is added with its password, and no
+//! password is ever changed. When it does not, and a user exists already,
+//! that user gets a new password (the file was the only copy of the old).
 
 use std::{
     fmt::Write as _,
@@ -17,7 +27,13 @@ use std::{
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::{clients::hash_secret, keys::new_key};
+use crate::{
+    cli,
+    clients::hash_secret,
+    config::sqlite_url,
+    keys::new_key,
+    users::{NameTaken, Password, Role, UserName, UserStore},
+};
 
 /// The clients `init` makes: id, `FILE:PREFIX` (its id and secret go to
 /// FILE as PREFIX_ID and PREFIX_SECRET), and its scopes.
@@ -50,8 +66,104 @@ pub const CLIENTS_FILE: &str = "auth-clients";
 /// The clients whose secret is also written alone, in `ID.secret`.
 const SERVICE_CLIENTS: [&str; 2] = ["client_service", "order_service"];
 
-/// Makes `dir`'s files; returns what it made.
-pub fn init(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub const DEV_USERS_FILE: &str = "dev-users.env";
+/// The development users: name, role, and the prefix of their lines in
+/// `dev-users.env` (PREFIX_USER, PREFIX_PASSWORD).
+const DEV_USERS: [(&str, Role, &str); 2] = [
+    ("admin", Role::Admin, "ADMIN"),
+    ("viewer", Role::Viewer, "VIEWER"),
+];
+
+/// What `init` did.
+#[derive(Debug, Default)]
+pub struct Made {
+    /// The files it made.
+    pub files: Vec<PathBuf>,
+    /// What it did to the users, one line each.
+    pub users: Vec<String>,
+}
+
+/// Makes `dir`'s files and the development users (in the database at
+/// `database_url`, else `dir/auth_service.db`); returns what it made.
+pub async fn init(dir: &Path, database_url: Option<&str>) -> Result<Made, String> {
+    let mut files = make_files(dir)?;
+    let url = database_url.map_or_else(|| sqlite_url(dir), str::to_owned);
+    let db = cli::open(&url).await?;
+    let outcome = dev_users(dir, &UserStore::new(db.clone())).await;
+    db.close().await;
+    let (file, users) = outcome?;
+    files.extend(file);
+    Ok(Made { files, users })
+}
+
+/// The development users and `dev-users.env` (see the module's comment).
+async fn dev_users(
+    dir: &Path,
+    store: &UserStore,
+) -> Result<(Option<PathBuf>, Vec<String>), String> {
+    let failed = |e: kit_data::StoreError| cli::chain(&e);
+    let path = dir.join(DEV_USERS_FILE);
+    let mut said = Vec::new();
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value = |key: String| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{key}=")))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no line {key}=… (delete the file to make a new one)",
+                        path.display()
+                    )
+                })
+        };
+        for (_, role, prefix) in DEV_USERS {
+            let name = UserName::parse(value(format!("{prefix}_USER"))?)
+                .map_err(|e| format!("{}: {prefix}_USER: {e}", path.display()))?;
+            let password = Password::parse(value(format!("{prefix}_PASSWORD"))?)
+                .map_err(|e| format!("{}: {prefix}_PASSWORD: {e}", path.display()))?;
+            if store.get(name.as_str()).await.map_err(failed)?.is_none() {
+                // Taken meanwhile: someone else added it; kept as it is.
+                if store
+                    .add(&name, role, &password)
+                    .await
+                    .map_err(failed)?
+                    .is_ok()
+                {
+                    said.push(format!(
+                        "added user {name} ({role}), its password from {DEV_USERS_FILE}"
+                    ));
+                }
+            }
+        }
+        return Ok((None, said));
+    }
+    let mut lines = String::new();
+    for (name, role, prefix) in DEV_USERS {
+        let user = UserName::parse(name)?;
+        let password = Password::generate();
+        match store.add(&user, role, &password).await.map_err(failed)? {
+            Ok(_) => said.push(format!("added user {name} ({role})")),
+            Err(NameTaken) => {
+                store.set_password(name, &password).await.map_err(failed)?;
+                said.push(format!(
+                    "user {name} exists: new password, as {DEV_USERS_FILE} was missing"
+                ));
+            }
+        }
+        writeln!(
+            lines,
+            "{prefix}_USER={name}\n{prefix}_PASSWORD={}",
+            password.as_str()
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    write_private(&path, &lines)?;
+    Ok((Some(path), said))
+}
+
+/// Makes `dir`'s files (the key, the clients); returns what it made.
+fn make_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut made = Vec::new();
     let key = dir.join(SIGNING_KEY);
@@ -118,12 +230,16 @@ mod tests {
     use super::*;
     use crate::{clients::Clients, keys::Keys};
 
-    #[test]
-    fn init_makes_a_working_setup_once() {
+    #[tokio::test]
+    async fn init_makes_a_working_setup_once() {
         let dir = tempfile::tempdir().unwrap();
-        let made = init(dir.path()).unwrap();
-        assert_eq!(made.len(), 6, "{made:?}");
-        assert!(init(dir.path()).unwrap().is_empty());
+        let made = init(dir.path(), None).await.unwrap();
+        assert_eq!(made.files.len(), 7, "{made:?}");
+        let again = init(dir.path(), None).await.unwrap();
+        assert!(
+            again.files.is_empty() && again.users.is_empty(),
+            "{again:?}"
+        );
         Keys::load(&dir.path().join(SIGNING_KEY), &[] as &[PathBuf]).unwrap();
         let clients = Clients::load(&dir.path().join(CLIENTS_FILE)).unwrap();
         let env = std::fs::read_to_string(dir.path().join("dev-clients.env")).unwrap();
@@ -160,5 +276,127 @@ mod tests {
             assert!(!alone.contains('\n'), "{id}");
             assert_eq!(clients.authenticate(id, &alone).unwrap().id, id);
         }
+    }
+
+    /// The value of `key` in `text` (KEY=VALUE lines).
+    fn value_of(text: &str, key: &str) -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .to_owned()
+    }
+
+    async fn users_of(dir: &Path) -> (kit_data::Db, UserStore) {
+        let db = cli::open(&sqlite_url(dir)).await.unwrap();
+        (db.clone(), UserStore::new(db))
+    }
+
+    #[tokio::test]
+    async fn init_makes_the_development_users_and_their_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = init(dir.path(), None).await.unwrap();
+        let path = dir.path().join(DEV_USERS_FILE);
+        assert!(made.files.contains(&path), "{made:?}");
+        assert_eq!(
+            made.users,
+            ["added user admin (admin)", "added user viewer (viewer)"]
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<&str> = text.lines().map(|l| l.split_once('=').unwrap().0).collect();
+        assert_eq!(
+            keys,
+            [
+                "ADMIN_USER",
+                "ADMIN_PASSWORD",
+                "VIEWER_USER",
+                "VIEWER_PASSWORD"
+            ]
+        );
+        assert_eq!(value_of(&text, "ADMIN_USER"), "admin");
+        assert_eq!(value_of(&text, "VIEWER_USER"), "viewer");
+        let (admin, viewer) = (
+            value_of(&text, "ADMIN_PASSWORD"),
+            value_of(&text, "VIEWER_PASSWORD"),
+        );
+        assert!(admin.len() >= 20 && viewer.len() >= 20 && admin != viewer);
+
+        // A second init changes nothing: the same file, the same passwords.
+        let again = init(dir.path(), None).await.unwrap();
+        assert!(
+            again.files.is_empty() && again.users.is_empty(),
+            "{again:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+
+        let (db, store) = users_of(dir.path()).await;
+        let signed_in = store.authenticate("admin", &admin).await.unwrap().unwrap();
+        assert_eq!(signed_in.role, Role::Admin);
+        let signed_in = store
+            .authenticate("viewer", &viewer)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(signed_in.role, Role::Viewer);
+        assert!(
+            store
+                .authenticate("viewer", &admin)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        db.close().await;
+    }
+
+    /// The file is the development passwords' only copy: a new database
+    /// gets its users with them, and a lost file gives the users new ones.
+    #[tokio::test]
+    async fn init_keeps_the_file_and_the_database_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), None).await.unwrap();
+        let path = dir.path().join(DEV_USERS_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+
+        // Another database, the same file: the users are added with its passwords.
+        let other = tempfile::tempdir().unwrap();
+        let url = sqlite_url(other.path());
+        let made = init(dir.path(), Some(&url)).await.unwrap();
+        assert_eq!(made.users.len(), 2, "{made:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let (db, store) = users_of(other.path()).await;
+        let admin = value_of(&text, "ADMIN_PASSWORD");
+        assert!(store.authenticate("admin", &admin).await.unwrap().is_some());
+        db.close().await;
+
+        // The file lost: new passwords, written again, and the old ones refused.
+        std::fs::remove_file(&path).unwrap();
+        let made = init(dir.path(), None).await.unwrap();
+        assert_eq!(made.files, std::slice::from_ref(&path));
+        let new = std::fs::read_to_string(&path).unwrap();
+        let new_admin = value_of(&new, "ADMIN_PASSWORD");
+        assert_ne!(new_admin, admin);
+        let (db, store) = users_of(dir.path()).await;
+        assert!(
+            store
+                .authenticate("admin", &new_admin)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.authenticate("admin", &admin).await.unwrap().is_none());
+        db.close().await;
+
+        // A file that lacks a line is named, not guessed at.
+        std::fs::write(&path, "ADMIN_USER=admin\n").unwrap();
+        let refused = init(dir.path(), None).await.unwrap_err();
+        assert!(
+            refused.contains("ADMIN_PASSWORD") && refused.contains(DEV_USERS_FILE),
+            "{refused}"
+        );
     }
 }

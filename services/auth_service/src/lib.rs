@@ -7,11 +7,13 @@
 //! `main.rs` only reads the configuration (or runs one of the commands)
 //! and hands [`build`] to the kit's `main`.
 
+pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod init;
 pub mod keys;
 pub mod token;
+pub mod users;
 
 use std::{sync::Arc, time::Duration};
 

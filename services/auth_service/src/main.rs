@@ -1,4 +1,4 @@
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use auth_service::config::{Cli, Command};
 use clap::Parser;
@@ -22,9 +22,14 @@ fn main() -> std::process::ExitCode {
 
 fn run_command(command: Command) -> Result<(), String> {
     match command {
-        Command::Init { dir } => {
-            for made in auth_service::init::init(&dir)? {
-                println!("made {}", made.display());
+        Command::Init { dir, database_url } => {
+            let made =
+                runtime()?.block_on(auth_service::init::init(&dir, database_url.as_deref()))?;
+            for file in made.files {
+                println!("made {}", file.display());
+            }
+            for user in made.users {
+                println!("{user}");
             }
         }
         Command::NewKey { file } => {
@@ -41,6 +46,22 @@ fn run_command(command: Command) -> Result<(), String> {
             kit_config::parse_client_secret(secret)?;
             println!("{}", auth_service::clients::hash_secret(secret)?);
         }
+        Command::Users { database, command } => {
+            let stdin = std::io::stdin();
+            let is_terminal = stdin.is_terminal();
+            let password = || auth_service::cli::read_password(stdin.lock(), is_terminal);
+            let said =
+                runtime()?.block_on(auth_service::cli::users(&database, command, password))?;
+            println!("{said}");
+        }
     }
     Ok(())
+}
+
+/// The runtime of a command that opens the database.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
