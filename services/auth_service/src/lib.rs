@@ -2,7 +2,9 @@
 //! RFC 6749 §4.4). It signs access tokens (RFC 9068 JWTs, Ed25519) with a
 //! key that never leaves it, publishes the public keys as a JWKS and its
 //! metadata (RFC 8414). The other services check the tokens themselves
-//! (kit-auth); they never call auth_service per request.
+//! (kit-auth); they never call auth_service per request. The people who
+//! will sign in are in its own database (`users`), managed by its commands
+//! (`cli`, `init`); the service itself does not open that database yet.
 //!
 //! `main.rs` only reads the configuration (or runs one of the commands)
 //! and hands [`build`] to the kit's `main`.
