@@ -7,7 +7,8 @@ use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
 
 use crate::users::{Role, UserName};
 
-/// auth_service: the OAuth2 token issuer (client credentials).
+/// auth_service: the OAuth 2.0 authorization server (client credentials,
+/// authorization code with PKCE, refresh tokens).
 #[derive(clap::Parser, Clone, Debug)]
 #[command(
     name = "auth_service",
@@ -125,6 +126,32 @@ impl Database {
     }
 }
 
+/// The running service's database: the same variables as [`Database`]'s
+/// (not global: they belong to the service, not to its commands).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServiceDatabase {
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    /// Unset: `DATA_DIR/auth_service.db`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder of the SQLite database file when DATABASE_URL is unset.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl ServiceDatabase {
+    /// DATABASE_URL, else `DATA_DIR/auth_service.db` (the folder made if
+    /// need be).
+    pub fn url(&self) -> Result<String, String> {
+        Database {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+        .url()
+    }
+}
+
 /// The URL of auth_service's SQLite file in `dir`.
 pub fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("auth_service.db").display())
@@ -158,6 +185,10 @@ pub struct Config {
     /// Lifetime of an access token, in seconds (60 to 600).
     #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value = "300", value_parser = parse_ttl)]
     pub token_ttl: Duration,
+
+    /// The database of the users, sessions, codes and refresh tokens.
+    #[command(flatten)]
+    pub database: ServiceDatabase,
 
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]

@@ -1,8 +1,11 @@
-//! `POST /auth/token`: the client-credentials grant (RFC 6749 §4.4). The
-//! client authenticates with HTTP Basic or with `client_id` and
-//! `client_secret` in the form body (§2.3.1), never both; a refusal is the
-//! JSON of §5.2, and `invalid_client` never says whether the id or the
-//! secret was wrong.
+//! `POST /auth/token` and `POST /auth/revoke`. The token endpoint takes
+//! three grants: client credentials (RFC 6749 §4.4), the authorization
+//! code with PKCE (§4.1.3, RFC 7636 §4.6) and the refresh token (§6,
+//! rotated: RFC 9700 §4.14). A confidential client authenticates with HTTP
+//! Basic or with `client_id` and `client_secret` in the form body
+//! (§2.3.1), never both; a public client sends its `client_id` alone. A
+//! refusal is the JSON of §5.2, and `invalid_client` never says whether
+//! the id or the secret was wrong.
 
 use std::sync::Arc;
 
@@ -13,20 +16,32 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use serde::Serialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
-use crate::{AppState, clients::audience_of};
+use crate::{
+    AppState,
+    clients::{Grant, audience_of},
+    grants::{Redeemed, Rotated},
+};
 
 /// A refusal, as RFC 6749 §5.2 writes it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenError {
     InvalidRequest(&'static str),
     InvalidClient,
+    /// The client may not use this grant.
+    UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
-    /// Signing failed: a fault of the service, logged.
+    /// The code or refresh token is not (or no longer) good.
+    InvalidGrant(&'static str),
+    /// Signing or the database failed: a fault of the service, logged.
     ServerError,
 }
 
@@ -39,16 +54,22 @@ impl IntoResponse for TokenError {
                 "invalid_client",
                 "Client authentication failed.",
             ),
+            Self::UnauthorizedClient => (
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "This client may not use this grant type.",
+            ),
             Self::UnsupportedGrantType => (
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                "Only the client_credentials grant is supported.",
+                "The grant types are client_credentials, authorization_code and refresh_token.",
             ),
             Self::InvalidScope => (
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
                 "The requested scope is unknown or not allowed for this client.",
             ),
+            Self::InvalidGrant(why) => (StatusCode::BAD_REQUEST, "invalid_grant", why),
             Self::ServerError => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -77,6 +98,11 @@ fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+fn store_failed(err: kit_data::StoreError) -> TokenError {
+    tracing::error!(error = %err, "the database failed");
+    TokenError::ServerError
+}
+
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'a str,
@@ -89,12 +115,27 @@ struct Claims<'a> {
     jti: String,
 }
 
-/// The request, read: who asks, for which scopes.
+/// A form of the token or revocation endpoint, each name at most once.
+#[derive(Debug, PartialEq, Eq)]
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The request, read: which grant, who asks (a public client: no
+/// secret), and the rest of the form.
 #[derive(Debug, PartialEq, Eq)]
 struct Asked {
+    grant: Grant,
     client_id: String,
-    secret: String,
-    scope: Option<String>,
+    secret: Option<String>,
+    form: Form,
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -104,51 +145,251 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, TokenError> {
-    let asked = read_request(headers, body)?;
+/// The client, authenticated (argon2 off the async threads, a few at a
+/// time): its id, scopes and grants.
+async fn authenticate(
+    state: &AppState,
+    client_id: String,
+    secret: Option<String>,
+) -> Result<(String, Vec<String>, Vec<Grant>), TokenError> {
     let clients = state.clients.clone();
+    // argon2 is slow and takes memory on purpose: a few at a time, off
+    // the async threads.
+    let _turn = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|_| TokenError::ServerError)?;
+    let found = tokio::task::spawn_blocking(move || {
+        clients
+            .authenticate(&client_id, secret.as_deref())
+            .map(|c| (c.id.clone(), c.scopes.clone(), c.grants.clone()))
+    })
+    .await
+    .map_err(|_| TokenError::ServerError)?;
+    found.ok_or_else(|| {
+        tracing::info!("client authentication failed");
+        TokenError::InvalidClient
+    })
+}
+
+async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, TokenError> {
     let Asked {
+        grant,
         client_id,
         secret,
-        scope,
-    } = asked;
-    let granted = {
-        // argon2 is slow and takes memory on purpose: a few at a time, off
-        // the async threads.
-        let _turn = state
-            .hashing
-            .acquire()
-            .await
-            .map_err(|_| TokenError::ServerError)?;
-        tokio::task::spawn_blocking(move || {
-            clients
-                .authenticate(&client_id, &secret)
-                .map(|client| (client.id.clone(), client.scopes.clone()))
-        })
+        form,
+    } = read_request(headers, body)?;
+    let (client_id, allowed, grants) = authenticate(state, client_id, secret).await?;
+    if !grants.contains(&grant) {
+        tracing::info!(
+            client_id,
+            grant = grant.as_str(),
+            "grant refused to the client"
+        );
+        return Err(TokenError::UnauthorizedClient);
+    }
+    match grant {
+        Grant::ClientCredentials => {
+            let scopes = match form.get("scope") {
+                None => allowed,
+                Some(asked) => {
+                    let asked = split_scope(asked);
+                    if asked.is_empty() || asked.iter().any(|s| !allowed.contains(s)) {
+                        tracing::info!(client_id, "scope refused");
+                        return Err(TokenError::InvalidScope);
+                    }
+                    asked
+                }
+            };
+            let (token, ttl) = sign(state, &client_id, &client_id, &scopes)?;
+            tracing::info!(client_id, scope = scopes.join(" "), "token issued");
+            Ok(answer(json!({
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": ttl,
+                "scope": scopes.join(" "),
+            })))
+        }
+        Grant::AuthorizationCode => redeem(state, &client_id, &grants, &form).await,
+        Grant::RefreshToken => refresh(state, &client_id, &form).await,
+    }
+}
+
+fn split_scope(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn answer(body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// Whether `verifier` is the one of `challenge` (S256, RFC 7636 §4.6).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'));
+    well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+/// The scopes of `scope` that `user` (by its id) may still have now; an
+/// unknown or disabled user has none.
+async fn current_scopes(
+    state: &AppState,
+    user_id: i64,
+    scope: &str,
+) -> Result<Vec<String>, TokenError> {
+    let user = state
+        .users
+        .get_by_id(user_id)
         .await
-        .map_err(|_| TokenError::ServerError)?
+        .map_err(store_failed)?
+        .filter(|u| !u.disabled);
+    let Some(user) = user else {
+        return Err(TokenError::InvalidGrant("The user may not sign in."));
     };
-    let Some((client_id, allowed)) = granted else {
-        tracing::info!("client authentication failed");
-        return Err(TokenError::InvalidClient);
+    let scopes: Vec<String> = split_scope(scope)
+        .into_iter()
+        .filter(|s| user.role.scopes().contains(&s.as_str()))
+        .collect();
+    if scopes.is_empty() {
+        return Err(TokenError::InvalidGrant(
+            "The user may no longer have this scope.",
+        ));
+    }
+    Ok(scopes)
+}
+
+/// `grant_type=authorization_code`.
+async fn redeem(
+    state: &AppState,
+    client_id: &str,
+    grants: &[Grant],
+    form: &Form,
+) -> Result<Response, TokenError> {
+    let (Some(code), Some(redirect_uri), Some(verifier)) = (
+        form.get("code"),
+        form.get("redirect_uri"),
+        form.get("code_verifier"),
+    ) else {
+        return Err(TokenError::InvalidRequest(
+            "code, redirect_uri and code_verifier are required.",
+        ));
     };
-    let scopes: Vec<String> = match scope {
-        None => allowed,
-        Some(asked) => {
-            let asked: Vec<String> = asked
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if asked.is_empty() || asked.iter().any(|s| !allowed.contains(s)) {
-                tracing::info!(client_id, "scope refused");
-                return Err(TokenError::InvalidScope);
-            }
-            asked
+    let code = match state.grants.redeem_code(code).await.map_err(store_failed)? {
+        Redeemed::Fresh(code) => code,
+        Redeemed::Invalid => {
+            tracing::info!(client_id, "unknown or expired code");
+            return Err(TokenError::InvalidGrant("The code is invalid or expired."));
+        }
+        Redeemed::Reused => {
+            tracing::warn!(
+                client_id,
+                "a code was redeemed twice: its tokens are revoked"
+            );
+            return Err(TokenError::InvalidGrant("The code was already used."));
         }
     };
+    if code.client_id != client_id
+        || code.redirect_uri != redirect_uri
+        || !pkce_matches(verifier, &code.code_challenge)
+    {
+        tracing::info!(
+            client_id,
+            "code refused: client, redirect_uri or code_verifier"
+        );
+        return Err(TokenError::InvalidGrant(
+            "The code was not issued to this client, this redirect_uri and this code_verifier.",
+        ));
+    }
+    let scopes = current_scopes(state, code.user_id, &code.scope).await?;
+    let scope = scopes.join(" ");
+    let (token, ttl) = sign(state, &code.user_id.to_string(), client_id, &scopes)?;
+    let mut body = json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scope,
+    });
+    if grants.contains(&Grant::RefreshToken) {
+        let refresh = state
+            .grants
+            .first_refresh_token(&code, &scope)
+            .await
+            .map_err(store_failed)?;
+        body["refresh_token"] = json!(refresh);
+    }
+    tracing::info!(
+        client_id,
+        user = code.user_id,
+        scope,
+        "token issued for a code"
+    );
+    Ok(answer(body))
+}
+
+/// `grant_type=refresh_token`: rotated on every use.
+async fn refresh(state: &AppState, client_id: &str, form: &Form) -> Result<Response, TokenError> {
+    let Some(token) = form.get("refresh_token") else {
+        return Err(TokenError::InvalidRequest("refresh_token is required."));
+    };
+    let asked = form.get("scope").map(split_scope);
+    let rotated = state
+        .grants
+        .rotate(token, client_id, asked.as_deref())
+        .await
+        .map_err(store_failed)?;
+    let (refresh_token, user_id, scope) = match rotated {
+        Rotated::New {
+            refresh_token,
+            user_id,
+            scope,
+        } => (refresh_token, user_id, scope),
+        Rotated::Invalid => {
+            tracing::info!(client_id, "refresh token refused");
+            return Err(TokenError::InvalidGrant(
+                "The refresh token is invalid, expired or revoked.",
+            ));
+        }
+        Rotated::BadScope => return Err(TokenError::InvalidScope),
+        Rotated::Reused => {
+            tracing::warn!(
+                client_id,
+                "a refresh token was used twice: its family is revoked"
+            );
+            return Err(TokenError::InvalidGrant(
+                "The refresh token was already used.",
+            ));
+        }
+    };
+    let scopes = current_scopes(state, user_id, &asked.map_or(scope, |a| a.join(" "))).await?;
+    let (token, ttl) = sign(state, &user_id.to_string(), client_id, &scopes)?;
+    tracing::info!(client_id, user = user_id, "token refreshed");
+    Ok(answer(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": scopes.join(" "),
+        "refresh_token": refresh_token,
+    })))
+}
+
+/// An access token (RFC 9068) for `sub`, issued to `client_id`, with
+/// `scopes`; and its lifetime in seconds.
+fn sign(
+    state: &AppState,
+    sub: &str,
+    client_id: &str,
+    scopes: &[String],
+) -> Result<(String, u64), TokenError> {
     let mut audiences: Vec<&str> = scopes.iter().filter_map(|s| audience_of(s)).collect();
-    audiences.dedup();
     audiences.sort_unstable();
     audiences.dedup();
     let scope = scopes.join(" ");
@@ -156,12 +397,12 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     let ttl = state.token_ttl.as_secs();
     let claims = Claims {
         iss: &state.issuer,
-        sub: &client_id,
+        sub,
         aud: match audiences.as_slice() {
             [one] => json!(one),
             many => json!(many),
         },
-        client_id: &client_id,
+        client_id,
         scope: &scope,
         iat: now,
         exp: now + ttl,
@@ -174,21 +415,44 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         tracing::error!(error = %e, "cannot sign a token");
         TokenError::ServerError
     })?;
-    tracing::info!(client_id, scope, "token issued");
-    let mut response = Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "scope": scope,
-    }))
-    .into_response();
-    no_store(response.headers_mut());
-    Ok(response)
+    Ok((token, ttl))
 }
 
-/// Reads the form and the client's credentials, in the order of RFC 6749:
-/// a malformed request, then the grant type, then who the client is.
-fn read_request(headers: &HeaderMap, body: &[u8]) -> Result<Asked, TokenError> {
+/// `POST /auth/revoke` (RFC 7009): revokes a refresh token (and its
+/// family) of the authenticated client. An unknown token, or another
+/// client's, is answered 200 all the same and left alone; an access token
+/// cannot be revoked (it expires within minutes).
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let revoked = async {
+        let form = read_form(&headers, &body)?;
+        let (client_id, secret) = client_of(&headers, &form)?;
+        let token = form
+            .get("token")
+            .ok_or(TokenError::InvalidRequest("token is required."))?
+            .to_owned();
+        let (client_id, _, _) = authenticate(&state, client_id, secret).await?;
+        state
+            .grants
+            .revoke(&token, &client_id)
+            .await
+            .map_err(store_failed)?;
+        tracing::info!(client_id, "revocation asked");
+        Ok::<_, TokenError>(())
+    }
+    .await;
+    match revoked {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// The form of a token or revocation request: its type, readable, each
+/// parameter once.
+fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, TokenError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -210,33 +474,40 @@ fn read_request(headers: &HeaderMap, body: &[u8]) -> Result<Asked, TokenError> {
             "A parameter is given more than once.",
         ));
     }
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    match get("grant_type").as_deref() {
-        None | Some("") => return Err(TokenError::InvalidRequest("`grant_type` is missing.")),
-        Some("client_credentials") => {}
-        Some(_) => return Err(TokenError::UnsupportedGrantType),
-    }
+    Ok(Form(pairs))
+}
+
+/// Who the client says it is: HTTP Basic, or the body (`client_secret`
+/// absent: a public client), never both.
+fn client_of(headers: &HeaderMap, form: &Form) -> Result<(String, Option<String>), TokenError> {
     let basic = headers.get(header::AUTHORIZATION);
-    let in_body = (get("client_id"), get("client_secret"));
-    let (client_id, secret) = match (basic, in_body) {
-        (Some(_), (Some(_), _) | (_, Some(_))) => {
-            return Err(TokenError::InvalidRequest(
-                "Authenticate with HTTP Basic or with the body, not both.",
-            ));
-        }
-        (Some(value), _) => basic_credentials(value).ok_or(TokenError::InvalidClient)?,
-        (None, (Some(id), Some(secret))) => (id, secret),
-        (None, _) => return Err(TokenError::InvalidClient),
+    let in_body = (form.get("client_id"), form.get("client_secret"));
+    match (basic, in_body) {
+        (Some(_), (Some(_), _) | (_, Some(_))) => Err(TokenError::InvalidRequest(
+            "Authenticate with HTTP Basic or with the body, not both.",
+        )),
+        (Some(value), _) => basic_credentials(value)
+            .map(|(id, secret)| (id, Some(secret)))
+            .ok_or(TokenError::InvalidClient),
+        (None, (Some(id), secret)) => Ok((id.to_owned(), secret.map(str::to_owned))),
+        (None, (None, _)) => Err(TokenError::InvalidClient),
+    }
+}
+
+/// Reads the form and the client's credentials, in the order of RFC 6749:
+/// a malformed request, then the grant type, then who the client is.
+fn read_request(headers: &HeaderMap, body: &[u8]) -> Result<Asked, TokenError> {
+    let form = read_form(headers, body)?;
+    let grant = match form.get("grant_type") {
+        None | Some("") => return Err(TokenError::InvalidRequest("`grant_type` is missing.")),
+        Some(name) => Grant::parse(name).ok_or(TokenError::UnsupportedGrantType)?,
     };
+    let (client_id, secret) = client_of(headers, &form)?;
     Ok(Asked {
+        grant,
         client_id,
         secret,
-        scope: get("scope"),
+        form,
     })
 }
 
@@ -272,12 +543,19 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let issuer: &str = &state.issuer;
     Json(Arc::new(json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "jwks_uri": format!("{issuer}/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": Grant::ALL.map(Grant::as_str),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": crate::clients::SCOPES.map(|(s, _)| s),
-        "response_types_supported": [],
+        "authorization_response_iss_parameter_supported": true,
     })))
     .into_response()
 }
@@ -299,6 +577,10 @@ mod tests {
         read_request(&headers, body.as_bytes())
     }
 
+    fn who(asked: &Asked) -> (&str, Option<&str>) {
+        (asked.client_id.as_str(), asked.secret.as_deref())
+    }
+
     #[test]
     fn credentials_come_from_basic_or_the_body_never_both() {
         let asked = form(
@@ -306,19 +588,22 @@ mod tests {
             Some("my%20id:p%3Aw"),
         )
         .unwrap();
-        assert_eq!(
-            (asked.client_id.as_str(), asked.secret.as_str()),
-            ("my id", "p:w")
-        );
-        assert_eq!(asked.scope.as_deref(), Some("a b"));
+        assert_eq!(who(&asked), ("my id", Some("p:w")));
+        assert_eq!(asked.grant, Grant::ClientCredentials);
+        assert_eq!(asked.form.get("scope"), Some("a b"));
         let asked = form(
             "grant_type=client_credentials&client_id=x&client_secret=y",
             None,
         )
         .unwrap();
+        assert_eq!(who(&asked), ("x", Some("y")));
+        // A public client: its id alone.
+        let asked = form("grant_type=authorization_code&client_id=x&code=c", None).unwrap();
+        assert_eq!(who(&asked), ("x", None));
+        assert_eq!(asked.grant, Grant::AuthorizationCode);
         assert_eq!(
-            (asked.client_id.as_str(), asked.secret.as_str()),
-            ("x", "y")
+            form("grant_type=refresh_token", Some("x:y")).unwrap().grant,
+            Grant::RefreshToken
         );
         assert!(matches!(
             form("grant_type=client_credentials&client_id=x", Some("x:y")),
@@ -326,6 +611,10 @@ mod tests {
         ));
         assert_eq!(
             form("grant_type=client_credentials", None),
+            Err(TokenError::InvalidClient)
+        );
+        assert_eq!(
+            form("grant_type=client_credentials&client_secret=y", None),
             Err(TokenError::InvalidClient)
         );
         assert_eq!(
@@ -343,5 +632,17 @@ mod tests {
             ),
             Err(TokenError::InvalidRequest(_))
         ));
+    }
+
+    #[test]
+    fn the_verifier_must_hash_to_the_challenge() {
+        // RFC 7636, appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(challenge, challenge));
+        assert!(!pkce_matches(&verifier[1..], challenge));
+        // The challenge itself is no verifier, nor is a verifier too short.
+        assert!(!pkce_matches("short", challenge));
     }
 }

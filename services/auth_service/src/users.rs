@@ -43,6 +43,10 @@ const GET: Statement = Statement::new(
     "SELECT users",
     concat!("SELECT ", user_columns!(), " FROM users WHERE name = $1"),
 );
+const GET_BY_ID: Statement = Statement::new(
+    "SELECT users",
+    concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"),
+);
 const LIST: Statement = Statement::new(
     "SELECT users",
     concat!("SELECT ", user_columns!(), " FROM users ORDER BY name"),
@@ -68,6 +72,7 @@ pub fn statements() -> Vec<Statement> {
         Statement::new(INSERT.summary, INSERT.sqlite),
         Statement::new(INSERT.summary, INSERT.postgres),
         GET,
+        GET_BY_ID,
         LIST,
         SET_DISABLED,
         SET_PASSWORD,
@@ -304,6 +309,11 @@ impl UserStore {
 
     pub async fn get(&self, name: &str) -> Result<Option<User>, StoreError> {
         self.db.fetch_optional(&GET, &[&name]).await
+    }
+
+    /// The user whose id is `id` (the `sub` of its tokens), disabled or not.
+    pub async fn get_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        self.db.fetch_optional(&GET_BY_ID, &[&id]).await
     }
 
     /// Every user, by name.
