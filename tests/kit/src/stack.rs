@@ -173,6 +173,9 @@ impl Stack {
                 auth_dir.join("auth-clients").display().to_string(),
             ),
             ("LOG_FORMAT".to_owned(), "json".to_owned()),
+            // Its database (users, sign-in sessions, codes, refresh
+            // tokens): a SQLite file in the stack's folder.
+            ("DATA_DIR".to_owned(), dir.path().display().to_string()),
         ];
         auth_env.extend(options.auth_env.iter().cloned());
         let auth_service = Service::new(
