@@ -461,6 +461,10 @@ fn from_own_origin(state: &AppState, headers: &HeaderMap) -> bool {
 /// user alike.
 const WRONG: &str = "The user name or the password is wrong.";
 
+/// The answer while a user name is locked (see `attempts.rs`).
+const LOCKED: &str =
+    "Too many failed sign-ins for this user name. Wait 15 minutes, then try again.";
+
 /// `POST /auth/sign-in`: the sign-in form, back.
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !from_own_origin(&state, &headers) {
@@ -503,6 +507,20 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     // Over-long values are checked as an unknown user would be: the same work.
     let readable = UserName::parse(username).is_ok() && password.len() <= Password::MAX_BYTES;
+    if readable && state.attempts.is_locked(username) {
+        tracing::warn!(
+            client_id = request.client_id,
+            "sign-in refused: too many failures for the name"
+        );
+        return sign_in_form(
+            &request_params,
+            &request,
+            csrf_cookie.as_deref().unwrap_or_default(),
+            username,
+            Some(LOCKED),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let (who, what) = if readable {
         (username, password)
     } else {
@@ -517,6 +535,9 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     let Some(user) = user else {
         tracing::info!(client_id = request.client_id, "sign-in failed");
+        if readable {
+            state.attempts.failed(username);
+        }
         return sign_in_form(
             &request_params,
             &request,
@@ -533,6 +554,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             return server_error();
         }
     };
+    state.attempts.succeeded(username);
     tracing::info!(user = user.id, "signed in");
     let mut response = redirect_with_code(
         &state,

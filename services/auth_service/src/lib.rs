@@ -11,6 +11,7 @@
 //! `main.rs` only reads the configuration (or runs one of the commands)
 //! and hands [`build`] to the kit's `main`.
 
+pub mod attempts;
 pub mod authorize;
 pub mod cli;
 pub mod clients;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// The issuer's origin (`scheme://host[:port]`): the `Origin` of the
     /// sign-in form's POST.
     pub origin: Arc<str>,
+    /// The failed sign-ins of each user name (a lock after too many).
+    pub attempts: attempts::Attempts,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
                 secure: issuer.starts_with("https://"),
             },
             origin: clients::origin_of(issuer).into(),
+            attempts: attempts::Attempts::default(),
         }
     }
 }

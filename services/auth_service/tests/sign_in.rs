@@ -1317,3 +1317,30 @@ async fn every_grant_statement_prepares_on_sqlite() {
             .unwrap_or_else(|e| panic!("{}: {e}", statement.sql()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_name_is_locked_after_repeated_failures() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    for _ in 0..auth_service::attempts::MAX_FAILURES {
+        let answer = post_sign_in(&setup, &fields, &csrf, "admin", "wrong password!").await;
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    // Now even the right password is refused, with a page that says why.
+    let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!answer.headers().contains_key(header::LOCATION));
+    assert!(!set_cookies(&answer).contains_key("auth_session"));
+    assert_page_headers(&answer, "the locked page");
+    assert!(text(answer).await.contains("Too many failed sign-ins"));
+    // Another name is not locked; an unknown name locks the same way.
+    let answer = post_sign_in(&setup, &fields, &csrf, "viewer", VIEWER_PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    for _ in 0..auth_service::attempts::MAX_FAILURES {
+        post_sign_in(&setup, &fields, &csrf, "nobody", "wrong password!").await;
+    }
+    let answer = post_sign_in(&setup, &fields, &csrf, "nobody", "wrong password!").await;
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+}
