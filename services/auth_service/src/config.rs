@@ -29,7 +29,7 @@ pub enum Command {
     /// Makes what a development system needs in DIR, keeping what is
     /// already there: a signing key (`auth-signing-key.pem`), the clients
     /// file (`auth-clients`), the development clients' ids and secrets
-    /// (`dev-clients.env`) and the services' own (`service-clients.env`, and
+    /// (`dev-clients.env`, with the web client people sign in to) and the services' own (`service-clients.env`, and
     /// each alone in `client_service.secret`, `order_service.secret`).
     ///
     /// And in the database two development users, `admin` and `viewer`
@@ -45,6 +45,12 @@ pub enum Command {
         /// where the service finds it when DIR is its DATA_DIR.
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+
+        /// The gateway's address, where the development web client
+        /// (`dev-web`) gets its redirect URIs (`/console/callback`,
+        /// `/console/`).
+        #[arg(long, default_value = crate::init::DEFAULT_WEB_ORIGIN, value_parser = parse_service_url)]
+        web_origin: String,
     },
     /// Writes a new Ed25519 signing key (PKCS#8 PEM) to FILE, which must not
     /// exist yet, and prints its key id.

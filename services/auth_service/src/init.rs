@@ -61,6 +61,17 @@ const CLIENTS: [(&str, &str, &str); 4] = [
     ),
 ];
 
+/// The development client of the authorization code grant (a person
+/// signs in to it): confidential, every scope (a person gets those of
+/// their role), its redirect URIs on the gateway (the web console's). Its
+/// id, secret and URIs go to `dev-clients.env` as `WEB_CLIENT_ID`,
+/// `WEB_CLIENT_SECRET`, `WEB_REDIRECT_URI`, `WEB_POST_LOGOUT_REDIRECT_URI`.
+const WEB_CLIENT: &str = "dev-web";
+const WEB_CALLBACK: &str = "/console/callback";
+const WEB_AFTER_LOGOUT: &str = "/console/";
+/// Where the gateway is by default (`make run`): the web client's URIs.
+pub const DEFAULT_WEB_ORIGIN: &str = "http://127.0.0.1:8080";
+
 pub const SIGNING_KEY: &str = "auth-signing-key.pem";
 pub const CLIENTS_FILE: &str = "auth-clients";
 /// The clients whose secret is also written alone, in `ID.secret`.
@@ -83,10 +94,20 @@ pub struct Made {
     pub users: Vec<String>,
 }
 
-/// Makes `dir`'s files and the development users (in the database at
-/// `database_url`, else `dir/auth_service.db`); returns what it made.
+/// [`init_with`] for a gateway at [`DEFAULT_WEB_ORIGIN`].
 pub async fn init(dir: &Path, database_url: Option<&str>) -> Result<Made, String> {
-    let mut files = make_files(dir)?;
+    init_with(dir, database_url, DEFAULT_WEB_ORIGIN).await
+}
+
+/// Makes `dir`'s files (the web client's URIs at `web_origin`, the
+/// gateway's address) and the development users (in the database at
+/// `database_url`, else `dir/auth_service.db`); returns what it made.
+pub async fn init_with(
+    dir: &Path,
+    database_url: Option<&str>,
+    web_origin: &str,
+) -> Result<Made, String> {
+    let mut files = make_files(dir, web_origin)?;
     let url = database_url.map_or_else(|| sqlite_url(dir), str::to_owned);
     let db = cli::open(&url).await?;
     let outcome = dev_users(dir, &UserStore::new(db.clone())).await;
@@ -163,7 +184,7 @@ async fn dev_users(
 }
 
 /// Makes `dir`'s files (the key, the clients); returns what it made.
-fn make_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+fn make_files(dir: &Path, web_origin: &str) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut made = Vec::new();
     let key = dir.join(SIGNING_KEY);
@@ -175,7 +196,7 @@ fn make_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let clients = dir.join(CLIENTS_FILE);
     if !clients.exists() {
         let mut lines = String::from(
-            "# auth_service's clients: CLIENT_ID ARGON2_HASH SCOPE...\n# Made by `auth_service init`; the secrets are in dev-clients.env and service-clients.env.\n",
+            "# auth_service's clients: CLIENT_ID ARGON2_HASH|- SCOPE... [grant_types=...] [redirect_uri=URI]... [post_logout_redirect_uri=URI]...\n# Made by `auth_service init`; the secrets are in dev-clients.env and service-clients.env.\n",
         );
         let mut envs: Vec<(&str, String)> = Vec::new();
         for (id, env, scopes) in CLIENTS {
@@ -193,6 +214,24 @@ fn make_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
                 write_private(&path, &secret)?;
                 made.push(path);
             }
+        }
+        let secret = new_secret();
+        let callback = format!("{web_origin}{WEB_CALLBACK}");
+        let after = format!("{web_origin}{WEB_AFTER_LOGOUT}");
+        writeln!(
+            lines,
+            "{WEB_CLIENT} {} clients:read clients:write orders:read orders:write \
+             grant_types=authorization_code,refresh_token redirect_uri={callback} \
+             post_logout_redirect_uri={after}",
+            hash_secret(&secret)?
+        )
+        .map_err(|e| e.to_string())?;
+        let web = format!(
+            "WEB_CLIENT_ID={WEB_CLIENT}\nWEB_CLIENT_SECRET={secret}\nWEB_REDIRECT_URI={callback}\nWEB_POST_LOGOUT_REDIRECT_URI={after}\n"
+        );
+        match envs.iter_mut().find(|(f, _)| *f == "dev-clients.env") {
+            Some((_, all)) => all.push_str(&web),
+            None => envs.push(("dev-clients.env", web)),
         }
         for (file, text) in envs {
             let path = dir.join(file);
@@ -256,6 +295,26 @@ mod tests {
             )
             .unwrap();
         assert_eq!(client.scopes, ["clients:read", "orders:read"]);
+        // The client people sign in to, its URIs on the gateway.
+        let web = clients
+            .authenticate(&value("WEB_CLIENT_ID"), Some(&value("WEB_CLIENT_SECRET")))
+            .unwrap();
+        assert_eq!(
+            web.grants,
+            [
+                crate::clients::Grant::AuthorizationCode,
+                crate::clients::Grant::RefreshToken
+            ]
+        );
+        assert_eq!(web.redirect_uris, [value("WEB_REDIRECT_URI")]);
+        assert_eq!(
+            value("WEB_REDIRECT_URI"),
+            "http://127.0.0.1:8080/console/callback"
+        );
+        assert_eq!(
+            web.post_logout_redirect_uris,
+            [value("WEB_POST_LOGOUT_REDIRECT_URI")]
+        );
         assert!(
             clients
                 .authenticate(&value("CLIENT_ID"), Some(&value("CLIENT_SECRET")))

@@ -22,9 +22,16 @@ fn main() -> std::process::ExitCode {
 
 fn run_command(command: Command) -> Result<(), String> {
     match command {
-        Command::Init { dir, database_url } => {
-            let made =
-                runtime()?.block_on(auth_service::init::init(&dir, database_url.as_deref()))?;
+        Command::Init {
+            dir,
+            database_url,
+            web_origin,
+        } => {
+            let made = runtime()?.block_on(auth_service::init::init_with(
+                &dir,
+                database_url.as_deref(),
+                &web_origin,
+            ))?;
             for file in made.files {
                 println!("made {}", file.display());
             }

@@ -417,7 +417,11 @@ async fn the_issuer_publishes_its_metadata_and_public_keys_only() {
         assert_eq!(metadata["jwks_uri"], format!("{issuer}/jwks.json"));
         assert_eq!(
             metadata["grant_types_supported"],
-            json!(["client_credentials"])
+            json!(["client_credentials", "authorization_code", "refresh_token"])
+        );
+        assert_eq!(
+            metadata["authorization_endpoint"],
+            format!("{issuer}/authorize")
         );
         assert!(
             metadata["scopes_supported"]
