@@ -483,12 +483,20 @@ fn client_of(headers: &HeaderMap, form: &Form) -> Result<(String, Option<String>
     let basic = headers.get(header::AUTHORIZATION);
     let in_body = (form.get("client_id"), form.get("client_secret"));
     match (basic, in_body) {
-        (Some(_), (Some(_), _) | (_, Some(_))) => Err(TokenError::InvalidRequest(
+        (Some(_), (_, Some(_))) => Err(TokenError::InvalidRequest(
             "Authenticate with HTTP Basic or with the body, not both.",
         )),
-        (Some(value), _) => basic_credentials(value)
-            .map(|(id, secret)| (id, Some(secret)))
-            .ok_or(TokenError::InvalidClient),
+        // With Basic, a `client_id` in the body (RFC 6749 §4.1.3 lets a
+        // client send it) must name the same client.
+        (Some(value), (body_id, None)) => {
+            let (id, secret) = basic_credentials(value).ok_or(TokenError::InvalidClient)?;
+            if body_id.is_some_and(|b| b != id) {
+                return Err(TokenError::InvalidRequest(
+                    "client_id in the body is not the client of HTTP Basic.",
+                ));
+            }
+            Ok((id, Some(secret)))
+        }
         (None, (Some(id), secret)) => Ok((id.to_owned(), secret.map(str::to_owned))),
         (None, (None, _)) => Err(TokenError::InvalidClient),
     }
@@ -606,9 +614,16 @@ mod tests {
             Grant::RefreshToken
         );
         assert!(matches!(
-            form("grant_type=client_credentials&client_id=x", Some("x:y")),
+            form("grant_type=client_credentials&client_secret=y", Some("x:y")),
             Err(TokenError::InvalidRequest(_))
         ));
+        assert!(matches!(
+            form("grant_type=client_credentials&client_id=z", Some("x:y")),
+            Err(TokenError::InvalidRequest(_))
+        ));
+        // The same id in the body and in Basic: Basic's credentials.
+        let asked = form("grant_type=client_credentials&client_id=x", Some("x:y")).unwrap();
+        assert_eq!(who(&asked), ("x", Some("y")));
         assert_eq!(
             form("grant_type=client_credentials", None),
             Err(TokenError::InvalidClient)
