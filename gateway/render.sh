@@ -34,6 +34,9 @@
 #     GATEWAY_AUTH_RATE     limit_req rate of POST /auth/token per client
 #                            address (default 10r/s), GATEWAY_AUTH_BURST its
 #                            burst (default 20)
+#     GATEWAY_SIGN_IN_RATE   limit_req rate of POST /auth/sign-in (the
+#                            sign-in form) per client address (default
+#                            10r/m), GATEWAY_SIGN_IN_BURST its burst (5)
 #     GATEWAY_ADDRESS_RATE   limit_req rate of every request per client
 #                            address (default 1000r/s), GATEWAY_ADDRESS_BURST
 #                            its burst (2000)
@@ -128,15 +131,17 @@ fi
 # ---- rate limits (docs/src/how-it-works/security.md#rate-limits) --------------
 GATEWAY_AUTH_RATE="${GATEWAY_AUTH_RATE:-10r/s}"
 GATEWAY_AUTH_BURST="${GATEWAY_AUTH_BURST:-20}"
+GATEWAY_SIGN_IN_RATE="${GATEWAY_SIGN_IN_RATE:-10r/m}"
+GATEWAY_SIGN_IN_BURST="${GATEWAY_SIGN_IN_BURST:-5}"
 GATEWAY_ADDRESS_RATE="${GATEWAY_ADDRESS_RATE:-1000r/s}"
 GATEWAY_ADDRESS_BURST="${GATEWAY_ADDRESS_BURST:-2000}"
 GATEWAY_ANONYMOUS_RATE="${GATEWAY_ANONYMOUS_RATE:-10r/s}"
 GATEWAY_ANONYMOUS_BURST="${GATEWAY_ANONYMOUS_BURST:-50}"
-for name in GATEWAY_AUTH_RATE GATEWAY_ADDRESS_RATE GATEWAY_ANONYMOUS_RATE; do
+for name in GATEWAY_AUTH_RATE GATEWAY_SIGN_IN_RATE GATEWAY_ADDRESS_RATE GATEWAY_ANONYMOUS_RATE; do
     [[ "${!name}" =~ ^[1-9][0-9]{0,6}r/[sm]$ ]] \
         || die "$name=${!name}: give a rate like 10r/s or 600r/m"
 done
-for name in GATEWAY_AUTH_BURST GATEWAY_ADDRESS_BURST GATEWAY_ANONYMOUS_BURST; do
+for name in GATEWAY_AUTH_BURST GATEWAY_SIGN_IN_BURST GATEWAY_ADDRESS_BURST GATEWAY_ANONYMOUS_BURST; do
     [[ "${!name}" =~ ^(0|[1-9][0-9]{0,6})$ ]] \
         || die "$name=${!name}: give a whole number of requests, 0 to 9999999"
 done
@@ -180,9 +185,9 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
     GATEWAY_AUTH_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
     GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_ADDRESS_RATE GATEWAY_ADDRESS_BURST \
-    GATEWAY_ANONYMOUS_RATE GATEWAY_ANONYMOUS_BURST
+    GATEWAY_ANONYMOUS_RATE GATEWAY_ANONYMOUS_BURST GATEWAY_SIGN_IN_RATE GATEWAY_SIGN_IN_BURST
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_ADDRESS_RATE} ${GATEWAY_ADDRESS_BURST} ${GATEWAY_ANONYMOUS_RATE} ${GATEWAY_ANONYMOUS_BURST}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_ADDRESS_RATE} ${GATEWAY_ADDRESS_BURST} ${GATEWAY_ANONYMOUS_RATE} ${GATEWAY_ANONYMOUS_BURST} ${GATEWAY_SIGN_IN_RATE} ${GATEWAY_SIGN_IN_BURST}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

@@ -88,6 +88,11 @@ stack_start "$bin_dir" "$run_dir"
     echo "  data             $DATA_DIR (dev-clients.env: the development clients' ids and secrets)"
     echo "A token, for the API's Authorization header (valid for 5 minutes):"
     echo "  source $DATA_DIR/dev-clients.env && curl -s -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials http://127.0.0.1:$GATEWAY_PORT/auth/token"
+    echo "People sign in at http://127.0.0.1:$GATEWAY_PORT/auth/authorize (authorization code with PKCE)"
+    echo "  development users ($DATA_DIR/dev-users.env):"
+    sed 's/^/    /' "$DATA_DIR/dev-users.env" 2>/dev/null || true
+    echo "  the development web client ($DATA_DIR/dev-clients.env):"
+    grep '^WEB_' "$DATA_DIR/dev-clients.env" 2>/dev/null | sed 's/^/    /' || true
     echo "A process that exits is started again. Ctrl-C stops everything."
 }
 # Returns only when nothing is left running; Ctrl-C and SIGTERM go to the trap.

@@ -17,6 +17,10 @@
 #                         auth-clients, dev-clients.env, service-clients.env),
 #                         and of the SQLite files unless
 #   CLIENT_DATABASE_URL / ORDER_DATABASE_URL   say otherwise (e.g. PostgreSQL)
+#   AUTH_DATABASE_URL     auth_service's database (its users, sign-in
+#                         sessions, codes, refresh tokens; `init` adds the
+#                         development users, DATA_DIR/dev-users.env);
+#                         default sqlite://DATA_DIR/auth_service.db
 #   GATEWAY_STATUS_LISTEN, GATEWAY_ACCESS_LOG  passed on to gateway/render.sh
 #   RESTART_LIMIT, RESTART_WINDOW_SECS         stack_supervise's (5 and 60)
 #
@@ -188,6 +192,7 @@ stack_launch() {
             AUTH_SIGNING_KEY_FILE="${AUTH_SIGNING_KEY_FILE:-$DATA_DIR/auth-signing-key.pem}" \
             AUTH_PUBLISHED_KEY_FILES="${AUTH_PUBLISHED_KEY_FILES:-}" \
             AUTH_CLIENTS_FILE="${AUTH_CLIENTS_FILE:-$DATA_DIR/auth-clients}" \
+            DATABASE_URL="$(stack_auth_database_url)" \
             "$STACK_BIN_DIR/auth_service" >>"$STACK_RUN_DIR/auth_service.0.log" 2>&1 &
         pid=$!
     else
@@ -222,6 +227,9 @@ stack_launch() {
     STACK_PIDS[slot]="$pid"
     echo "$pid" >"$STACK_RUN_DIR/$(stack_label "$slot").pid"
 }
+
+# auth_service's database: AUTH_DATABASE_URL, else a SQLite file in DATA_DIR.
+stack_auth_database_url() { echo "${AUTH_DATABASE_URL:-sqlite://$DATA_DIR/auth_service.db}"; }
 
 # The issuer every token names (AUTH_ISSUER): the gateway's /auth.
 stack_issuer() { echo "http://127.0.0.1:$GATEWAY_PORT/auth"; }
@@ -300,7 +308,11 @@ stack_start() {
         return 1
     fi
     # auth_service's development keys and clients, made once (kept after).
-    "$bin_dir/auth_service" init "$DATA_DIR" | sed 's/^/auth_service init: /' || return 1
+    # With its development users in its database, and the development web
+    # client's redirect URIs on this gateway.
+    "$bin_dir/auth_service" init "$DATA_DIR" \
+        --database-url "$(stack_auth_database_url)" \
+        --web-origin "http://127.0.0.1:$GATEWAY_PORT" | sed 's/^/auth_service init: /' || return 1
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../../gateway/docs/build.sh" || return 1
 
