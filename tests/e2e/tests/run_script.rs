@@ -58,9 +58,11 @@ impl RunSh {
         // databases the harness makes, passed as run.sh documents.
         if let backend @ Backend::Postgres { .. } = Backend::from_env() {
             let (clients, orders) = test_kit::databases(&backend, dir.path()).await;
+            let auth = test_kit::auth_database(&backend, dir.path()).await;
             command
                 .env("CLIENT_DATABASE_URL", clients)
-                .env("ORDER_DATABASE_URL", orders);
+                .env("ORDER_DATABASE_URL", orders)
+                .env("AUTH_DATABASE_URL", auth);
         }
         command.envs(env.iter().copied());
         let mut process =
@@ -309,6 +311,22 @@ async fn assert_stopped_everything(run: &mut RunSh) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read() {
     let mut run = RunSh::start(2, &[]).await;
+    // The banner names the development users and the web client people
+    // sign in to (from DATA_DIR/dev-users.env and dev-clients.env).
+    let web_client = format!("WEB_REDIRECT_URI={}/console/callback", run.gateway());
+    run.wait_until("the banner", Duration::from_secs(10), |run| {
+        let output = run.output();
+        let said = [
+            "ADMIN_USER=admin",
+            "VIEWER_PASSWORD=",
+            "WEB_CLIENT_ID=dev-web",
+        ]
+        .iter()
+        .all(|line| output.contains(line))
+            && output.contains(&web_client);
+        async move { said }
+    })
+    .await;
     let path = a_client(&run, "RUN-1").await;
     let load = Load::start_at(&run.http, &run.gateway(), vec![path], 4);
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -23,11 +23,17 @@ pub fn env_file_value(file: &Path, name: &str) -> String {
 }
 
 /// Runs `auth_service init dir`: a signing key, the clients file and the
-/// clients' env files, as `make run` makes them.
-pub fn auth_init(dir: &Path) {
+/// clients' env files, as `make run` makes them; the development users in
+/// the database at `database_url` (`dev-users.env`), and the development
+/// web client's redirect URIs on the gateway at `web_origin`.
+pub fn auth_init(dir: &Path, database_url: &str, web_origin: &str) {
     let status = Command::new(bin_dir().join("auth_service"))
         .arg("init")
         .arg(dir)
+        .arg("--database-url")
+        .arg(database_url)
+        .arg("--web-origin")
+        .arg(web_origin)
         .stdout(Stdio::null())
         .status()
         .unwrap_or_else(|e| panic!("cannot run auth_service init ({e})"));

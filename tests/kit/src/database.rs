@@ -62,6 +62,25 @@ pub async fn databases(backend: &Backend, dir: &Path) -> (String, String) {
     }
 }
 
+/// auth_service's database for a test: a SQLite file in `dir`, or a new
+/// database on the PostgreSQL server of E2E_PG_URL.
+pub async fn auth_database(backend: &Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/auth_service.db", dir.display()),
+        Backend::Postgres { admin_url } => {
+            let mut admin = PgConnection::connect(admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at E2E_PG_URL: {e}"));
+            let name = format!("e2e_auth_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut admin)
+                .await
+                .expect("CREATE DATABASE");
+            database_url(admin_url, &name)
+        }
+    }
+}
+
 /// The URL of the database `name` on the server of `admin_url`.
 fn database_url(admin_url: &str, name: &str) -> String {
     let server = admin_url.rsplit_once('/').map_or(admin_url, |(s, _)| s);

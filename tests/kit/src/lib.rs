@@ -32,7 +32,7 @@ pub mod stack;
 
 pub use auth::{auth_init, bearer_client, env_file_value, token_at};
 pub use binaries::{bin_dir, built_bin_dir, nginx_binary, workspace_root};
-pub use database::{Backend, PgCluster, databases};
+pub use database::{Backend, PgCluster, auth_database, databases};
 pub use http::{Reply, answers, create_with_retries, raw_get, raw_request, raw_request_bytes};
 pub use load::{Load, assert_no_failures};
 pub use peers::{DelayProxy, OtlpReceiver, serve};

@@ -21,8 +21,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    Backend, Process, Reply, Service, answers, auth_init, bearer_client, bin_dir, databases,
-    env_file_value, free_port, json_lines, nginx_binary, raw_request, token_at, workspace_root,
+    Backend, Process, Reply, Service, answers, auth_database, auth_init, bearer_client, bin_dir,
+    databases, env_file_value, free_port, json_lines, nginx_binary, raw_request, token_at,
+    workspace_root,
 };
 
 /// How long nginx keeps an instance out after it failed (`fail_timeout` in
@@ -142,8 +143,10 @@ impl Stack {
         let gateway_port = free_port();
         let auth_port = free_port();
         let auth_dir = dir.path().join("auth");
-        auth_init(&auth_dir);
-        let issuer = format!("http://127.0.0.1:{gateway_port}/auth");
+        let auth_db = auth_database(&Backend::from_env(), dir.path()).await;
+        let web_origin = format!("http://127.0.0.1:{gateway_port}");
+        auth_init(&auth_dir, &auth_db, &web_origin);
+        let issuer = format!("{web_origin}/auth");
         let auth_url = format!("http://127.0.0.1:{auth_port}/auth");
         let services_env = auth_dir.join("service-clients.env");
         // What every service needs to check tokens and get its own.
@@ -174,8 +177,10 @@ impl Stack {
             ),
             ("LOG_FORMAT".to_owned(), "json".to_owned()),
             // Its database (users, sign-in sessions, codes, refresh
-            // tokens): a SQLite file in the stack's folder.
-            ("DATA_DIR".to_owned(), dir.path().display().to_string()),
+            // tokens), where `init` added the development users: a SQLite
+            // file in the stack's folder, or a database of its own on
+            // PostgreSQL.
+            ("DATABASE_URL".to_owned(), auth_db.clone()),
         ];
         auth_env.extend(options.auth_env.iter().cloned());
         let auth_service = Service::new(
