@@ -7,6 +7,10 @@ use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
 
 use crate::users::{Role, UserName};
 
+/// Where the gateway is by default (`make run`): `init`'s `--web-origin`,
+/// the development web client's URIs.
+pub const DEFAULT_WEB_ORIGIN: &str = "http://127.0.0.1:8080";
+
 /// auth_service: the OAuth 2.0 authorization server (client credentials,
 /// authorization code with PKCE, refresh tokens).
 #[derive(clap::Parser, Clone, Debug)]
@@ -49,7 +53,7 @@ pub enum Command {
         /// The gateway's address, where the development web client
         /// (`dev-web`) gets its redirect URIs (`/console/callback`,
         /// `/console/`).
-        #[arg(long, default_value = crate::init::DEFAULT_WEB_ORIGIN, value_parser = parse_service_url)]
+        #[arg(long, default_value = DEFAULT_WEB_ORIGIN, value_parser = parse_service_url)]
         web_origin: String,
     },
     /// Writes a new Ed25519 signing key (PKCS#8 PEM) to FILE, which must not

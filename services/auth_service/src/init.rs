@@ -70,7 +70,9 @@ const WEB_CLIENT: &str = "dev-web";
 const WEB_CALLBACK: &str = "/console/callback";
 const WEB_AFTER_LOGOUT: &str = "/console/";
 /// Where the gateway is by default (`make run`): the web client's URIs.
-pub const DEFAULT_WEB_ORIGIN: &str = "http://127.0.0.1:8080";
+/// (Defined beside `init`'s options, which config.rs reads without
+/// importing this module.)
+pub use crate::config::DEFAULT_WEB_ORIGIN;
 
 pub const SIGNING_KEY: &str = "auth-signing-key.pem";
 pub const CLIENTS_FILE: &str = "auth-clients";
