@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # compose.yaml's one-shot service init_secrets runs this, in the
-# auth_service image, as its user (10001), before auth_service and the two
-# services start (they wait for it to exit 0), at every `up`:
+# auth_service image, as its user (10001), with no network, after init_auth
+# and before auth_service and the two services start (they wait for its
+# exit 0), at every `up`:
 #
 #   /run/secrets/auth            auth_service's: auth-signing-key.pem and
 #                                auth-clients; with a development set also
-#                                dev-clients.env (yours), service-clients.env
-#                                and each service's secret alone
+#                                dev-clients.env (yours), dev-users.env,
+#                                service-clients.env and each service's
+#                                secret alone
 #   /run/secrets/client_service  client_service's: client_secret
 #   /run/secrets/order_service   order_service's: client_secret
 #
@@ -14,13 +16,13 @@
 # order-service-secret), or a folder of yours when AUTH_KEYS_DIR,
 # CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR name one.
 #
-# When /run/secrets/auth holds neither the key nor the clients file (a new
-# volume: the first `up`), it makes a development set there with
-# `auth_service init`, and gives each service its secret. What is there
-# already is kept, so the keys and secrets survive `down` and `up` (`down -v`
-# deletes the volumes, and the next `up` makes a new set). A set of your own
-# is only checked: every file must be there, readable by uid 10001; nothing
-# of it is ever replaced. The message of a failure names the missing file.
+# On the first `up` init_auth (deploy/compose/init-auth.sh) has made a
+# development set in /run/secrets/auth with `auth_service init`; this gives
+# each service its secret from it. What is there already is kept, so the
+# keys and secrets survive `down` and `up` (`down -v` deletes the volumes,
+# and the next `up` makes a new set). A set of your own is only checked:
+# every file must be there, readable by uid 10001; nothing of it is ever
+# replaced. The message of a failure names the missing file.
 set -euo pipefail
 auth=/run/secrets/auth
 fail() {
@@ -28,10 +30,6 @@ fail() {
     exit 1
 }
 
-if [[ ! -e "$auth/auth-signing-key.pem" && ! -e "$auth/auth-clients" ]]; then
-    echo "init_secrets: $auth is empty: making a development set (auth_service init)"
-    auth_service init "$auth" | sed 's/^/init_secrets: /'
-fi
 for file in auth-signing-key.pem auth-clients; do
     [[ -r "$auth/$file" ]] || fail "no readable $auth/$file: a set of your own needs both auth-signing-key.pem" \
         "and auth-clients (an interrupted first start leaves half a set: docker compose down -v starts over)"

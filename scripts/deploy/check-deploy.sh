@@ -21,14 +21,22 @@
 #                    own defaults: the official images, crates.io, npm's
 #                    registry; every image compose runs is the official one
 #                    unless a variable says otherwise; the keys and secrets:
-#                    made by the one-shot init_secrets (no network, no
-#                    capability, read-only root, its own image's user) that
-#                    auth_service and the services wait for, each reader
+#                    a development set made by the one-shot init_auth
+#                    (auth_service's volume alone, the network to reach
+#                    auth_service's database for the development users),
+#                    handed out and checked by the one-shot init_secrets (no
+#                    network, no capability, read-only root, its own image's
+#                    user) that auth_service and the services wait for, each reader
 #                    mounting only its own volume, read-only, where its
 #                    *_FILE variables point; no file of the checkout is
 #                    needed first (no compose `secrets:`); AUTH_KEYS_DIR,
 #                    CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR
-#                    replace the volumes by folders of the host
+#                    replace the volumes by folders of the host; the
+#                    databases: each Rust service (and init_auth) has
+#                    DATABASE_URL on its own PostgreSQL database and role,
+#                    with its password variable, waits for PostgreSQL to be
+#                    healthy, and deploy/postgres/init-databases.sh makes
+#                    that role and database (idle timeout, no PUBLIC CONNECT)
 #   2. Dockerfiles   Dockerfile, gateway/Dockerfile and the stand-ins'
 #                    (deploy/standins/, make compose-test) pass hadolint
 #   3. gateway       the nginx template passes `nginx -t` rendered both ways:
@@ -53,9 +61,9 @@ compose_file="compose.yaml"
 dockerfiles=("Dockerfile" "gateway/Dockerfile" deploy/standins/*.Dockerfile)
 gateway_template="gateway/templates/gateway.conf.template"
 init_script="deploy/postgres/init-databases.sh"
-secrets_script="deploy/compose/init-secrets.sh"
+secrets_scripts=(deploy/compose/init-auth.sh deploy/compose/init-secrets.sh)
 # The variables compose.yaml reads from the environment / .env.
-compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD GATEWAY_PORT
+compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD AUTH_DB_PASSWORD GATEWAY_PORT
     GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT
     AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR
     RUST_IMAGE RUNTIME_IMAGE CARGO_SOURCE NODE_IMAGE NGINX_IMAGE NPM_SOURCE
@@ -161,7 +169,7 @@ fi
 # (docker-compose 1.29 lists every service whatever the profile; v2 only
 # those of the active profiles: naming the profile makes both list all.)
 services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config --services | sort | tr '\n' ' ' || true)"
-if [[ "$services" == "auth_service client_service gateway grafana init_secrets nginx_exporter order_service postgres prometheus " ]]; then
+if [[ "$services" == "auth_service client_service gateway grafana init_auth init_secrets nginx_exporter order_service postgres prometheus " ]]; then
     ok "services: $services"
 else
     fail "unexpected services in $compose_file: $services"
@@ -353,22 +361,51 @@ def mounts(svc):
 def source_ok(source, volume, var):
     want = "/own/" + var if own else volume
     return source == want or (own and str(source).endswith(want))
+def one_shot(name, init):
+    build = init.get("build") or {}
+    if build.get("target") != "auth_service":
+        problems.append("%s: not built as auth_service (its image has auth_service init)" % name)
+    if str(init.get("restart", "no")) != "no":
+        problems.append("%s: restart %r: a one-shot service must not restart" % (name, init.get("restart")))
+    if init.get("read_only") is not True or init.get("cap_drop") != ["ALL"] \
+            or "no-new-privileges:true" not in (init.get("security_opt") or []):
+        problems.append("%s: not read_only, cap_drop [ALL] and no-new-privileges like the others" % name)
+    if "user" in init or init.get("ports") or init.get("privileged"):
+        problems.append("%s: sets a user (the image has its non-root one), ports or privileged" % name)
+def waits(name, svc, other, condition):
+    cond = ((svc.get("depends_on") or {}).get(other) or {}).get("condition")
+    if cond != condition:
+        problems.append("%s: does not wait for %s (depends_on condition %r, not %s)" % (name, other, cond, condition))
+# init_auth: the development set and users, with the network (PostgreSQL)
+# and auth_service\x27s volume alone, writable; init_secrets after it.
+auth_init = services.get("init_auth")
+if auth_init is None:
+    problems.append("no service init_auth")
+else:
+    one_shot("init_auth", auth_init)
+    if auth_init.get("network_mode") == "none":
+        problems.append("init_auth: network_mode none: it reaches PostgreSQL")
+    waits("init_auth", auth_init, "postgres", "service_healthy")
+    path, volume, var, _ = readers["auth_service"]
+    m = mounts(auth_init)
+    source, ro, _ = m.get(path, (None, None, None))
+    if not source_ok(source, volume, var) or ro:
+        problems.append("init_auth: %s is %r (read-only %s), not %s, writable" % (path, source, ro, volume))
+    for target in m:
+        if target.startswith("/run/secrets") and target != path:
+            problems.append("init_auth: mounts %s (auth_service\x27s volume only)" % target)
+    want_url = (services["auth_service"].get("environment") or {}).get("DATABASE_URL")
+    if (auth_init.get("environment") or {}).get("DATABASE_URL") != want_url:
+        problems.append("init_auth: DATABASE_URL is not auth_service\x27s")
+    waits("auth_service", services["auth_service"], "init_auth", "service_completed_successfully")
 init = services.get("init_secrets")
 if init is None:
     problems.append("no service init_secrets")
 else:
-    build = init.get("build") or {}
-    if build.get("target") != "auth_service":
-        problems.append("init_secrets: not built as auth_service (its image has auth_service init)")
-    if str(init.get("restart", "no")) != "no":
-        problems.append("init_secrets: restart %r: a one-shot service must not restart" % init.get("restart"))
     if init.get("network_mode") != "none":
         problems.append("init_secrets: network_mode is %r, not none (it needs no network)" % init.get("network_mode"))
-    if init.get("read_only") is not True or init.get("cap_drop") != ["ALL"] \
-            or "no-new-privileges:true" not in (init.get("security_opt") or []):
-        problems.append("init_secrets: not read_only, cap_drop [ALL] and no-new-privileges like the others")
-    if "user" in init or init.get("ports") or init.get("privileged"):
-        problems.append("init_secrets: sets a user (the image has its non-root one), ports or privileged")
+    one_shot("init_secrets", init)
+    waits("init_secrets", init, "init_auth", "service_completed_successfully")
     m = mounts(init)
     for reader, (path, volume, var, _) in readers.items():
         source, ro, _ = m.get(path, (None, None, None))
@@ -393,25 +430,48 @@ for reader, (path, volume, var, files) in readers.items():
         if env.get(name) != path + "/" + file:
             problems.append("%s: %s=%r, not %s/%s" % (reader, name, env.get(name), path, file))
 for name, svc in services.items():
-    if name not in readers and name != "init_secrets":
+    if name not in readers and name not in ("init_secrets", "init_auth"):
         for target in mounts(svc):
             if target.startswith("/run/secrets"):
                 problems.append("%s: mounts %s" % (name, target))
+# The databases: each service on its own database and role, with its
+# password variable (the resolved file has the development default; the
+# role and database are init-databases.sh\x27s), after PostgreSQL is healthy.
+init_sql = open(sys.argv[2]).read()
+postgres_env = services["postgres"].get("environment") or {}
+for name, (role, db, var) in {"client_service": ("client_service", "clients", "CLIENT_DB_PASSWORD"),
+                              "order_service": ("order_service", "orders", "ORDER_DB_PASSWORD"),
+                              "auth_service": ("auth_service", "auth", "AUTH_DB_PASSWORD")}.items():
+    svc = services[name]
+    password = postgres_env.get(var)
+    if not password:
+        problems.append("postgres: no %s for init-databases.sh" % var)
+    want = "postgres://%s:%s@postgres:5432/%s" % (role, password, db)
+    if (svc.get("environment") or {}).get("DATABASE_URL") != want:
+        problems.append("%s: DATABASE_URL %r, not %s" % (name, (svc.get("environment") or {}).get("DATABASE_URL"), want))
+    waits(name, svc, "postgres", "service_healthy")
+    for line in ("CREATE ROLE %s LOGIN PASSWORD :" % role,
+                 "ALTER ROLE %s SET idle_in_transaction_session_timeout = " % role,
+                 "CREATE DATABASE %s OWNER %s;" % (db, role),
+                 "REVOKE CONNECT, TEMPORARY ON DATABASE %s FROM PUBLIC;" % db,
+                 ": \"${%s:?" % var):
+        if line not in init_sql:
+            problems.append("%s: init-databases.sh lacks %r" % (name, line))
 for p in problems:
     print("    " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 '
 if [[ -n "$compose_yaml" ]]; then
     if env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
-        | "$compose_python" -c "$secrets_check" volumes; then
-        ok "keys and secrets: init_secrets (one-shot, no network, read-only, no capability) makes them in volumes; auth_service and the services wait for its exit 0 and mount only their own, read-only; no compose secrets"
+        | "$compose_python" -c "$secrets_check" volumes "$init_script"; then
+        ok "keys and secrets: init_auth (one-shot, auth_service's volume alone) makes a development set, init_secrets (one-shot, no network, read-only, no capability) hands out and checks them; auth_service and the services wait for both and mount only their own, read-only; no compose secrets; each service on its own database and role"
     else
         fail "keys and secrets in $compose_file (see above)"
     fi
     if env "${unset_vars[@]}" AUTH_KEYS_DIR=/own/AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR=/own/CLIENT_SERVICE_SECRET_DIR \
         ORDER_SERVICE_SECRET_DIR=/own/ORDER_SERVICE_SECRET_DIR \
         docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
-        | "$compose_python" -c "$secrets_check" own; then
+        | "$compose_python" -c "$secrets_check" own "$init_script"; then
         ok "keys and secrets of your own: AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR replace the three volumes everywhere"
     else
         fail "AUTH_KEYS_DIR / CLIENT_SERVICE_SECRET_DIR / ORDER_SERVICE_SECRET_DIR in $compose_file (see above)"
@@ -598,12 +658,14 @@ else
 fi
 
 # ------------------------------------------------------ init scripts ------
-step "compose's init_secrets script: $secrets_script"
-if bash -n "$secrets_script"; then
-    ok "bash -n (syntax)"
-else
-    fail "bash -n $secrets_script"
-fi
+for secrets_script in "${secrets_scripts[@]}"; do
+    step "compose's one-shot script: $secrets_script"
+    if bash -n "$secrets_script"; then
+        ok "bash -n (syntax)"
+    else
+        fail "bash -n $secrets_script"
+    fi
+done
 
 step "PostgreSQL init script: $init_script"
 if bash -n "$init_script"; then

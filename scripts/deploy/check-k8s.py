@@ -94,8 +94,13 @@ COMPONENTS = ["network-policies", "gateway-api"]
 # kubernetes-validate knows.
 OLDEST_K8S = "1.33.0"
 SERVICES = {"client-service": "client_service", "order-service": "order_service"}
-# The token issuer: a service like the two, without a database.
+# The token issuer and the sign-in: a service like the two, with its own
+# database too.
 AUTH = ("auth-service", "auth_service")
+# The Secret of each binary's DATABASE_URL (the dev overlay makes them; in
+# production they are the operator's).
+DATABASE_SECRETS = {"client_service": "client-service-database", "order_service": "order-service-database",
+                    "auth_service": "auth-service-database"}
 BINARIES = {**SERVICES, AUTH[0]: AUTH[1]}
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 # Variables that the nginx image's own entrypoint reads (docker-nginx's
@@ -734,11 +739,11 @@ def consistency_problems(facts, overlay, comps, docs):
                     p(f"{key(w)}: {var}={env.get(var)!r} is not in a mounted Secret")
         # DATABASE_URL from a Secret named in the manifest
         refs = [e for e in c.get("env") or [] if e["name"] == "DATABASE_URL"]
-        if binary == AUTH[1]:
-            if refs:
-                p(f"{key(w)}: auth_service has no database, yet DATABASE_URL is set")
-        elif not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
+        if not refs or "secretKeyRef" not in refs[0].get("valueFrom", {}):
             p(f"{key(w)}: DATABASE_URL does not come from a Secret")
+        elif secret_base(refs[0]["valueFrom"]["secretKeyRef"].get("name", "")) != DATABASE_SECRETS[binary]:
+            p(f"{key(w)}: DATABASE_URL comes from the Secret {refs[0]['valueFrom']['secretKeyRef'].get('name')}, "
+              f"not {DATABASE_SECRETS[binary]}")
         elif overlay == "dev":
             url = env.get("DATABASE_URL")
             if url != compose["environment"]["DATABASE_URL"]:
@@ -887,7 +892,7 @@ def consistency_problems(facts, overlay, comps, docs):
             for k in ("kubernetes.io/hostname", "topology.kubernetes.io/zone"):
                 if k not in keys:
                     p(f"production: {key(w)} is not spread over {k}")
-        if find(docs, "StatefulSet") or one(docs, "Secret", "client-service-database"):
+        if find(docs, "StatefulSet") or any(one(docs, "Secret", n) for n in DATABASE_SECRETS.values()):
             p("production: holds a database or a database Secret (both are the operator's)")
         for d in find(docs, "Secret"):
             p(f"production: {key(d)} is in the repository")
@@ -901,6 +906,24 @@ def consistency_problems(facts, overlay, comps, docs):
         for w in workloads(docs):
             if not any(matches(pp["spec"]["podSelector"], pod_labels(w)) and pp["spec"]["podSelector"] != {} for pp in pols):
                 p(f"network-policies: no policy for {key(w)}")
+        # Every pod with a DATABASE_URL may reach 5432, and (dev) the
+        # postgres pod accepts it there.
+        pg_pods = [pod_labels(w) for w in find(docs, "StatefulSet", "postgres")]
+        for w in workloads(docs):
+            spec = w["spec"]["template"]["spec"]
+            if not any(e["name"] == "DATABASE_URL" for c in spec["containers"] + (spec.get("initContainers") or [])
+                       for e in c.get("env") or []):
+                continue
+            mine = [pp for pp in pols if matches(pp["spec"]["podSelector"], pod_labels(w))]
+            if not any(x.get("port") == 5432 for pp in mine for e in pp["spec"].get("egress") or []
+                       for x in e.get("ports") or []):
+                p(f"network-policies: {key(w)} has a DATABASE_URL, and no policy lets it reach 5432")
+            for labels in pg_pods:
+                accepts = [pp for pp in pols if matches(pp["spec"]["podSelector"], labels)]
+                if not any(x.get("port") == 5432 and any(matches(f.get("podSelector") or {"matchLabels": {"-": "-"}},
+                                                                 pod_labels(w)) for f in e.get("from") or [])
+                           for pp in accepts for e in pp["spec"].get("ingress") or [] for x in e.get("ports") or []):
+                    p(f"network-policies: the postgres pod does not accept {key(w)} on 5432")
     # ---- Gateway API: the route leads to the gateway Service's port
     if "gateway-api" in comps:
         for route in find(docs, "HTTPRoute"):
@@ -918,6 +941,11 @@ def consistency_problems(facts, overlay, comps, docs):
 # -------------------------------------------------- secrets and the Job ---
 DEV_JOB = "dev-secrets"
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def secret_base(name):
+    """A Secret's name without the hash that a kustomize generator adds."""
+    return re.sub(r"-[a-z0-9]{10}$", "", name)
 
 
 def needed_secrets(docs):
@@ -1049,17 +1077,27 @@ def secrets_problems(overlay, docs):
     shared = {m["name"] for m in apply.get("volumeMounts") or [] if m["mountPath"] == out}
     if not shared or not any(mounts.get(n) == out for n in shared):
         p(f"{key(job)}: SECRETS_OUT {out} is not a volume of both containers")
-    # its network: the API server only
+    # auth_service's database (the development users), as auth_service has it
+    db = next((e for e in make.get("env") or [] if e["name"] == "DATABASE_URL"), None)
+    if db is None or secret_base(((db.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name", "")) \
+            != DATABASE_SECRETS[AUTH[1]]:
+        p(f"{key(job)}: its make container has no DATABASE_URL from the Secret {DATABASE_SECRETS[AUTH[1]]}")
+    # its network: the API server (any address, its ports) and the postgres
+    # pod only
     pols = [pp for pp in find(docs, "NetworkPolicy") if matches(pp["spec"]["podSelector"], pod_labels(job))
             and pp["spec"]["podSelector"] != {}]
     for pp in pols:
-        ports = sorted((x.get("protocol"), x.get("port")) for e in pp["spec"].get("egress") or []
-                       for x in e.get("ports") or [])
-        if pp["spec"].get("ingress") or ports != [("TCP", 443), ("TCP", 6443)] \
+        rules = sorted(json.dumps([sorted((x.get("protocol"), x.get("port")) for x in e.get("ports") or []),
+                                   e.get("to")], sort_keys=True) for e in pp["spec"].get("egress") or [])
+        want = sorted(json.dumps(r, sort_keys=True) for r in (
+            [[["TCP", 443], ["TCP", 6443]], None],
+            [[["TCP", 5432]], [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgres"}}}]]))
+        if pp["spec"].get("ingress") or rules != want \
                 or set(pp["spec"].get("policyTypes") or []) != {"Ingress", "Egress"}:
-            p(f"{key(pp)}: lets the Job's pod do more than reach the API server (TCP 443, 6443)")
+            p(f"{key(pp)}: lets the Job's pod do more than reach the API server (TCP 443, 6443) "
+              f"and the postgres pod (TCP 5432)")
     if not pols:
-        p(f"{key(job)}: no NetworkPolicy of its own (API server only)")
+        p(f"{key(job)}: no NetworkPolicy of its own (API server and postgres only)")
     return problems
 
 
@@ -1084,8 +1122,11 @@ def job_secrets(facts, docs, work):
             for k, v in data.items():
                 (root / "existing" / secret / k).write_bytes(v)
         (root / "existing").mkdir(exist_ok=True)
+        # auth_service's database: a SQLite file of this run stands in for
+        # the cluster's PostgreSQL (a new one each run, as after a new claim).
         env = {"PATH": f"{facts.bin_dir}:{os.environ.get('PATH', '')}", "POD_NAMESPACE": job["metadata"]["namespace"],
-               "SECRETS_EXISTING": str(root / "existing"), "SECRETS_OUT": str(root / "out")}
+               "SECRETS_EXISTING": str(root / "existing"), "SECRETS_OUT": str(root / "out"),
+               "DATABASE_URL": f"sqlite://{root / 'auth_service.db'}"}
         proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
         out = root / "out" / "secrets.yaml"
         docs_out = load_all(out.read_text()) if proc.returncode == 0 and out.exists() else None
@@ -1103,6 +1144,9 @@ def job_secrets(facts, docs, work):
     if set(names) != job_made_secrets(docs, job):
         problems.append(f"{key(job)}'s script wrote {names}, its `secret` lines say {sorted(job_made_secrets(docs, job))}")
     problems += k8s_schema_problems(first, ["1.33.0"])
+    users = (made.get("dev-clients") or {}).get("dev-users.env", b"").decode()
+    if not all(re.search(rf"^{k}=.", users, re.M) for k in ("ADMIN_USER", "ADMIN_PASSWORD", "VIEWER_USER", "VIEWER_PASSWORD")):
+        problems.append(f"{key(job)}'s script: the Secret dev-clients has no dev-users.env with the development users")
     for d in first:
         labels = d["metadata"].get("labels") or {}
         if d["metadata"].get("namespace") != job["metadata"]["namespace"] or d.get("type") != "Opaque" \
@@ -1397,9 +1441,18 @@ def broken_consistency(docs):
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("postgres-init"):
             d["data"] = {k: v.replace("DATABASE orders OWNER order_service", "DATABASE orders OWNER client_service")
                          for k, v in d["data"].items()}
+    # auth_service's database: the Job without it, and the postgres pod
+    # shut to auth_service.
+    job_spec["initContainers"][0]["env"] = [e for e in job_spec["initContainers"][0]["env"] if e["name"] != "DATABASE_URL"]
+    for pol in find(docs, "NetworkPolicy", "postgres"):
+        for rule in pol["spec"]["ingress"]:
+            for src in rule["from"]:
+                for expr in src["podSelector"].get("matchExpressions") or []:
+                    expr["values"] = [v for v in expr["values"] if v != AUTH[0]]
     return docs, ["CLIENT_SERVICE_TIMEOUT", "orders-service", "'/ready'", "terminationGracePeriodSeconds 10",
                   "Role/dev-secrets: rules", "container make: holds the API token",
-                  "allowPrivilegeEscalation", "postgres:17-alpine", "init script"]
+                  "allowPrivilegeEscalation", "postgres:17-alpine", "init script",
+                  "make container has no DATABASE_URL", "postgres pod does not accept Deployment/auth-service"]
 
 
 def broken_run(docs):
@@ -1539,7 +1592,8 @@ def main():
         caught(report, "checkov: a container without securityContext and limits", problems, expected)
         bad, expected = broken_consistency(dev)
         caught(report, "consistency: unread variable, wrong upstream, probe path, grace period, privilege, "
-               "image, init SQL, a Role that may list Secrets, the API token in the container that makes them",
+               "image, init SQL, a Role that may list Secrets, the API token in the container that makes them, "
+               "the Job without auth_service's database, the postgres pod shut to auth_service",
                consistency_problems(facts, "dev", ("network-policies", "gateway-api"), bad), expected)
         bad, expected = broken_run(rendered["dev"][2])
         caught(report, "run: a setting the binary refuses, a probe path it does not serve, a Job script that "

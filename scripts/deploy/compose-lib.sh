@@ -2,7 +2,7 @@
 # Sourced by scripts/deploy/compose-up.sh, compose-down.sh and compose-test.sh:
 # the Docker engine, the stand-in base images, the offline inputs of the
 # builds, and docker-compose with all of them. (The keys and secrets need
-# nothing here: compose.yaml's init_secrets makes them on the first `up`.)
+# nothing here: compose.yaml's init_auth and init_secrets make them on the first `up`.)
 #
 #   engine_ensure          installs docker.io and docker-compose (Debian)
 #                          when missing; starts dockerd when none answers,
@@ -216,7 +216,7 @@ prune_builds() {
 
 # COMPOSE_ONE_SHOT: the services that run once per `up` and exit (0 when
 # all went well) instead of staying up.
-COMPOSE_ONE_SHOT=(init_secrets)
+COMPOSE_ONE_SHOT=(init_auth init_secrets)
 
 # wait_healthy SECONDS SERVICE...: waits until every container of the
 # project (or of the services named) is running and healthy, and every

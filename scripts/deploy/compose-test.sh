@@ -19,15 +19,18 @@
 #      `docker compose up -d --build`
 #      (docker-compose, with the stand-ins' variables): the images built
 #      with the shipped Dockerfiles from the shipped compose.yaml,
-#      init_secrets makes the development keys and secrets in new volumes,
-#      every container healthy
-#   4. the start order (Docker's own events): init_secrets exited 0 before
-#      auth_service and the services started, the services after
+#      init_auth makes the development keys, clients and users (in
+#      auth_service's PostgreSQL database), init_secrets gives each service
+#      its secret, in new volumes; every container healthy
+#   4. the start order (Docker's own events): init_auth exited 0 (after
+#      PostgreSQL was healthy) before init_secrets started, init_secrets
+#      exited 0 before auth_service and the services started, the services after
 #      PostgreSQL was healthy, the gateway after the services were
 #   5. the quick start's other two commands as the guide shows them,
 #      TOKEN="$(scripts/dev/dev-token.sh)" and an authenticated curl; a token
 #      of fewer scopes; the keys' volumes are the app user's alone and each
-#      container sees only its own
+#      container sees only its own; the development users (dev-users.env)
+#      are in auth_service's database
 #   6. the API end to end on PostgreSQL (scripts/deploy/compose-check.py api)
 #   7. one replica of each service killed under steady reads through the
 #      gateway: no read fails, and both come back by the restart policy.
@@ -120,7 +123,7 @@ step "3. the quick start detached: docker compose up -d --build, on new volumes"
 up_at="$(date +%s)"
 dc_up 1800 --build
 wait_healthy 300
-dc logs --no-color init_secrets | sed 's/^/    /'
+dc logs --no-color init_auth init_secrets | sed 's/^/    /'
 
 step "4. the start order of compose.yaml's depends_on"
 docker events --since "$up_at" --until "$(date +%s)" --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
@@ -141,6 +144,15 @@ for line in open(sys.argv[1]):
     elif action == "die":
         exited.setdefault(service, []).append((t, code))
 problems = []
+# The development set and users first: init_auth ran once, after PostgreSQL
+# was healthy, and exited 0 before init_secrets started.
+if len(started.get("init_auth", [])) != 1 or [c for _, c in exited.get("init_auth", [])] != ["0"]:
+    problems.append(f"init_auth: started {len(started.get('init_auth', []))} time(s), exits {exited.get('init_auth')}")
+else:
+    if "postgres" in healthy and started["init_auth"][0] < min(healthy["postgres"]):
+        problems.append("init_auth started before postgres was healthy")
+    if any(t < exited["init_auth"][0][0] for t in started.get("init_secrets", [])):
+        problems.append("init_secrets started before init_auth had exited")
 # The keys first: init_secrets ran once and exited 0 before any container
 # that reads them started.
 if len(started.get("init_secrets", [])) != 1 or [c for _, c in exited.get("init_secrets", [])] != ["0"]:
@@ -172,7 +184,8 @@ for t in started.get("gateway", ["missing"]):
 for p in problems:
     print("    FAILED: " + p, file=sys.stderr)
 if not problems:
-    print("    ok: init_secrets exited 0 before auth_service and the services started;"
+    print("    ok: init_auth exited 0 after postgres was healthy and before init_secrets started;"
+          " init_secrets exited 0 before auth_service and the services started;"
           " client_service x2 and order_service x2 after postgres was healthy;"
           " the gateway after every service container was")
 sys.exit(1 if problems else 0)
@@ -207,7 +220,7 @@ done
 python3 - "$tmp" <<'EOF' || fail "the keys' volumes"
 import sys
 problems = []
-want = {"auth_service": {"auth": {"auth-signing-key.pem", "auth-clients", "dev-clients.env"}},
+want = {"auth_service": {"auth": {"auth-signing-key.pem", "auth-clients", "dev-clients.env", "dev-users.env"}},
         "client_service": {"client_service": {"client_secret"}},
         "order_service": {"order_service": {"client_secret"}}}
 for service, own in want.items():
@@ -226,6 +239,18 @@ if not problems:
           " each service only its own secret")
 sys.exit(1 if problems else 0)
 EOF
+# The development users: named in dev-users.env, in auth_service's
+# PostgreSQL database (its DATABASE_URL, as the service has it).
+dc exec -T auth_service cat /run/secrets/auth/dev-users.env >"$tmp/dev-users.env"
+dc exec -T auth_service auth_service users list >"$tmp/users" || fail "auth_service users list"
+for prefix in ADMIN VIEWER; do
+    user="$(sed -n "s/^${prefix}_USER=//p" "$tmp/dev-users.env")"
+    if [[ -z "$user" ]] || ! grep -q "^${prefix}_PASSWORD=." "$tmp/dev-users.env"; then
+        fail "dev-users.env lacks ${prefix}_USER or ${prefix}_PASSWORD"
+    fi
+    grep -qw -- "$user" "$tmp/users" || fail "the user $user of dev-users.env is not in auth_service's database: $(cat "$tmp/users")"
+done
+echo "    ok: dev-users.env names admin and viewer; auth_service users list (PostgreSQL) has them"
 
 step "6. the API end to end on PostgreSQL, through http://127.0.0.1:$GATEWAY_PORT"
 python3 scripts/deploy/compose-check.py api "$GATEWAY_PORT" "$tmp/dev" >"$tmp/api.out" || {
@@ -281,7 +306,7 @@ import json, subprocess, sys
 gateway_port, prometheus_port, ids = sys.argv[1], sys.argv[2], sys.argv[3:]
 # Read-only root file system: all but Prometheus, whose time series
 # database lives in the container.
-read_only = {"init_secrets", "client_service", "order_service", "auth_service", "gateway", "postgres", "nginx_exporter"}
+read_only = {"init_auth", "init_secrets", "client_service", "order_service", "auth_service", "gateway", "postgres", "nginx_exporter"}
 # The gateway on every address (IPv4 and IPv6, as `ports: "PORT:8080"`
 # says), Prometheus on the IPv4 loopback only.
 published_ok = {("gateway", "8080/tcp"): {("0.0.0.0", gateway_port), ("::", gateway_port)},
@@ -305,14 +330,15 @@ for c in json.loads(subprocess.check_output(["docker", "inspect", *ids])):
     if (hc.get("CapDrop") or []) != ["ALL"]:
         problems.append(f"{name}: cap_drop is {hc.get('CapDrop')}, not [ALL]")
     if not c["State"]["Running"]:
-        # The one-shot init_secrets, done: no process to look at; its user
-        # (the image's, numeric) and its lack of any network instead.
+        # The one-shot init_auth and init_secrets, done: no process to look
+        # at; their user (the image's, numeric) instead, and init_secrets's
+        # lack of any network.
         user = c["Config"].get("User") or "0"
-        if service != "init_secrets" or c["State"]["ExitCode"] != 0:
+        if service not in ("init_auth", "init_secrets") or c["State"]["ExitCode"] != 0:
             problems.append(f"{name}: not running (exit {c['State']['ExitCode']})")
         if user.split(":")[0] in ("0", "root", ""):
             problems.append(f"{name}: runs as {user!r}")
-        if hc.get("NetworkMode") != "none":
+        if service == "init_secrets" and hc.get("NetworkMode") != "none":
             problems.append(f"{name}: network {hc.get('NetworkMode')!r}, not none")
         rows.append(f"{name:45} uid {user.split(':')[0]:12} read-only {'yes' if hc.get('ReadonlyRootfs') else 'no'}"
                     f"  (exited 0; network {hc.get('NetworkMode')})")
@@ -388,7 +414,11 @@ dc logs --no-color init_secrets | grep -q "no /run/secrets/order_service/client_
 for id in $(dc ps -q auth_service client_service order_service); do
     [[ "$(docker inspect --format '{{.State.Running}}' "$id")" == false ]] || fail "a service started without its secret"
 done
-echo "    ok: without order_service's secret, up stopped; init_secrets: $(dc logs --no-color init_secrets | grep -o 'no /run/secrets/order_service/client_secret[^:]*')"
+[[ ! -e "$own/auth/dev-users.env" ]] || fail "init_auth made development users with keys of your own"
+dc logs --no-color init_auth | grep -q "a set of your own: nothing to do" \
+    || fail "init_auth did not leave your keys alone: $(dc logs --no-color init_auth | tail -n 5)"
+echo "    ok: without order_service's secret, up stopped; init_secrets: $(dc logs --no-color init_secrets | grep -o 'no /run/secrets/order_service/client_secret[^:]*');" \
+    "init_auth left your keys alone (no development user)"
 mv "$own/order_service.secret" "$own/order_service/client_secret"
 dc_up 600
 wait_healthy 300

@@ -9,7 +9,7 @@
 #               ./data), the gateway at 127.0.0.1:GATEWAY_PORT (default 8080)
 #   compose     `docker compose up`: the client in dev-clients.env in
 #               auth_service's container (the volume auth-keys, made by
-#               init_secrets), read with `docker compose exec`; the gateway
+#               init_auth), read with `docker compose exec`; the gateway
 #               at the host port compose published for it. It waits up to
 #               60 s for the gateway, which may still be starting.
 #   kubernetes  the dev overlay: the client in the Secret dev-clients

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The first container of the dev overlay's Job dev-secrets runs this in
-# auth_service's image (bash, coreutils, auth_service; no kubectl, no
-# network), as its user. It writes SECRETS_OUT/secrets.yaml, the Secrets
-# that the Job's second container applies (kubectl apply --server-side):
+# auth_service's image (bash, coreutils, auth_service; no kubectl), as its
+# user, with auth_service's database (DATABASE_URL, the Secret
+# auth-service-database: the network to PostgreSQL and nothing else). It
+# writes SECRETS_OUT/secrets.yaml, the Secrets that the Job's second
+# container applies (kubectl apply --server-side):
 #
 #   dev-clients                  dev-clients.env: your development client
-#                                (scripts/dev/dev-token.sh reads it)
+#                                (scripts/dev/dev-token.sh reads it) and
+#                                the web client; dev-users.env: the
+#                                development users admin and viewer
 #   client-service-credentials   SERVICE_CLIENT_SECRET of client_service
 #   order-service-credentials    SERVICE_CLIENT_SECRET of order_service
 #   auth-service-keys            auth-signing-key.pem, auth-clients
@@ -16,10 +20,14 @@
 # again by every `kubectl apply -k` once its TTL has removed it, and a
 # failed try is tried again) changes nothing:
 #   - no auth-service-keys: a new development set (`auth_service init`,
-#     random keys and secrets), replacing any other of the four;
+#     random keys and secrets, the development users in the database),
+#     replacing any other of the four;
 #   - auth-service-keys: every Secret written as it is; a missing
 #     credentials Secret cannot be made again (auth-clients has only its
-#     secret's hash), so the run fails saying how to start over.
+#     secret's hash), so the run fails saying how to start over; with the
+#     Job's own set (dev-clients), `auth_service init` again adds the users
+#     of dev-users.env that the database lacks (a new database), and
+#     changes nothing else.
 # Nothing of it is ever in the repository. scripts/deploy/check-k8s.py runs this
 # script too (with the same auth_service) and starts the binaries with what
 # it wrote.
@@ -27,8 +35,31 @@ set -euo pipefail
 existing="${SECRETS_EXISTING:?the folder where the existing Secrets are mounted}"
 out="${SECRETS_OUT:?the folder for secrets.yaml}"
 namespace="${POD_NAMESPACE:?the namespace of the Secrets}"
+database="${DATABASE_URL:?the database of auth_service, for the development users}"
+# The development web client's URIs: the gateway as `kubectl port-forward`
+# publishes it (docs/src/deployment/kubernetes.md).
+web_origin="${WEB_ORIGIN:-http://localhost:8080}"
 made="$out/made"
 mkdir -p "$made"
+
+# init_users: `auth_service init` in made/ with the database: makes what
+# is missing there (everything, the first time) and adds the development
+# users that the database lacks. PostgreSQL may still be starting (the
+# first apply starts it with this Job): tried again for up to 3 minutes.
+init_users() {
+    local try
+    for try in $(seq 1 36); do
+        # (pipefail: the pipeline fails when auth_service init does)
+        if auth_service init "$made" --database-url "$database" --web-origin "$web_origin" \
+            | sed 's/^/dev-secrets: /'; then
+            return 0
+        fi
+        echo "dev-secrets: auth_service init failed (try $try; the database may be starting): again in 5 s" >&2
+        sleep 5
+    done
+    echo "dev-secrets: auth_service init failed for 3 minutes: is the postgres pod running?" >&2
+    exit 1
+}
 
 # take SECRET KEY FILE: KEY of an existing SECRET into made/FILE; false when
 # there is none.
@@ -41,8 +72,13 @@ if [[ -f "$existing/auth-service-keys/auth-signing-key.pem" && -f "$existing/aut
     echo "dev-secrets: auth-service-keys exists: every Secret stays as it is"
     take auth-service-keys auth-signing-key.pem auth-signing-key.pem
     take auth-service-keys auth-clients auth-clients
-    take dev-clients dev-clients.env dev-clients.env \
-        || echo "dev-secrets: no Secret dev-clients (the keys are not this Job's): scripts/dev/dev-token.sh has no client"
+    own=""
+    if take dev-clients dev-clients.env dev-clients.env; then
+        own=1
+        take dev-clients dev-users.env dev-users.env || true
+    else
+        echo "dev-secrets: no Secret dev-clients (the keys are not this Job's): scripts/dev/dev-token.sh has no client"
+    fi
     for service in client_service order_service; do
         take "${service//_/-}-credentials" SERVICE_CLIENT_SECRET "$service.secret" || {
             echo "dev-secrets: auth-service-keys exists but ${service//_/-}-credentials does not, and its secret" \
@@ -52,9 +88,10 @@ if [[ -f "$existing/auth-service-keys/auth-signing-key.pem" && -f "$existing/aut
             exit 1
         }
     done
+    [[ -z "$own" ]] || init_users
 else
     echo "dev-secrets: no auth-service-keys: making a new development set (auth_service init)"
-    auth_service init "$made" | sed 's/^/dev-secrets: /'
+    init_users
 fi
 
 # secret NAME APP KEY=FILE...: one Secret of the manifest, its data from the
@@ -74,7 +111,11 @@ secret() {
 
 {
     if [[ -f "$made/dev-clients.env" ]]; then
-        secret dev-clients dev-secrets dev-clients.env=dev-clients.env
+        if [[ -f "$made/dev-users.env" ]]; then
+            secret dev-clients dev-secrets dev-clients.env=dev-clients.env dev-users.env=dev-users.env
+        else
+            secret dev-clients dev-secrets dev-clients.env=dev-clients.env
+        fi
     fi
     secret client-service-credentials client-service SERVICE_CLIENT_SECRET=client_service.secret
     secret order-service-credentials order-service SERVICE_CLIENT_SECRET=order_service.secret

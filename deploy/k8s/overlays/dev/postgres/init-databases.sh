@@ -9,12 +9,13 @@
 #   database  owner (login role)  password from
 #   clients   client_service      CLIENT_DB_PASSWORD
 #   orders    order_service       ORDER_DB_PASSWORD
+#   auth      auth_service        AUTH_DB_PASSWORD
 #
-# and revokes CONNECT (and TEMPORARY) on both databases from PUBLIC, so each
+# and revokes CONNECT (and TEMPORARY) on every one of them from PUBLIC, so each
 # service's role can connect only to its own database (the owner keeps its
 # privileges; the superuser can always connect).
 #
-# Both roles get idle_in_transaction_session_timeout = 30s: a service's
+# Every role gets idle_in_transaction_session_timeout = 30s: a service's
 # transactions are a few statements that take milliseconds, and none waits
 # for anything else (a call to the other service) while open. A session idle
 # in a transaction for 30 s belongs to a stuck or dead request; PostgreSQL
@@ -31,6 +32,7 @@ set -eo pipefail
 # Fail loudly rather than create a role without a password.
 : "${CLIENT_DB_PASSWORD:?CLIENT_DB_PASSWORD must be set for the postgres container}"
 : "${ORDER_DB_PASSWORD:?ORDER_DB_PASSWORD must be set for the postgres container}"
+: "${AUTH_DB_PASSWORD:?AUTH_DB_PASSWORD must be set for the postgres container}"
 
 # The passwords are passed as psql variables and written as :'name', which
 # psql replaces by a correctly quoted SQL literal. ON_ERROR_STOP makes psql
@@ -39,7 +41,8 @@ set -eo pipefail
 psql --no-psqlrc --set ON_ERROR_STOP=1 \
     --username "${POSTGRES_USER:-postgres}" --dbname "${POSTGRES_DB:-postgres}" \
     --set client_password="${CLIENT_DB_PASSWORD}" \
-    --set order_password="${ORDER_DB_PASSWORD}" <<-'EOSQL'
+    --set order_password="${ORDER_DB_PASSWORD}" \
+    --set auth_password="${AUTH_DB_PASSWORD}" <<-'EOSQL'
 	CREATE ROLE client_service LOGIN PASSWORD :'client_password';
 	ALTER ROLE client_service SET idle_in_transaction_session_timeout = '30s';
 	CREATE DATABASE clients OWNER client_service;
@@ -49,6 +52,11 @@ psql --no-psqlrc --set ON_ERROR_STOP=1 \
 	ALTER ROLE order_service SET idle_in_transaction_session_timeout = '30s';
 	CREATE DATABASE orders OWNER order_service;
 	REVOKE CONNECT, TEMPORARY ON DATABASE orders FROM PUBLIC;
+
+	CREATE ROLE auth_service LOGIN PASSWORD :'auth_password';
+	ALTER ROLE auth_service SET idle_in_transaction_session_timeout = '30s';
+	CREATE DATABASE auth OWNER auth_service;
+	REVOKE CONNECT, TEMPORARY ON DATABASE auth FROM PUBLIC;
 EOSQL
 
-echo "init-databases.sh: created databases clients (owner client_service) and orders (owner order_service)"
+echo "init-databases.sh: created databases clients (owner client_service), orders (owner order_service) and auth (owner auth_service)"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# compose.yaml's one-shot service init_auth runs this, in the auth_service
+# image, as its user (10001), at every `up`, once PostgreSQL is healthy and
+# before init_secrets (which waits for its exit 0), with auth_service's
+# volume alone:
+#
+#   /run/secrets/auth   the volume auth-keys, or your folder AUTH_KEYS_DIR
+#
+# Empty (a new volume: the first `up`): it makes a development set there
+# with `auth_service init`: the signing key, the clients file, dev-clients.env
+# (yours, and the web client's for the sign-in), service-clients.env, each
+# service's secret alone (init_secrets hands them out), and dev-users.env;
+# the development users admin and viewer go to auth_service's database
+# (DATABASE_URL: PostgreSQL's database auth), their passwords to
+# dev-users.env. A development set (it has client_service.secret) is run
+# through `auth_service init` again: nothing in the folder is replaced, and
+# the users of dev-users.env that the database lacks (a new pgdata volume)
+# are added with their passwords. Anything else is a set of your own: it is
+# left alone (no development user; init_secrets checks it).
+#
+# It needs the network (PostgreSQL), so it is not init_secrets, which has
+# none: the services' secrets never share a container with the network.
+set -euo pipefail
+auth=/run/secrets/auth
+: "${DATABASE_URL:?DATABASE_URL must name the database of auth_service}"
+: "${WEB_ORIGIN:?WEB_ORIGIN must be the origin of the gateway as callers see it}"
+
+if [[ ! -e "$auth/auth-signing-key.pem" && ! -e "$auth/auth-clients" ]]; then
+    echo "init_auth: $auth is empty: making a development set (auth_service init)"
+elif [[ -e "$auth/client_service.secret" ]]; then
+    echo "init_auth: a development set in $auth: its users in the database (auth_service init)"
+else
+    echo "init_auth: $auth is a set of your own: nothing to do (no development user)"
+    exit 0
+fi
+auth_service init "$auth" --database-url "$DATABASE_URL" --web-origin "$WEB_ORIGIN" | sed 's/^/init_auth: /'
+echo "init_auth: ready (the development users' passwords: $auth/dev-users.env)"
