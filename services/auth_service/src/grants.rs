@@ -172,10 +172,17 @@ impl FromRow for Code {
 /// What a redemption found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Redeemed {
-    /// Unused and alive: now used. The caller checks what it is bound to.
-    Fresh(Code),
+    /// Unused, alive and bound to what the caller checked: now used, with
+    /// the first refresh token of its family when one was asked for.
+    Fresh {
+        code: Code,
+        refresh_token: Option<String>,
+    },
     /// No such code, or expired.
     Invalid,
+    /// Bound to another client, redirect URI or verifier: now used up all
+    /// the same.
+    Refused,
     /// Used before: the refresh tokens of its family are now revoked.
     Reused,
 }
@@ -312,9 +319,19 @@ impl GrantStore {
         Ok(raw)
     }
 
-    /// Redeems `code`: consumes it whatever comes next (a code is tried
-    /// once), or revokes its family when it was used before.
-    pub async fn redeem_code(&self, code: &str) -> Result<Redeemed, StoreError> {
+    /// Redeems `code`: used up at once, whatever follows. When it is
+    /// alive and `bound` accepts it (the client, the redirect URI and the
+    /// PKCE verifier it was issued for), it answers the code and, with
+    /// `with_refresh`, the first refresh token of its family, inserted in
+    /// the same transaction: a second redemption, which revokes the family,
+    /// waits for this one (the code's row is locked) and so revokes that
+    /// token too (RFC 9700 §4.14). A code redeemed twice revokes its family.
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        bound: impl FnOnce(&Code) -> bool + Send,
+        with_refresh: bool,
+    ) -> Result<Redeemed, StoreError> {
         let code_hash = hash(code);
         let now = Timestamp::now();
         self.db
@@ -331,39 +348,37 @@ impl GrantStore {
                 if found.expires_at <= now {
                     return Ok(Redeemed::Invalid);
                 }
-                Ok::<_, StoreError>(Redeemed::Fresh(found))
+                if !bound(&found) {
+                    return Ok(Redeemed::Refused);
+                }
+                let refresh_token = if with_refresh {
+                    let raw = new_secret();
+                    let family_expires = later(now, REFRESH_ABSOLUTE);
+                    tx.execute(
+                        &INSERT_REFRESH,
+                        &[
+                            &hash(&raw),
+                            &found.family_id,
+                            &None::<String>,
+                            &found.user_id,
+                            &found.client_id,
+                            &found.scope,
+                            &found.session_hash,
+                            &now,
+                            &later(now, REFRESH_IDLE).min(family_expires),
+                            &family_expires,
+                        ],
+                    )?;
+                    Some(raw)
+                } else {
+                    None
+                };
+                Ok::<_, StoreError>(Redeemed::Fresh {
+                    code: found,
+                    refresh_token,
+                })
             })
             .await
-    }
-
-    /// Issues the first refresh token of the family a code started, for
-    /// `scope` (the code's, or less).
-    pub async fn first_refresh_token(
-        &self,
-        code: &Code,
-        scope: &str,
-    ) -> Result<String, StoreError> {
-        let raw = new_secret();
-        let now = Timestamp::now();
-        let family_expires = later(now, REFRESH_ABSOLUTE);
-        self.db
-            .execute(
-                &INSERT_REFRESH,
-                &[
-                    &hash(&raw),
-                    &code.family_id,
-                    &None::<String>,
-                    &code.user_id,
-                    &code.client_id,
-                    &scope,
-                    &code.session_hash,
-                    &now,
-                    &later(now, REFRESH_IDLE).min(family_expires),
-                    &family_expires,
-                ],
-            )
-            .await?;
-        Ok(raw)
     }
 
     /// Rotates the refresh token `token` presented by `client_id`, which

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     AppState,
     clients::{Grant, audience_of},
-    grants::{Redeemed, Rotated},
+    grants::{Code, Redeemed, Rotated},
 };
 
 /// A refusal, as RFC 6749 §5.2 writes it.
@@ -283,11 +283,34 @@ async fn redeem(
             "code, redirect_uri and code_verifier are required.",
         ));
     };
-    let code = match state.grants.redeem_code(code).await.map_err(store_failed)? {
-        Redeemed::Fresh(code) => code,
+    let bound = |code: &Code| {
+        code.client_id == client_id
+            && code.redirect_uri == redirect_uri
+            && pkce_matches(verifier, &code.code_challenge)
+    };
+    let with_refresh = grants.contains(&Grant::RefreshToken);
+    let redeemed = state
+        .grants
+        .redeem_code(code, bound, with_refresh)
+        .await
+        .map_err(store_failed)?;
+    let (code, refresh_token) = match redeemed {
+        Redeemed::Fresh {
+            code,
+            refresh_token,
+        } => (code, refresh_token),
         Redeemed::Invalid => {
             tracing::info!(client_id, "unknown or expired code");
             return Err(TokenError::InvalidGrant("The code is invalid or expired."));
+        }
+        Redeemed::Refused => {
+            tracing::info!(
+                client_id,
+                "code refused: client, redirect_uri or code_verifier"
+            );
+            return Err(TokenError::InvalidGrant(
+                "The code was not issued to this client, this redirect_uri and this code_verifier.",
+            ));
         }
         Redeemed::Reused => {
             tracing::warn!(
@@ -297,18 +320,8 @@ async fn redeem(
             return Err(TokenError::InvalidGrant("The code was already used."));
         }
     };
-    if code.client_id != client_id
-        || code.redirect_uri != redirect_uri
-        || !pkce_matches(verifier, &code.code_challenge)
-    {
-        tracing::info!(
-            client_id,
-            "code refused: client, redirect_uri or code_verifier"
-        );
-        return Err(TokenError::InvalidGrant(
-            "The code was not issued to this client, this redirect_uri and this code_verifier.",
-        ));
-    }
+    // The refresh family keeps the code's scope; every access token is
+    // narrowed to what the person's role has now, here and at each refresh.
     let scopes = current_scopes(state, code.user_id, &code.scope).await?;
     let scope = scopes.join(" ");
     let (token, ttl) = sign(state, &code.user_id.to_string(), client_id, &scopes)?;
@@ -318,12 +331,7 @@ async fn redeem(
         "expires_in": ttl,
         "scope": scope,
     });
-    if grants.contains(&Grant::RefreshToken) {
-        let refresh = state
-            .grants
-            .first_refresh_token(&code, &scope)
-            .await
-            .map_err(store_failed)?;
+    if let Some(refresh) = refresh_token {
         body["refresh_token"] = json!(refresh);
     }
     tracing::info!(
