@@ -548,3 +548,146 @@ async fn the_gateway_limits_the_sign_in_form_per_address() {
         .unwrap();
     assert_eq!(form.status(), StatusCode::OK);
 }
+
+/// The whole flow driven by a real OAuth 2.0 client library (the `oauth2`
+/// crate), as a third party's application would drive it: the authorize
+/// URL it builds (PKCE S256, its own CSRF state), the sign-in form filled
+/// as a browser would (the hidden fields and the CSRF cookie, the Origin),
+/// the code from the redirect, the library's code exchange with the
+/// verifier, the API with the person's token, the library's refresh
+/// (rotation: a new refresh token), its revocation (RFC 7009), and the
+/// revoked refresh token refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth2_client_library_drives_the_whole_flow() {
+    use oauth2::{
+        AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+        PkceCodeChallenge, RedirectUrl, RequestTokenError, RevocationUrl, Scope,
+        StandardRevocableToken, TokenResponse, TokenUrl, basic::BasicClient,
+        basic::BasicErrorResponseType,
+    };
+
+    let stack = Stack::start().await;
+    let dev = Dev::of(&stack);
+    let http = browserless();
+    let endpoint = |path: &str| format!("{}/auth/{path}", stack.gateway);
+    let client = BasicClient::new(ClientId::new(dev.client_id.clone()))
+        .set_client_secret(ClientSecret::new(dev.secret.clone()))
+        .set_auth_uri(AuthUrl::new(endpoint("authorize")).unwrap())
+        .set_token_uri(TokenUrl::new(endpoint("token")).unwrap())
+        // RFC 7009 (2): the client must check that the revocation endpoint is
+        // HTTPS, and the library does. The test stack speaks plain HTTP (TLS
+        // ends in front of the gateway in a deployment): the library gets
+        // the https address, and `plain` below carries it over HTTP.
+        .set_revocation_url(
+            RevocationUrl::new(endpoint("revoke").replacen("http://", "https://", 1)).unwrap(),
+        )
+        .set_redirect_uri(RedirectUrl::new(dev.redirect_uri.clone()).unwrap());
+
+    // authorize: the library's URL, with PKCE S256 and a random state.
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("clients:read".into()))
+        .add_scope(Scope::new("clients:write".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    assert!(
+        authorize.as_str().contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+
+    // The sign-in form, as a browser shows it and submits it.
+    let form = http.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK, "{form:?}");
+    let csrf = cookie(&form, "auth_csrf").expect("a CSRF cookie");
+    let html = form.text().await.unwrap();
+    assert!(
+        html.contains("name=\"username\"") && html.contains("name=\"password\""),
+        "the fields password managers expect:\n{html}"
+    );
+    let mut fields = hidden_fields(&html);
+    assert!(
+        fields.iter().any(|(name, _)| name == "csrf"),
+        "no CSRF token in:\n{html}"
+    );
+    fields.push(("username".into(), "admin".into()));
+    fields.push(("password".into(), dev.users["admin"].clone()));
+    let answer = http
+        .post(endpoint("sign-in"))
+        .header(header::COOKIE, &csrf)
+        .header(header::ORIGIN, &stack.gateway)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_redirection(), "{answer:?}");
+
+    // The code, from the redirect's Location, for the state the library made.
+    let (base, params) = location(&answer);
+    assert_eq!(base, dev.redirect_uri);
+    assert_eq!(&params["state"], state.secret());
+    assert_eq!(params["iss"], endpoint("").trim_end_matches('/'));
+    let code = AuthorizationCode::new(params["code"].clone());
+
+    // The library's exchange, with the verifier.
+    let tokens = client
+        .exchange_code(code)
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let first_refresh = tokens.refresh_token().expect("a refresh token").clone();
+    assert!(
+        tokens
+            .expires_in()
+            .is_some_and(|ttl| ttl <= Duration::from_secs(300))
+    );
+    // The API, through the gateway, with the person's token.
+    assert_eq!(
+        read_and_write(&stack, tokens.access_token().secret()).await,
+        (StatusCode::OK, StatusCode::CREATED),
+        "the admin reads and writes"
+    );
+
+    // Refresh: a new pair; rotation gives a new refresh token.
+    let refreshed = client
+        .exchange_refresh_token(&first_refresh)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let second_refresh = refreshed
+        .refresh_token()
+        .expect("a rotated refresh token")
+        .clone();
+    assert_ne!(second_refresh.secret(), first_refresh.secret());
+    assert_eq!(
+        read_and_write(&stack, refreshed.access_token().secret())
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // Revocation (RFC 7009) of the current refresh token, by the library.
+    let plain = |mut request: oauth2::HttpRequest| {
+        let uri = request.uri().to_string().replacen("https://", "http://", 1);
+        *request.uri_mut() = uri.parse().unwrap();
+        http.call(request)
+    };
+    client
+        .revoke_token(StandardRevocableToken::RefreshToken(second_refresh.clone()))
+        .unwrap()
+        .request_async(&plain)
+        .await
+        .unwrap();
+    // Refused afterwards: invalid_grant, as the library reads it.
+    match client
+        .exchange_refresh_token(&second_refresh)
+        .request_async(&http)
+        .await
+    {
+        Err(RequestTokenError::ServerResponse(error)) => {
+            assert_eq!(*error.error(), BasicErrorResponseType::InvalidGrant)
+        }
+        other => panic!("a revoked refresh token was not refused: {other:?}"),
+    }
+}
