@@ -12,6 +12,12 @@
 //! A request that passes reaches its handler with its [`Principal`] among
 //! its extensions and without its `Authorization` header: nothing after the
 //! check can pass the caller's token on.
+//!
+//! Every answer to a request whose token was accepted (passed, or refused
+//! for its scope or its rate) carries who made it, the token's `sub` and
+//! `client_id` ([`Caller`]), among its extensions, for the request's log
+//! line: a change is traced to the person or program that made it. A
+//! request with no valid token carries none.
 
 use std::sync::Arc;
 
@@ -28,6 +34,7 @@ use super::{
     verify::{Principal, Rejection, Verifier},
 };
 use kit_http::problem::{ApiError, Problem};
+use kit_observability::request::Caller;
 
 /// The scopes of a service's API: one to read, one to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,16 +121,24 @@ async fn check(State(guard): State<Guard>, mut request: Request, next: Next) -> 
             .into_response();
         }
     };
-    if let Err(limited) = guard.limit.check(&principal) {
-        return limited.into_response();
-    }
-    let needed = guard.scopes.for_method(request.method());
-    if !principal.has_scope(needed) {
-        return forbidden(&guard, needed, &principal);
-    }
-    request.headers_mut().remove(header::AUTHORIZATION);
-    request.extensions_mut().insert::<Arc<Principal>>(principal);
-    next.run(request).await
+    let caller = Caller {
+        sub: principal.subject.clone(),
+        client_id: principal.client_id.clone(),
+    };
+    let mut response = if let Err(limited) = guard.limit.check(&principal) {
+        limited.into_response()
+    } else {
+        let needed = guard.scopes.for_method(request.method());
+        if principal.has_scope(needed) {
+            request.headers_mut().remove(header::AUTHORIZATION);
+            request.extensions_mut().insert::<Arc<Principal>>(principal);
+            next.run(request).await
+        } else {
+            forbidden(&guard, needed, &principal)
+        }
+    };
+    response.extensions_mut().insert(caller);
+    response
 }
 
 fn unauthorized(guard: &Guard, error: Option<&str>, detail: &str) -> Response {
@@ -164,4 +179,185 @@ fn with_challenge(mut response: Response, challenge: HeaderValue) -> Response {
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, challenge);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::HashMap,
+        fmt::Debug,
+        sync::{Arc, Mutex},
+    };
+
+    use axum::{
+        Router,
+        routing::{get, post},
+    };
+    use kit_config::RateLimitConfig;
+    use kit_observability::request::ObserveLayer;
+    use serde_json::json;
+    use tracing::{
+        Event, Metadata,
+        field::{Field, Visit},
+        span,
+    };
+
+    use super::*;
+    use crate::testing::{TestIssuer, claims};
+
+    /// The fields of every event, as text: a subscriber of its own, as this
+    /// crate has no tracing-subscriber.
+    #[derive(Clone, Default)]
+    struct Events(Arc<Mutex<Vec<HashMap<String, String>>>>);
+
+    struct Fields(HashMap<String, String>);
+
+    impl Visit for Fields {
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+
+    impl tracing::Subscriber for Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(HashMap::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+
+        fn enter(&self, _: &span::Id) {}
+
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    /// A change is traced to whoever made it: the request line of a write
+    /// (and of a read, and of a refused scope) names the `sub` and
+    /// `client_id` of the token that made it; a request without a valid
+    /// token names no one; the token itself is in no line.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_request_line_names_the_tokens_sub_and_client() {
+        let events = Events::default();
+        let _default = tracing::subscriber::set_default(events.clone());
+
+        let issuer = TestIssuer::start().await;
+        let verifier = Verifier::new(&issuer.config(), "client_service").unwrap();
+        let limit = CallerLimit::new(&RateLimitConfig {
+            per_second: 1_000,
+            burst: 1_000,
+            exempt_clients: Vec::new(),
+        });
+        let scopes = Scopes {
+            read: "clients:read",
+            write: "clients:write",
+        };
+        let routes = Router::new()
+            .route("/client/", post(|| async { StatusCode::CREATED }))
+            .route("/client/{id}", get(|| async { "{}" }));
+        let app = protect(routes, verifier, scopes, limit, "client_service").layer(ObserveLayer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let person = |sub: &str, scope: &str| {
+            let mut claims = claims("client_service", scope, 300);
+            claims["sub"] = json!(sub);
+            claims["client_id"] = json!("console");
+            issuer.key.sign(&claims)
+        };
+        let admin = person("user-42", "clients:read clients:write");
+        let viewer = person("user-7", "clients:read");
+        let program = issuer.token("client_service", "clients:write");
+        let http = reqwest::Client::new();
+        let cases: [(&str, reqwest::Method, &str, Option<&str>, u16); 6] = [
+            (
+                "write",
+                reqwest::Method::POST,
+                "/client/",
+                Some(&admin),
+                201,
+            ),
+            ("read", reqwest::Method::GET, "/client/1", Some(&admin), 200),
+            (
+                "refused",
+                reqwest::Method::POST,
+                "/client/",
+                Some(&viewer),
+                403,
+            ),
+            (
+                "program",
+                reqwest::Method::POST,
+                "/client/",
+                Some(&program),
+                201,
+            ),
+            ("no-token", reqwest::Method::POST, "/client/", None, 401),
+            (
+                "bad-token",
+                reqwest::Method::POST,
+                "/client/",
+                Some("not.a.token"),
+                401,
+            ),
+        ];
+        for (id, method, path, token, status) in &cases {
+            let mut request = http
+                .request(method.clone(), format!("{base}{path}"))
+                .header("x-request-id", *id);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), *status, "{id}");
+        }
+
+        let events = events.0.lock().unwrap().clone();
+        let line = |id: &str| {
+            events
+                .iter()
+                .find(|e| {
+                    e.get("message").map(String::as_str) == Some("request finished")
+                        && e.get("request_id").map(String::as_str) == Some(id)
+                })
+                .unwrap_or_else(|| panic!("no request line for {id}: {events:?}"))
+        };
+        let who = |id: &str| {
+            let line = line(id);
+            (
+                line.get("sub").map(String::as_str),
+                line.get("client_id").map(String::as_str),
+            )
+        };
+        assert_eq!(line("write")["method"], "POST");
+        assert_eq!(who("write"), (Some("user-42"), Some("console")));
+        assert_eq!(who("read"), (Some("user-42"), Some("console")));
+        assert_eq!(who("refused"), (Some("user-7"), Some("console")));
+        assert_eq!(who("program"), (Some("test-client"), Some("test-client")));
+        assert_eq!(who("no-token"), (None, None));
+        assert_eq!(who("bad-token"), (None, None));
+        for event in &events {
+            for value in event.values() {
+                assert!(
+                    !value.contains(&admin) && !value.contains(&viewer),
+                    "a token in a log line: {event:?}"
+                );
+            }
+        }
+    }
 }

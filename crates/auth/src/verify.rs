@@ -44,7 +44,8 @@ const JWKS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Who called, from a valid token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// `sub`: the client the token was issued to (client credentials).
+    /// `sub`: who: the client itself (client credentials), or the person's
+    /// user id (a person signed in through a client).
     pub subject: String,
     /// `client_id`.
     pub client_id: String,
