@@ -94,13 +94,21 @@ async fn run(
         UsersCommand::List => {
             let users = store.list().await.map_err(failed)?;
             let width = users.iter().map(|u| u.name.len()).max().unwrap_or(0).max(4);
+            // ID: the `sub` of the user's tokens, which the services log.
+            let id_width = users
+                .iter()
+                .map(|u| u.id.to_string().len())
+                .max()
+                .unwrap_or(0)
+                .max(2);
             let mut text = format!(
-                "{:width$}  {:6}  {:8}  CREATED\n",
-                "NAME", "ROLE", "DISABLED"
+                "{:>id_width$}  {:width$}  {:6}  {:8}  CREATED\n",
+                "ID", "NAME", "ROLE", "DISABLED"
             );
             for user in users {
                 text.push_str(&format!(
-                    "{:width$}  {:6}  {:8}  {}\n",
+                    "{:>id_width$}  {:width$}  {:6}  {:8}  {}\n",
+                    user.id,
                     user.name,
                     user.role.as_str(),
                     if user.disabled { "yes" } else { "no" },
@@ -253,18 +261,22 @@ mod tests {
             .lines()
             .map(|l| l.split_whitespace().collect())
             .collect();
-        assert_eq!(rows[0], ["NAME", "ROLE", "DISABLED", "CREATED"]);
-        assert_eq!(rows[1][..3], ["ada", "admin", "no"]);
-        assert_eq!(rows[2][..3], ["bob", "viewer", "no"]);
+        assert_eq!(rows[0], ["ID", "NAME", "ROLE", "DISABLED", "CREATED"]);
+        assert_eq!(rows[1][1..4], ["ada", "admin", "no"]);
+        assert_eq!(rows[2][1..4], ["bob", "viewer", "no"]);
+        let ids: Vec<i64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+        assert!(ids[0] > 0 && ids[0] != ids[1], "{listed}");
         assert_eq!(rows.len(), 3, "{listed}");
 
         let disabled = users(&db, UsersCommand::Disable { name: name("bob") }, none).await;
         assert_eq!(disabled, Ok("disabled user bob".to_owned()));
         let listed = users(&db, UsersCommand::List, none).await.expect("listed");
         assert!(
-            listed
-                .lines()
-                .any(|l| l.split_whitespace().take(3).eq(["bob", "viewer", "yes"])),
+            listed.lines().any(|l| l
+                .split_whitespace()
+                .skip(1)
+                .take(3)
+                .eq(["bob", "viewer", "yes"])),
             "{listed}"
         );
 
