@@ -123,6 +123,40 @@ impl RunSh {
         token.to_owned()
     }
 
+    /// `scripts/dev/sign-in.sh USER`, as the README shows it: its standard
+    /// output, the token response, which must hold an access token that
+    /// reads through the gateway.
+    async fn sign_in(&self, user: &str) {
+        let out = Command::new(workspace_root().join("scripts/dev/sign-in.sh"))
+            .arg(user)
+            .env("DATA_DIR", self._dir.path().join("data"))
+            .env("GATEWAY_PORT", (self.base + 2 * self.replicas).to_string())
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run scripts/dev/sign-in.sh");
+        assert!(
+            out.status.success(),
+            "scripts/dev/sign-in.sh {user} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "scripts/dev/sign-in.sh {user} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        let access = body["access_token"].as_str().expect("an access token");
+        assert!(body["refresh_token"].is_string(), "{body}");
+        let read = reqwest::Client::new()
+            .get(format!("{}/client/", self.gateway()))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(read, StatusCode::OK, "{user}'s token from sign-in.sh");
+    }
+
     fn gateway(&self) -> String {
         format!("http://127.0.0.1:{}", self.base + 2 * self.replicas)
     }
@@ -327,6 +361,9 @@ async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read()
         async move { said }
     })
     .await;
+    // The README's sign-in: scripts/dev/sign-in.sh, for both users.
+    run.sign_in("admin").await;
+    run.sign_in("viewer").await;
     let path = a_client(&run, "RUN-1").await;
     let load = Load::start_at(&run.http, &run.gateway(), vec![path], 4);
     tokio::time::sleep(Duration::from_millis(500)).await;
