@@ -438,11 +438,10 @@ async fn migrate_sqlite(
     let path = pool.path().to_owned();
     tokio::task::spawn_blocking(move || {
         let _lock = lock_file(&path)?;
-        let mut conn = crate::sqlite::open(&path)
-            .map_err(|err| DbError::Connect(crate::sqlite::error(err)))?;
-        // The migrations wait for another process's lock as long as any
-        // statement does.
-        conn.busy_timeout(crate::sqlite::BUSY_TIMEOUT)
+        // The migrations wait for another process's lock (an instance of
+        // the same service already serving, on the same file) as long as
+        // any statement does, from the connection's first pragma on.
+        let mut conn = crate::sqlite::open_waiting(&path, crate::sqlite::BUSY_TIMEOUT)
             .map_err(|err| DbError::Connect(crate::sqlite::error(err)))?;
         crate::sqlite::migrate::run(&mut conn, migrator)?;
         Ok::<_, DbError>(())
@@ -521,6 +520,35 @@ mod tests {
         assert_eq!(count, Some(0));
         holder.join().unwrap();
         db.close().await;
+    }
+
+    /// The migrations of an instance starting while another instance on
+    /// the same file holds its lock (here for 300 ms, taken after the
+    /// start's first look at the file) wait for the lock from their
+    /// connection's first pragma on, and run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_migrations_wait_for_another_instance_holding_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let url = format!("sqlite://{}", path.display());
+        let migrations = migrations(dir.path()).await;
+        Db::connect(&url, &migrations).await.unwrap().close().await;
+        let (locked, lock_taken) = std::sync::mpsc::channel();
+        let other = path.clone();
+        let holder = std::thread::spawn(move || {
+            let other = rusqlite::Connection::open(&other).unwrap();
+            other
+                .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+                .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT;").unwrap();
+        });
+        lock_taken.recv().unwrap();
+        let pool = crate::sqlite::SqlitePool::new(&path);
+        let migrated = migrate_sqlite(&pool, migrations.sqlite).await;
+        holder.join().unwrap();
+        assert!(migrated.is_ok(), "{migrated:?}");
     }
 
     /// A file migrated once is recognised as migrated (here, by this

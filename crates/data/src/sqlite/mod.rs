@@ -389,15 +389,22 @@ impl From<Failure> for StoreError {
 /// A new connection to `path`, set up as every connection of a service is
 /// (write-ahead log, foreign keys, the log's bounds: see [`wal`]).
 pub(crate) fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+    // No busy handler: it would wait on the request's thread. A statement
+    // that finds the file locked fails at once, and `retry_busy` waits.
+    open_waiting(path, Duration::ZERO)
+}
+
+/// A connection whose statements, the pragmas set here among them, wait
+/// up to `busy` for another process's lock: for work off the request
+/// path (the migrations at start-up, on a blocking thread).
+pub(crate) fn open_waiting(path: &Path, busy: Duration) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    // No busy handler: it would wait on the request's thread. A statement
-    // that finds the file locked fails at once, and `retry_busy` waits.
-    conn.busy_timeout(Duration::ZERO)?;
+    conn.busy_timeout(busy)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
          PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
