@@ -257,7 +257,10 @@ floor_us=""
 if [[ -n "$pg_dir" ]]; then
     pgbench_to=(-h "$pg_dir" -p "$(cat "$pg_dir/port")" -U postgres)
     [[ -z "${BENCH_PG_TCP:-}" ]] || pgbench_to=(-h 127.0.0.1 -p "$(cat "$pg_dir/port")" -U postgres)
-    pgbench "${pgbench_to[@]}" -i -q -s 10 pgbench 2>/dev/null
+    if ! init_out="$(pgbench "${pgbench_to[@]}" -i -q -s 10 pgbench 2>&1)"; then
+        printf 'pgbench could not make its tables:\n%s\n' "$init_out" >&2
+        exit 1
+    fi
     floor_before="$(cpu_ticks "$database_pid")"
     floor_out="$(pgbench "${pgbench_to[@]}" -S -M prepared -n -c 16 -j 2 -T "$seconds" pgbench 2>&1)"
     floor_after="$(cpu_ticks "$database_pid")"
