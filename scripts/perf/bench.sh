@@ -255,15 +255,28 @@ printf 'binaries: %s\n\n' "$binaries"
 # socket as the services (pgbench's own CPU is not counted).
 floor_us=""
 if [[ -n "$pg_dir" ]]; then
-    pgbench_to=(-h "$pg_dir" -p "$(cat "$pg_dir/port")" -U postgres)
-    [[ -z "${BENCH_PG_TCP:-}" ]] || pgbench_to=(-h 127.0.0.1 -p "$(cat "$pg_dir/port")" -U postgres)
-    pgbench "${pgbench_to[@]}" -i -q -s 10 pgbench 2>/dev/null
-    floor_before="$(cpu_ticks "$database_pid")"
-    floor_out="$(pgbench "${pgbench_to[@]}" -S -M prepared -n -c 16 -j 2 -T "$seconds" pgbench 2>&1)"
-    floor_after="$(cpu_ticks "$database_pid")"
-    floor_statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$floor_out")"
-    floor_us="$(awk -v t="$((floor_after - floor_before))" -v hz="$ticks_per_second" -v n="${floor_statements:-0}" \
-        'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n}')"
+    pg_host="$pg_dir"
+    [[ -z "${BENCH_PG_TCP:-}" ]] || pg_host=127.0.0.1
+    # pgbench_floor DATABASE PGBENCH_ARGS...: PostgreSQL's CPU time per
+    # statement (µs) while pgbench runs its script on DATABASE, prepared, from
+    # 16 clients for the bench's seconds ("?" when it ran none).
+    pgbench_floor() {
+        local database="$1" before after out statements
+        shift
+        before="$(cpu_ticks "$database_pid")"
+        out="$(pgbench -h "$pg_host" -p "$(cat "$pg_dir/port")" -U postgres "$@" \
+            -M prepared -n -c 16 -j 2 -T "$seconds" "$database" 2>&1)"
+        after="$(cpu_ticks "$database_pid")"
+        statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$out")"
+        awk -v t="$((after - before))" -v hz="$ticks_per_second" -v n="${statements:-0}" \
+            'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "?"}'
+    }
+    if ! init_out="$(pgbench -h "$pg_host" -p "$(cat "$pg_dir/port")" -U postgres -i -q -s 10 pgbench 2>&1)"; then
+        printf 'pgbench could not make its tables:\n%s\n' "$init_out" >&2
+        exit 1
+    fi
+    floor_us="$(pgbench_floor pgbench -S)"
+    [[ "$floor_us" != "?" ]] || floor_us=""
     printf 'PostgreSQL floor (pgbench -S -M prepared, 16 clients, over %s): %s µs of PostgreSQL CPU per statement\n' \
         "$pg_via" "${floor_us:-?}"
     # And what PostgreSQL itself spends on POST /order/'s write: order_service's
@@ -272,13 +285,8 @@ if [[ -n "$pg_dir" ]]; then
     cat >"$work/insert.sql" <<'SQL'
 INSERT INTO orders (client_id, item, quantity, price_cents, status, created_at, updated_at) SELECT 1, 'Floor', 2, 999, 'new', now(), now() WHERE NOT EXISTS (SELECT 1 FROM deleted_clients WHERE client_id = 1) RETURNING id;
 SQL
-    insert_before="$(cpu_ticks "$database_pid")"
-    insert_out="$(pgbench "${pgbench_to[@]}" -f "$work/insert.sql" -M prepared -n -c 16 -j 2 -T "$seconds" orders 2>&1)"
-    insert_after="$(cpu_ticks "$database_pid")"
-    insert_statements="$(awk -F': ' '/number of transactions actually processed/ {split($2, n, "/"); print n[1]}' <<<"$insert_out")"
     printf "  and for order_service's INSERT (the same way, into its table): %s µs per statement\n\n" \
-        "$(awk -v t="$((insert_after - insert_before))" -v hz="$ticks_per_second" -v n="${insert_statements:-0}" \
-            'BEGIN {if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "?"}')"
+        "$(pgbench_floor orders -f "$work/insert.sql")"
 fi
 printf '%-20s %10s %9s %9s %9s %7s %8s %11s %5s %5s %5s' "target" "req/s" "p50" "p90" "p99" "errors" "÷ limit" \
     "CPU µs/req" "svc" "gw" "db"
