@@ -78,18 +78,19 @@ trap 'scripts/dev/pg-cluster.sh stop "$pg_dir"' EXIT
 pg_url="$(scripts/dev/pg-cluster.sh start "$pg_dir" "${PG_TEST_PORT:-54329}")"
 E2E_BACKEND=postgres E2E_PG_URL="$pg_url" cargo test -p e2e --locked
 
-step "compose's PostgreSQL init script: both roles and databases, idle_in_transaction_session_timeout set"
+step "compose's PostgreSQL init script: the three roles and databases, idle_in_transaction_session_timeout set"
 port="$(cat "$pg_dir/port")"
 PGHOST=127.0.0.1 PGPORT="$port" POSTGRES_USER=postgres POSTGRES_DB=postgres \
-    CLIENT_DB_PASSWORD=test ORDER_DB_PASSWORD=test deploy/postgres/init-databases.sh >/dev/null
-for role_db in client_service:clients order_service:orders; do
+    CLIENT_DB_PASSWORD=test ORDER_DB_PASSWORD=test AUTH_DB_PASSWORD=test \
+    deploy/postgres/init-databases.sh >/dev/null
+for role_db in client_service:clients order_service:orders auth_service:auth; do
     timeout="$(psql -qtAX "postgres://${role_db%%:*}@127.0.0.1:$port/${role_db##*:}" -c 'SHOW idle_in_transaction_session_timeout')"
     if [[ "$timeout" != 30s ]]; then
         echo "${role_db%%:*}: idle_in_transaction_session_timeout is '$timeout', not 30s" >&2
         exit 1
     fi
 done
-echo "ok: client_service and order_service sessions end after 30 s idle in a transaction"
+echo "ok: client_service, order_service and auth_service sessions end after 30 s idle in a transaction"
 
 step "make bench on PostgreSQL: one round of 1 s per target, with the debug binaries (it works; no figures)"
 BENCH_DATABASE=postgres BENCH_SECONDS=1 BENCH_PROFILE=debug scripts/perf/bench.sh

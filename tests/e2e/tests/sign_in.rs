@@ -532,6 +532,21 @@ async fn the_gateway_limits_the_sign_in_form_per_address() {
         "{limited:?}"
     );
     assert!(limited.headers().get(header::RETRY_AFTER).is_some());
+    // A person at the form reads a page, not problem+json.
+    assert!(
+        limited.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{limited:?}"
+    );
+    assert!(
+        limited
+            .text()
+            .await
+            .unwrap()
+            .contains("<h1>Too many sign-in attempts</h1>")
+    );
     // Showing the form is not limited by it.
     let dev = Dev::of(&stack);
     let (_, challenge) = pkce();
