@@ -95,11 +95,37 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     tracing::info!(kid = %keys.kid, published = keys.jwks["keys"].as_array().map_or(0, Vec::len), "signing keys loaded");
     let url = config.database.url()?;
     let db = Db::connect(&url, &users::MIGRATIONS).await?;
+    users::prepare_decoy().await?;
     let state = AppState::new(&config.issuer, keys, clients, config.token_ttl, db.clone());
+    tokio::spawn(purge_expired_grants(state.grants.clone()));
     let server = Server::new("auth_service", router(state, &config.issuer))
         .depends_on(db, kit_config::redact_url(&url))
         .grace(config.shutdown_grace);
     Ok(server.bind(config.listen_addr).await?)
+}
+
+/// How often an instance deletes the expired sign-in sessions, codes and
+/// refresh tokens ([`GrantStore::purge`]).
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Deletes the expired grants now, then every [`PURGE_EVERY`], for as long
+/// as the process runs. (Every instance does it; a second purge in a row
+/// finds nothing to delete.)
+async fn purge_expired_grants(grants: GrantStore) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        match grants.purge().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(
+                rows,
+                "expired sign-in sessions, codes and refresh tokens deleted"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not delete the expired grants; trying again later")
+            }
+        }
+    }
 }
 
 /// The routes: the authorization endpoint and its sign-in form, sign-out,

@@ -239,33 +239,8 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
-/// The scopes of `scope` that `user` (by its id) may still have now; an
-/// unknown or disabled user has none.
-async fn current_scopes(
-    state: &AppState,
-    user_id: i64,
-    scope: &str,
-) -> Result<Vec<String>, TokenError> {
-    let user = state
-        .users
-        .get_by_id(user_id)
-        .await
-        .map_err(store_failed)?
-        .filter(|u| !u.disabled);
-    let Some(user) = user else {
-        return Err(TokenError::InvalidGrant("The user may not sign in."));
-    };
-    let scopes: Vec<String> = split_scope(scope)
-        .into_iter()
-        .filter(|s| user.role.scopes().contains(&s.as_str()))
-        .collect();
-    if scopes.is_empty() {
-        return Err(TokenError::InvalidGrant(
-            "The user may no longer have this scope.",
-        ));
-    }
-    Ok(scopes)
-}
+/// Why a person's code or refresh token gives no token although it is good.
+const NOT_ALLOWED: &str = "The user may not sign in, or no longer has this scope.";
 
 /// `grant_type=authorization_code`.
 async fn redeem(
@@ -294,11 +269,12 @@ async fn redeem(
         .redeem_code(code, bound, with_refresh)
         .await
         .map_err(store_failed)?;
-    let (code, refresh_token) = match redeemed {
+    let (code, scopes, refresh_token) = match redeemed {
         Redeemed::Fresh {
             code,
+            scopes,
             refresh_token,
-        } => (code, refresh_token),
+        } => (code, scopes, refresh_token),
         Redeemed::Invalid => {
             tracing::info!(client_id, "unknown or expired code");
             return Err(TokenError::InvalidGrant("The code is invalid or expired."));
@@ -319,10 +295,17 @@ async fn redeem(
             );
             return Err(TokenError::InvalidGrant("The code was already used."));
         }
+        Redeemed::NotAllowed => {
+            tracing::info!(
+                client_id,
+                "code refused: its user is disabled or lost its scopes"
+            );
+            return Err(TokenError::InvalidGrant(NOT_ALLOWED));
+        }
     };
     // The refresh family keeps the code's scope; every access token is
-    // narrowed to what the person's role has now, here and at each refresh.
-    let scopes = current_scopes(state, code.user_id, &code.scope).await?;
+    // narrowed to what the person's role has now (by the store, in the
+    // transaction that issues it), here and at each refresh.
     let scope = scopes.join(" ");
     let (token, ttl) = sign(state, &code.user_id.to_string(), client_id, &scopes)?;
     let mut body = json!({
@@ -354,12 +337,12 @@ async fn refresh(state: &AppState, client_id: &str, form: &Form) -> Result<Respo
         .rotate(token, client_id, asked.as_deref())
         .await
         .map_err(store_failed)?;
-    let (refresh_token, user_id, scope) = match rotated {
+    let (refresh_token, user_id, scopes) = match rotated {
         Rotated::New {
             refresh_token,
             user_id,
-            scope,
-        } => (refresh_token, user_id, scope),
+            scopes,
+        } => (refresh_token, user_id, scopes),
         Rotated::Invalid => {
             tracing::info!(client_id, "refresh token refused");
             return Err(TokenError::InvalidGrant(
@@ -377,7 +360,6 @@ async fn refresh(state: &AppState, client_id: &str, form: &Form) -> Result<Respo
             ));
         }
     };
-    let scopes = current_scopes(state, user_id, &asked.map_or(scope, |a| a.join(" "))).await?;
     let (token, ttl) = sign(state, &user_id.to_string(), client_id, &scopes)?;
     tracing::info!(client_id, user = user_id, "token refreshed");
     Ok(answer(json!({
@@ -535,13 +517,15 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unform = |s: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
-            .ok()
-            .and_then(|mut v| v.pop())
-            .map(|(_, v)| v)
-    };
-    Some((unform(id)?, unform(secret)?))
+    Some((form_decoded(id)?, form_decoded(secret)?))
+}
+
+/// `text` form-decoded (`+` a space, `%XX` a byte), as UTF-8.
+fn form_decoded(text: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// `GET /auth/jwks.json`: the public keys.
@@ -607,6 +591,9 @@ mod tests {
         assert_eq!(who(&asked), ("my id", Some("p:w")));
         assert_eq!(asked.grant, Grant::ClientCredentials);
         assert_eq!(asked.form.get("scope"), Some("a b"));
+        // `&` and `=` are characters of the id like any other, `+` a space.
+        let asked = form("grant_type=client_credentials", Some("x&v=reader:a+b%2B")).unwrap();
+        assert_eq!(who(&asked), ("x&v=reader", Some("a b+")));
         let asked = form(
             "grant_type=client_credentials&client_id=x&client_secret=y",
             None,

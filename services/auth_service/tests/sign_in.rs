@@ -1313,6 +1313,9 @@ async fn every_grant_statement_prepares_on_sqlite() {
     let conn =
         rusqlite::Connection::open(setup.dir.path().join("auth_service.db")).expect("opened");
     for statement in auth_service::grants::statements() {
+        if auth_service::grants::is_postgres_only(&statement) {
+            continue;
+        }
         conn.prepare(statement.sql())
             .unwrap_or_else(|e| panic!("{}: {e}", statement.sql()));
     }

@@ -3,7 +3,8 @@
 -- session's id, a code, a refresh token) is a random value given out once
 -- and stored only as its SHA-256, in lower-case hex: a copy of the database
 -- lets nobody sign in or redeem anything. Rows past their expiry are
--- refused by the statements that read them, and may be deleted. Times are
+-- refused by the statements that read them; auth_service deletes them
+-- every few minutes (grants.rs: GrantStore::purge). Times are
 -- kit_data's Timestamp text (UTC, RFC 3339), which sorts as it compares.
 
 -- A person signed in at auth_service (its cookie holds the id): a second
@@ -37,6 +38,9 @@ CREATE TABLE authorization_codes (
     expires_at     TEXT        NOT NULL CHECK (expires_at > issued_at),
     used_at        TEXT
 );
+
+CREATE INDEX authorization_codes_session_hash_idx ON authorization_codes (session_hash);
+CREATE INDEX authorization_codes_user_id_idx ON authorization_codes (user_id);
 
 -- A refresh token: opaque, rotated on every use (used_at set, a child with
 -- parent_hash = this one issued). Every token issued from one code is one
