@@ -8,7 +8,7 @@
 //! Managed by `auth_service users …` (`cli.rs`) and made for development by
 //! `auth_service init` (`init.rs`).
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use argon2::{
     Argon2, PasswordHash, PasswordVerifier,
@@ -259,9 +259,30 @@ impl FromRow for User {
 pub struct NameTaken;
 
 /// Verified when the user name is unknown, so that an unknown user takes
-/// as long to refuse as a wrong password.
-static DECOY: LazyLock<String> =
-    LazyLock::new(|| hash_secret(Password::generate().as_str()).unwrap_or_default());
+/// as long to refuse as a wrong password: the hash of a random password,
+/// made once, off the async threads, at start ([`prepare_decoy`]).
+static DECOY: OnceLock<String> = OnceLock::new();
+
+/// Makes the decoy hash, if it is not made yet. auth_service calls it at
+/// start, so that no sign-in waits for it and a failure stops the start
+/// rather than leave unknown names refused faster than known ones.
+pub async fn prepare_decoy() -> Result<(), String> {
+    if DECOY.get().is_none() {
+        let hash = tokio::task::spawn_blocking(|| hash_secret(Password::generate().as_str()))
+            .await
+            .map_err(|e| format!("the decoy password hash did not finish: {e}"))??;
+        let _ = DECOY.set(hash);
+    }
+    Ok(())
+}
+
+async fn decoy() -> Result<String, StoreError> {
+    prepare_decoy().await.map_err(StoreError::failed)?;
+    DECOY
+        .get()
+        .cloned()
+        .ok_or_else(|| StoreError::failed("no decoy password hash"))
+}
 
 #[derive(Clone, Debug)]
 pub struct UserStore {
@@ -354,9 +375,10 @@ impl UserStore {
         password: &str,
     ) -> Result<Option<User>, StoreError> {
         let user = self.get(name).await?;
-        let hash = user
-            .as_ref()
-            .map_or_else(|| DECOY.clone(), |u| u.password_hash.clone());
+        let hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => decoy().await?,
+        };
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || verify(&hash, &password))
             .await
