@@ -10,6 +10,7 @@ use kit_data::Db;
 
 use crate::{
     config::{Database, UsersCommand},
+    grants::GrantStore,
     users::{MIGRATIONS, NameTaken, Password, UserStore},
 };
 
@@ -65,13 +66,23 @@ pub async fn users(
 ) -> Result<String, String> {
     let url = database.url()?;
     let db = open(&url).await?;
-    let outcome = run(&UserStore::new(db.clone()), command, password).await;
+    let outcome = run(
+        &UserStore::new(db.clone()),
+        &GrantStore::new(db.clone()),
+        command,
+        password,
+    )
+    .await;
     db.close().await;
     outcome
 }
 
+/// A new password and a disabled user also end everything the user was
+/// signed in to ([`GrantStore::end_user`]): whoever held the old password
+/// is out at once, and stays out after an `enable`.
 async fn run(
     store: &UserStore,
+    grants: &GrantStore,
     command: UsersCommand,
     password: impl FnOnce() -> Result<Option<Password>, String>,
 ) -> Result<String, String> {
@@ -123,7 +134,13 @@ async fn run(
                 .await
                 .map_err(failed)?
             {
-                Some(user) => Ok(format!("disabled user {}", user.name)),
+                Some(user) => {
+                    grants.end_user(user.id).await.map_err(failed)?;
+                    Ok(format!(
+                        "disabled user {} (signed out of every session)",
+                        user.name
+                    ))
+                }
                 None => Err(unknown(name.as_str())),
             }
         }
@@ -147,11 +164,14 @@ async fn run(
                 .await
                 .map_err(failed)?
             {
-                Some(user) => Ok(format!(
-                    "new password for user {}\n{}",
-                    user.name,
-                    shown(&password, made)
-                )),
+                Some(user) => {
+                    grants.end_user(user.id).await.map_err(failed)?;
+                    Ok(format!(
+                        "new password for user {} (signed out of every session)\n{}",
+                        user.name,
+                        shown(&password, made)
+                    ))
+                }
                 None => Err(unknown(name.as_str())),
             }
         }
@@ -269,7 +289,10 @@ mod tests {
         assert_eq!(rows.len(), 3, "{listed}");
 
         let disabled = users(&db, UsersCommand::Disable { name: name("bob") }, none).await;
-        assert_eq!(disabled, Ok("disabled user bob".to_owned()));
+        assert_eq!(
+            disabled,
+            Ok("disabled user bob (signed out of every session)".to_owned())
+        );
         let listed = users(&db, UsersCommand::List, none).await.expect("listed");
         assert!(
             listed.lines().any(|l| l
@@ -295,6 +318,13 @@ mod tests {
             assert!(unknown.contains("no user `nobody`"), "{unknown}");
         }
 
+        // A session of ada's, from before the new password.
+        let store_db = open(&db.url().expect("a url")).await.expect("opened");
+        let store = UserStore::new(store_db.clone());
+        let grants = GrantStore::new(store_db.clone());
+        let ada = store.get("ada").await.expect("no failure").expect("ada");
+        let session = grants.start_session(ada.id).await.expect("a session");
+        assert!(grants.session_user(&session).await.expect("read").is_some());
         let said = users(
             &db,
             UsersCommand::SetPassword { name: name("ada") },
@@ -303,8 +333,10 @@ mod tests {
         .await
         .expect("changed");
         assert!(said.starts_with("new password for user ada"), "{said}");
-        let store_db = open(&db.url().expect("a url")).await.expect("opened");
-        let store = UserStore::new(store_db.clone());
+        assert!(
+            grants.session_user(&session).await.expect("read").is_none(),
+            "a new password ends the sessions of the old one"
+        );
         assert!(
             store
                 .authenticate("ada", "ada's new password")
@@ -319,6 +351,16 @@ mod tests {
                 .expect("no failure")
                 .is_none()
         );
+        // Disabling bob ends his session, also for after an enable.
+        let bob = store.get("bob").await.expect("no failure").expect("bob");
+        let session = grants.start_session(bob.id).await.expect("a session");
+        users(&db, UsersCommand::Disable { name: name("bob") }, none)
+            .await
+            .expect("disabled");
+        users(&db, UsersCommand::Enable { name: name("bob") }, none)
+            .await
+            .expect("enabled");
+        assert!(grants.session_user(&session).await.expect("read").is_none());
         store_db.close().await;
     }
 }

@@ -16,7 +16,9 @@
 //! scripts to source). When that file exists its passwords are kept: a user
 //! it names that the database lacks is added with its password, and no
 //! password is ever changed. When it does not, and a user exists already,
-//! that user gets a new password (the file was the only copy of the old).
+//! init stops with a message and changes nothing: it never changes a
+//! password it did not make (the database may be one where `admin` is a
+//! real person's).
 
 use std::{
     fmt::Write as _,
@@ -119,6 +121,20 @@ pub async fn init_with(
     Ok(Made { files, users })
 }
 
+/// Why init stops when the database has a development user's name but
+/// `dev-users.env` (the only copy of its password) is missing.
+fn existing_user_without_file(name: &str, file: &Path) -> String {
+    format!(
+        "the database has a user `{name}` already, and {} is missing: init changes no \
+         password it did not make. Start over with a new database (for `make run`: delete \
+         DATA_DIR/auth_service.db), or give {name} a password with `auth_service users \
+         set-password {name}` and write {} yourself (ADMIN_USER=…, ADMIN_PASSWORD=…, \
+         VIEWER_USER=…, VIEWER_PASSWORD=…)",
+        file.display(),
+        file.display()
+    )
+}
+
 /// The development users and `dev-users.env` (see the module's comment).
 async fn dev_users(
     dir: &Path,
@@ -161,18 +177,19 @@ async fn dev_users(
         }
         return Ok((None, said));
     }
+    for (name, _, _) in DEV_USERS {
+        if store.get(name).await.map_err(failed)?.is_some() {
+            return Err(existing_user_without_file(name, &path));
+        }
+    }
     let mut lines = String::new();
     for (name, role, prefix) in DEV_USERS {
         let user = UserName::parse(name)?;
         let password = Password::generate();
         match store.add(&user, role, &password).await.map_err(failed)? {
             Ok(_) => said.push(format!("added user {name} ({role})")),
-            Err(NameTaken) => {
-                store.set_password(name, &password).await.map_err(failed)?;
-                said.push(format!(
-                    "user {name} exists: new password, as {DEV_USERS_FILE} was missing"
-                ));
-            }
+            // Added meanwhile by someone else: its password is not ours.
+            Err(NameTaken) => return Err(existing_user_without_file(name, &path)),
         }
         writeln!(
             lines,
@@ -434,23 +451,18 @@ mod tests {
         assert!(store.authenticate("admin", &admin).await.unwrap().is_some());
         db.close().await;
 
-        // The file lost: new passwords, written again, and the old ones refused.
+        // The file lost: init stops, says why, and changes no password.
         std::fs::remove_file(&path).unwrap();
-        let made = init(dir.path(), None).await.unwrap();
-        assert_eq!(made.files, std::slice::from_ref(&path));
-        let new = std::fs::read_to_string(&path).unwrap();
-        let new_admin = value_of(&new, "ADMIN_PASSWORD");
-        assert_ne!(new_admin, admin);
-        let (db, store) = users_of(dir.path()).await;
+        let refused = init(dir.path(), None).await.unwrap_err();
         assert!(
-            store
-                .authenticate("admin", &new_admin)
-                .await
-                .unwrap()
-                .is_some()
+            refused.contains("a user `admin` already") && refused.contains("set-password admin"),
+            "{refused}"
         );
-        assert!(store.authenticate("admin", &admin).await.unwrap().is_none());
+        assert!(!path.exists());
+        let (db, store) = users_of(dir.path()).await;
+        assert!(store.authenticate("admin", &admin).await.unwrap().is_some());
         db.close().await;
+        std::fs::write(&path, &text).unwrap();
 
         // A file that lacks a line is named, not guessed at.
         std::fs::write(&path, "ADMIN_USER=admin\n").unwrap();
