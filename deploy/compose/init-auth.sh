@@ -33,5 +33,7 @@ else
     echo "init_auth: $auth is a set of your own: nothing to do (no development user)"
     exit 0
 fi
-auth_service init "$auth" --database-url "$DATABASE_URL" --web-origin "$WEB_ORIGIN" | sed 's/^/init_auth: /'
+# (auth_service init reads DATABASE_URL, with its password, from the
+# environment: never on a command line, where the process list shows it.)
+auth_service init "$auth" --web-origin "$WEB_ORIGIN" | sed 's/^/init_auth: /'
 echo "init_auth: ready (the development users' passwords: $auth/dev-users.env)"

@@ -309,9 +309,10 @@ stack_start() {
     fi
     # auth_service's development keys and clients, made once (kept after).
     # With its development users in its database, and the development web
-    # client's redirect URIs on this gateway.
-    "$bin_dir/auth_service" init "$DATA_DIR" \
-        --database-url "$(stack_auth_database_url)" \
+    # client's redirect URIs on this gateway. The database URL (which may
+    # hold a password) goes in the environment, not on the command line,
+    # where any user of the machine could read it in the process list.
+    DATABASE_URL="$(stack_auth_database_url)" "$bin_dir/auth_service" init "$DATA_DIR" \
         --web-origin "http://127.0.0.1:$GATEWAY_PORT" | sed 's/^/auth_service init: /' || return 1
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../../gateway/docs/build.sh" || return 1
