@@ -31,9 +31,9 @@
 # id is in RUN_DIR/<service>.<i>.pid (the gateway's in RUN_DIR/gateway.pid)
 # while it runs.
 #
-#   stack_check_config          checks REPLICAS and the ports; prints what is
-#                               wrong and returns 1 (call it early, before a
-#                               long build)
+#   stack_check_config          checks REPLICAS, the ports and the database
+#                               URLs' schemes; prints what is wrong and
+#                               returns 1 (call it early, before a long build)
 #   stack_start BIN_DIR RUN_DIR starts everything and waits until all of it
 #                               is ready; on failure shows the logs' ends,
 #                               stops what it started and returns 1
@@ -105,6 +105,18 @@ stack_check_config() {
         [[ "$name" != AUTH_SERVICE_PORT ]] || port="$(stack_auth_port)"
         if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
             echo "$name=$port: give a port number from 1 to 65535" >&2
+            return 1
+        fi
+    done
+    # The database URLs, which the binaries would refuse only at start,
+    # after the build (auth_service's even earlier, at `auth_service init`).
+    # The value is not shown: it may hold a password.
+    local url
+    for name in CLIENT_DATABASE_URL ORDER_DATABASE_URL AUTH_DATABASE_URL; do
+        url="${!name:-}"
+        if [[ -n "$url" && ! "$url" =~ ^(sqlite:|postgres://|postgresql://) ]]; then
+            echo "$name is not a database URL: give sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB" \
+                "(or unset it: a SQLite file in DATA_DIR)" >&2
             return 1
         fi
     done
