@@ -61,7 +61,10 @@ if [[ -n "${RUN_BIN_DIR:-}" ]]; then
     done
 fi
 
-DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
+# Made readable by this user alone (auth_service.db holds the users'
+# password hashes, the .env files secrets); one that exists is left as it is.
+[[ -d "$DATA_DIR" ]] || { mkdir -p "$DATA_DIR" && chmod 0700 "$DATA_DIR"; }
+DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 
 if [[ -z "${RUN_BIN_DIR:-}" ]]; then
     cargo build --release --locked --bin auth_service --bin client_service --bin order_service

@@ -312,7 +312,10 @@ stack_start() {
             return 1
         fi
     done
-    mkdir -p "$run_dir" "$DATA_DIR"
+    mkdir -p "$run_dir"
+    # DATA_DIR, when it is new, readable by this user alone: auth_service.db
+    # holds the users' password hashes, the .env files secrets.
+    [[ -d "$DATA_DIR" ]] || { mkdir -p "$DATA_DIR" && chmod 0700 "$DATA_DIR"; }
     STACK_BIN_DIR="$bin_dir"
     STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
     if [[ ! -x "$bin_dir/auth_service" ]]; then
