@@ -61,7 +61,10 @@ if [[ -n "${RUN_BIN_DIR:-}" ]]; then
     done
 fi
 
-DATA_DIR="$(mkdir -p "$DATA_DIR" && cd "$DATA_DIR" && pwd)"
+# Made readable by this user alone (auth_service.db holds the users'
+# password hashes, the .env files secrets); one that exists is left as it is.
+[[ -d "$DATA_DIR" ]] || { mkdir -p "$DATA_DIR" && chmod 0700 "$DATA_DIR"; }
+DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 
 if [[ -z "${RUN_BIN_DIR:-}" ]]; then
     cargo build --release --locked --bin auth_service --bin client_service --bin order_service
@@ -88,11 +91,19 @@ stack_start "$bin_dir" "$run_dir"
     echo "  data             $DATA_DIR (dev-clients.env: the development clients' ids and secrets)"
     echo "A token, for the API's Authorization header (valid for 5 minutes):"
     echo "  source $DATA_DIR/dev-clients.env && curl -s -u \"\$CLIENT_ID:\$CLIENT_SECRET\" -d grant_type=client_credentials http://127.0.0.1:$GATEWAY_PORT/auth/token"
-    echo "People sign in at http://127.0.0.1:$GATEWAY_PORT/auth/authorize (authorization code with PKCE)"
+    # sign-in.sh finds DATA_DIR and GATEWAY_PORT the same way: named only
+    # when they are not its defaults.
+    sign_in="scripts/dev/sign-in.sh"
+    [[ "$GATEWAY_PORT" == 8080 ]] || sign_in="GATEWAY_PORT=$GATEWAY_PORT $sign_in"
+    [[ "$DATA_DIR" == "$PWD/data" ]] || sign_in="DATA_DIR=$DATA_DIR $sign_in"
+    echo "A person signs in (authorization code with PKCE, done with curl; prints the tokens):"
+    echo "  $sign_in [viewer]"
     echo "  development users ($DATA_DIR/dev-users.env):"
     sed 's/^/    /' "$DATA_DIR/dev-users.env" 2>/dev/null || true
     echo "  the development web client ($DATA_DIR/dev-clients.env):"
     grep '^WEB_' "$DATA_DIR/dev-clients.env" 2>/dev/null | sed 's/^/    /' || true
+    echo "    (nothing serves WEB_REDIRECT_URI yet, the web console is still to come: sign-in.sh reads the code"
+    echo "    from the redirect without following it; a browser that follows it ends on a 404)"
     echo "A process that exits is started again. Ctrl-C stops everything."
 }
 # Returns only when nothing is left running; Ctrl-C and SIGTERM go to the trap.

@@ -31,9 +31,9 @@
 # id is in RUN_DIR/<service>.<i>.pid (the gateway's in RUN_DIR/gateway.pid)
 # while it runs.
 #
-#   stack_check_config          checks REPLICAS and the ports; prints what is
-#                               wrong and returns 1 (call it early, before a
-#                               long build)
+#   stack_check_config          checks REPLICAS, the ports and the database
+#                               URLs' schemes; prints what is wrong and
+#                               returns 1 (call it early, before a long build)
 #   stack_start BIN_DIR RUN_DIR starts everything and waits until all of it
 #                               is ready; on failure shows the logs' ends,
 #                               stops what it started and returns 1
@@ -105,6 +105,18 @@ stack_check_config() {
         [[ "$name" != AUTH_SERVICE_PORT ]] || port="$(stack_auth_port)"
         if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
             echo "$name=$port: give a port number from 1 to 65535" >&2
+            return 1
+        fi
+    done
+    # The database URLs, which the binaries would refuse only at start,
+    # after the build (auth_service's even earlier, at `auth_service init`).
+    # The value is not shown: it may hold a password.
+    local url
+    for name in CLIENT_DATABASE_URL ORDER_DATABASE_URL AUTH_DATABASE_URL; do
+        url="${!name:-}"
+        if [[ -n "$url" && ! "$url" =~ ^(sqlite:|postgres://|postgresql://) ]]; then
+            echo "$name is not a database URL: give sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB" \
+                "(or unset it: a SQLite file in DATA_DIR)" >&2
             return 1
         fi
     done
@@ -300,7 +312,10 @@ stack_start() {
             return 1
         fi
     done
-    mkdir -p "$run_dir" "$DATA_DIR"
+    mkdir -p "$run_dir"
+    # DATA_DIR, when it is new, readable by this user alone: auth_service.db
+    # holds the users' password hashes, the .env files secrets.
+    [[ -d "$DATA_DIR" ]] || { mkdir -p "$DATA_DIR" && chmod 0700 "$DATA_DIR"; }
     STACK_BIN_DIR="$bin_dir"
     STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
     if [[ ! -x "$bin_dir/auth_service" ]]; then
@@ -309,9 +324,10 @@ stack_start() {
     fi
     # auth_service's development keys and clients, made once (kept after).
     # With its development users in its database, and the development web
-    # client's redirect URIs on this gateway.
-    "$bin_dir/auth_service" init "$DATA_DIR" \
-        --database-url "$(stack_auth_database_url)" \
+    # client's redirect URIs on this gateway. The database URL (which may
+    # hold a password) goes in the environment, not on the command line,
+    # where any user of the machine could read it in the process list.
+    DATABASE_URL="$(stack_auth_database_url)" "$bin_dir/auth_service" init "$DATA_DIR" \
         --web-origin "http://127.0.0.1:$GATEWAY_PORT" | sed 's/^/auth_service init: /' || return 1
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../../gateway/docs/build.sh" || return 1

@@ -49,8 +49,10 @@ mkdir -p "$made"
 init_users() {
     local try
     for try in $(seq 1 36); do
-        # (pipefail: the pipeline fails when auth_service init does)
-        if auth_service init "$made" --database-url "$database" --web-origin "$web_origin" \
+        # (pipefail: the pipeline fails when auth_service init does. The
+        # database URL, with its password, in the environment: never on a
+        # command line, where the process list shows it.)
+        if DATABASE_URL="$database" auth_service init "$made" --web-origin "$web_origin" \
             | sed 's/^/dev-secrets: /'; then
             return 0
         fi
