@@ -507,7 +507,9 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     // Over-long values are checked as an unknown user would be: the same work.
     let readable = UserName::parse(username).is_ok() && password.len() <= Password::MAX_BYTES;
-    if readable && state.attempts.is_locked(username) {
+    // Counted before the password is checked, so that attempts sent at
+    // the same time cannot pass the lock.
+    if readable && state.attempts.begin(username).is_err() {
         tracing::warn!(
             client_id = request.client_id,
             "sign-in refused: too many failures for the name"
@@ -535,9 +537,6 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     let Some(user) = user else {
         tracing::info!(client_id = request.client_id, "sign-in failed");
-        if readable {
-            state.attempts.failed(username);
-        }
         return sign_in_form(
             &request_params,
             &request,
@@ -547,6 +546,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             StatusCode::OK,
         );
     };
+    state.attempts.succeeded(username);
     let session = match state.grants.start_session(user.id).await {
         Ok(session) => session,
         Err(err) => {
@@ -554,7 +554,6 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             return server_error();
         }
     };
-    state.attempts.succeeded(username);
     tracing::info!(user = user.id, "signed in");
     let mut response = redirect_with_code(
         &state,

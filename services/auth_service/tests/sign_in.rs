@@ -242,6 +242,26 @@ async fn post_sign_in(
     username: &str,
     password: &str,
 ) -> Response {
+    post_sign_in_to(
+        &setup.app,
+        &setup.origin,
+        fields,
+        cookie,
+        username,
+        password,
+    )
+    .await
+}
+
+/// [`post_sign_in`] to `app`, whose origin is `origin`.
+async fn post_sign_in_to(
+    app: &Router,
+    origin: &str,
+    fields: &[(String, String)],
+    cookie: &str,
+    username: &str,
+    password: &str,
+) -> Response {
     let mut pairs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -249,12 +269,12 @@ async fn post_sign_in(
     pairs.push(("username", username));
     pairs.push(("password", password));
     post_form(
-        &setup.app,
+        app,
         "/auth/sign-in",
         query(&pairs),
         &[
             ("cookie", cookie),
-            ("origin", &setup.origin),
+            ("origin", origin),
             ("sec-fetch-site", "same-origin"),
         ],
     )
@@ -1343,4 +1363,34 @@ async fn a_user_name_is_locked_after_repeated_failures() {
     }
     let answer = post_sign_in(&setup, &fields, &csrf, "nobody", "wrong password!").await;
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_sent_at_once_check_no_more_passwords_than_the_lock_allows() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let max = auth_service::attempts::MAX_FAILURES as usize;
+    let mut answers = tokio::task::JoinSet::new();
+    for _ in 0..2 * max {
+        let (app, origin, fields, csrf) = (
+            setup.app.clone(),
+            setup.origin.clone(),
+            fields.clone(),
+            csrf.clone(),
+        );
+        answers.spawn(async move {
+            post_sign_in_to(&app, &origin, &fields, &csrf, "admin", "wrong password!")
+                .await
+                .status()
+        });
+    }
+    let statuses = answers.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (max, max), "{statuses:?}");
 }
