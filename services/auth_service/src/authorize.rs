@@ -509,12 +509,12 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     let readable = UserName::parse(username).is_ok() && password.len() <= Password::MAX_BYTES;
     // Counted before the password is checked, so that attempts sent at
     // the same time cannot pass the lock.
-    if readable && state.attempts.begin(username).is_err() {
+    if readable && let Err(locked) = state.attempts.begin(username) {
         tracing::warn!(
             client_id = request.client_id,
             "sign-in refused: too many failures for the name"
         );
-        return sign_in_form(
+        let mut response = sign_in_form(
             &request_params,
             &request,
             csrf_cookie.as_deref().unwrap_or_default(),
@@ -522,6 +522,10 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             Some(LOCKED),
             StatusCode::TOO_MANY_REQUESTS,
         );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, locked.seconds_left().into());
+        return response;
     }
     let (who, what) = if readable {
         (username, password)

@@ -1351,6 +1351,13 @@ async fn a_user_name_is_locked_after_repeated_failures() {
     // Now even the right password is refused, with a page that says why.
     let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = answer.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    let lock = auth_service::attempts::LOCK.as_secs();
+    assert!((lock - 60..=lock).contains(&retry_after), "{retry_after}");
     assert!(!answer.headers().contains_key(header::LOCATION));
     assert!(!set_cookies(&answer).contains_key("auth_session"));
     assert_page_headers(&answer, "the locked page");
