@@ -465,6 +465,22 @@ const WRONG: &str = "The user name or the password is wrong.";
 const LOCKED: &str =
     "Too many failed sign-ins for this user name. Wait 15 minutes, then try again.";
 
+/// The user `name` if `password` is its password (see
+/// [`crate::users::UserStore::authenticate`]). Argon2 is slow and takes
+/// memory on purpose: it waits for one of the few turns that the token
+/// endpoint's client secrets take too.
+async fn check_password(state: &AppState, name: &str, password: &str) -> Result<Option<User>, ()> {
+    let Ok(_turn) = state.hashing.acquire().await else {
+        tracing::error!("the password hashing turns are closed");
+        return Err(());
+    };
+    state
+        .users
+        .authenticate(name, password)
+        .await
+        .map_err(|err| tracing::error!(error = %err, "cannot check a password"))
+}
+
 /// `POST /auth/sign-in`: the sign-in form, back.
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !from_own_origin(&state, &headers) {
@@ -532,12 +548,8 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     } else {
         ("", "")
     };
-    let user = match state.users.authenticate(who, what).await {
-        Ok(user) => user,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot check a password");
-            return server_error();
-        }
+    let Ok(user) = check_password(&state, who, what).await else {
+        return server_error();
     };
     let Some(user) = user else {
         tracing::info!(client_id = request.client_id, "sign-in failed");

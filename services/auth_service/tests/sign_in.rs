@@ -4,7 +4,7 @@
 //! The access tokens are checked by the verifier the services use
 //! (kit-auth), against the JWKS served on an ephemeral port.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use auth_service::{
     AppState,
@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use kit_data::Db;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 const ISSUER: &str = "http://127.0.0.1:8080/auth";
@@ -43,6 +44,8 @@ struct Setup {
     users: UserStore,
     admin_id: i64,
     viewer_id: i64,
+    /// The argon2 turns of the server (`AppState::hashing`).
+    hashing: Arc<Semaphore>,
 }
 
 async fn setup_with(issuer: &str) -> Setup {
@@ -82,7 +85,9 @@ async fn setup_with(issuer: &str) -> Setup {
     let admin_id = add("admin", Role::Admin, ADMIN_PASSWORD).await;
     let viewer_id = add("viewer", Role::Viewer, VIEWER_PASSWORD).await;
     let state = AppState::new(issuer, keys, clients, Duration::from_secs(300), db);
+    let hashing = state.hashing.clone();
     Setup {
+        hashing,
         app: auth_service::router(state, issuer),
         issuer: issuer.to_owned(),
         origin: auth_service::clients::origin_of(issuer).to_owned(),
@@ -1400,4 +1405,31 @@ async fn wrong_passwords_sent_at_once_check_no_more_passwords_than_the_lock_allo
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!((checked, refused), (max, max), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_is_checked_only_in_a_hashing_turn() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let every_turn = u32::try_from(setup.hashing.available_permits()).expect("a few");
+    let taken = setup
+        .hashing
+        .clone()
+        .acquire_many_owned(every_turn)
+        .await
+        .expect("the turns");
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(500),
+        post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a password was checked while every hashing turn was taken"
+    );
+    drop(taken);
+    let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
 }
