@@ -85,12 +85,13 @@ impl Cookies {
     }
 }
 
-/// The parameters of a query or a form, each name at most once (RFC 6749
-/// §3.1: a parameter sent twice is an error); `Err`: the names given more
-/// than once.
+/// The parameters of a query or a form, in their order, a name sent twice
+/// kept twice (RFC 6749 §3.1 makes that an error: see
+/// [`Params::has_duplicates`] and [`Params::count`]).
 struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// `None`: the text is not `application/x-www-form-urlencoded`.
     fn read(text: &[u8]) -> Option<Self> {
         serde_urlencoded::from_bytes(text).ok().map(Self)
     }
@@ -114,8 +115,8 @@ impl Params {
 
 /// An authorization request that passed every check.
 #[derive(Clone, Debug)]
-struct Request {
-    client_id: String,
+struct Request<'a> {
+    client: &'a Client,
     redirect_uri: String,
     scope: Option<Vec<String>>,
     state: Option<String>,
@@ -150,7 +151,7 @@ const REQUEST_PARAMS: [&str; 7] = [
 
 /// The checks of RFC 6749 §4.1.1 and RFC 7636 §4.3, in an order that
 /// never redirects to an unchecked URI.
-fn check(state: &AppState, params: &Params) -> Result<Request, Refusal> {
+fn check<'a>(state: &'a AppState, params: &Params) -> Result<Request<'a>, Refusal> {
     let client = match (params.count("client_id"), params.get("client_id")) {
         (1, Some(id)) => state.clients.get(id),
         (0, _) => {
@@ -239,7 +240,7 @@ fn check(state: &AppState, params: &Params) -> Result<Request, Refusal> {
         }
     };
     Ok(Request {
-        client_id: client.id.clone(),
+        client,
         redirect_uri,
         scope,
         state: state_param,
@@ -282,7 +283,7 @@ fn server_error() -> Response {
 
 /// The scopes a code for `user` gets: those asked (each one the role
 /// has), or without `scope`, those the client and the role both have.
-fn scopes_for(request: &Request, client: &Client, role: Role) -> Option<String> {
+fn scopes_for(request: &Request, role: Role) -> Option<String> {
     let granted: Vec<&str> = match &request.scope {
         Some(asked) => {
             if asked.iter().any(|s| !role.scopes().contains(&s.as_str())) {
@@ -290,7 +291,8 @@ fn scopes_for(request: &Request, client: &Client, role: Role) -> Option<String> 
             }
             asked.iter().map(String::as_str).collect()
         }
-        None => client
+        None => request
+            .client
             .scopes
             .iter()
             .map(String::as_str)
@@ -303,17 +305,14 @@ fn scopes_for(request: &Request, client: &Client, role: Role) -> Option<String> 
 /// Issues a code for `user` and redirects to the client with it.
 async fn redirect_with_code(
     state: &AppState,
-    request: Request,
+    request: Request<'_>,
     user: &User,
     session_hash: &str,
     status: StatusCode,
 ) -> Response {
-    let Some(client) = state.clients.get(&request.client_id) else {
-        return server_error();
-    };
-    let Some(scope) = scopes_for(&request, client, user.role) else {
+    let Some(scope) = scopes_for(&request, user.role) else {
         tracing::info!(
-            client_id = request.client_id,
+            client_id = request.client.id,
             user = user.id,
             "scope refused for the role"
         );
@@ -331,7 +330,7 @@ async fn redirect_with_code(
     let code = state
         .grants
         .new_code(&NewCode {
-            client_id: &request.client_id,
+            client_id: &request.client.id,
             user_id: user.id,
             session_hash: Some(session_hash),
             redirect_uri: &request.redirect_uri,
@@ -347,7 +346,7 @@ async fn redirect_with_code(
         }
     };
     tracing::info!(
-        client_id = request.client_id,
+        client_id = request.client.id,
         user = user.id,
         scope,
         "code issued"
@@ -427,7 +426,7 @@ fn sign_in_form(
         .collect();
     pages::sign_in(
         &pages::SignIn {
-            client_id: &request.client_id,
+            client_id: &request.client.id,
             hidden: &hidden,
             csrf,
             username,
@@ -494,6 +493,8 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         return pages::error(StatusCode::BAD_REQUEST, "The form cannot be read.");
     };
     let csrf_cookie = Cookies::get(&headers, state.cookies.csrf());
+    // Compared by their hashes: the time a comparison takes tells nothing
+    // of how much of the token an attacker guessed right.
     let csrf_ok = match (csrf_cookie.as_deref(), form.get("csrf")) {
         (Some(cookie), Some(sent)) if form.count("csrf") == 1 => hash(cookie) == hash(sent),
         _ => false,
@@ -527,7 +528,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     // the same time cannot pass the lock.
     if readable && let Err(locked) = state.attempts.begin(username) {
         tracing::warn!(
-            client_id = request.client_id,
+            client_id = request.client.id,
             "sign-in refused: too many failures for the name"
         );
         let mut response = sign_in_form(
@@ -552,7 +553,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         return server_error();
     };
     let Some(user) = user else {
-        tracing::info!(client_id = request.client_id, "sign-in failed");
+        tracing::info!(client_id = request.client.id, "sign-in failed");
         return sign_in_form(
             &request_params,
             &request,
