@@ -123,6 +123,18 @@ struct Request<'a> {
     code_challenge: String,
 }
 
+impl Request<'_> {
+    /// A refusal back to the client, with the request's `state`.
+    fn refuse(&self, error: &'static str, description: &'static str) -> Refusal {
+        Refusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            description,
+        }
+    }
+}
+
 /// Why an authorization request is refused.
 #[derive(Debug)]
 enum Refusal {
@@ -281,24 +293,16 @@ fn server_error() -> Response {
     )
 }
 
-/// The scopes a code for `user` gets: those asked (each one the role
-/// has), or without `scope`, those the client and the role both have.
+/// The scopes a code for a user with `role` gets: those asked, or without
+/// `scope` the client's, narrowed to those the role has (RFC 6749 §3.3:
+/// the token response names them); `None` if none is left.
 fn scopes_for(request: &Request, role: Role) -> Option<String> {
-    let granted: Vec<&str> = match &request.scope {
-        Some(asked) => {
-            if asked.iter().any(|s| !role.scopes().contains(&s.as_str())) {
-                return None;
-            }
-            asked.iter().map(String::as_str).collect()
-        }
-        None => request
-            .client
-            .scopes
-            .iter()
-            .map(String::as_str)
-            .filter(|s| role.scopes().contains(s))
-            .collect(),
-    };
+    let wanted = request.scope.as_deref().unwrap_or(&request.client.scopes);
+    let granted: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| role.scopes().contains(s))
+        .collect();
     (!granted.is_empty()).then(|| granted.join(" "))
 }
 
@@ -314,16 +318,16 @@ async fn redirect_with_code(
         tracing::info!(
             client_id = request.client.id,
             user = user.id,
-            "scope refused for the role"
+            "no requested scope is the role's"
         );
+        // The scopes are known (`check`): the user may have none of them,
+        // which RFC 6749 §4.1.2.1 calls access_denied, not invalid_scope.
         return refusal_response(
             state,
-            Refusal::Redirect {
-                redirect_uri: request.redirect_uri,
-                state: request.state,
-                error: "invalid_scope",
-                description: "The requested scope is more than this user may have.",
-            },
+            request.refuse(
+                "access_denied",
+                "This user may have none of the requested scopes.",
+            ),
             status,
         );
     };

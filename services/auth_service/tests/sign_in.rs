@@ -999,8 +999,8 @@ async fn a_viewer_gets_the_read_scopes_only() {
     assert!(!principal.has_scope("clients:write"));
     server.abort();
 
-    // Asking for a write scope: invalid_scope, back at the client.
-    let (answer, _) = sign_in(
+    // Asking for a read and a write scope: the read scope only.
+    let (answer, session) = sign_in(
         &setup,
         "web",
         WEB_CB,
@@ -1010,12 +1010,32 @@ async fn a_viewer_gets_the_read_scopes_only() {
         &[("scope", "clients:read clients:write")],
     )
     .await;
+    let code = code_of(&setup, &answer, WEB_CB);
+    let tokens = json(exchange(&setup.app, &code, WEB_CB, &verifier, Some(WEB)).await).await;
+    assert_eq!(tokens["scope"], "clients:read");
+
+    // Asking for write scopes only: access_denied, back at the client.
+    let answer = get(
+        &setup.app,
+        &authorize_uri(
+            "web",
+            WEB_CB,
+            &challenge,
+            &[("scope", "clients:write orders:write")],
+        ),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::FOUND);
     let (base, params) = location(&answer);
     assert_eq!(base, WEB_CB);
     assert_eq!(
         params.get("error").map(String::as_str),
-        Some("invalid_scope")
+        Some("access_denied")
     );
+    assert!(params.contains_key("error_description"));
+    assert_eq!(params.get("state").map(String::as_str), Some("st-123"));
+    assert_eq!(params.get("iss").map(String::as_str), Some(ISSUER));
     assert!(!params.contains_key("code"));
 }
 
