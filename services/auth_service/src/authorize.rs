@@ -293,6 +293,20 @@ fn server_error() -> Response {
     )
 }
 
+/// A failure on our side once the client and its redirect URI are
+/// checked: `server_error` back to the client (RFC 6749 §4.1.2.1), which
+/// can say so in its own pages.
+fn server_error_back(state: &AppState, request: &Request, status: StatusCode) -> Response {
+    refusal_response(
+        state,
+        request.refuse(
+            "server_error",
+            "Something failed on our side; it has been logged. Try again in a moment.",
+        ),
+        status,
+    )
+}
+
 /// The scopes a code for a user with `role` gets: those asked, or without
 /// `scope` the client's, narrowed to those the role has (RFC 6749 §3.3:
 /// the token response names them); `None` if none is left.
@@ -346,7 +360,7 @@ async fn redirect_with_code(
         Ok(code) => code,
         Err(err) => {
             tracing::error!(error = %err, "cannot store a code");
-            return server_error();
+            return server_error_back(state, &request, status);
         }
     };
     tracing::info!(
@@ -393,7 +407,7 @@ pub async fn authorize(
         Err(refusal) => return refusal_response(&state, refusal, StatusCode::FOUND),
     };
     match signed_in(&state, &headers).await {
-        Err(()) => server_error(),
+        Err(()) => server_error_back(&state, &request, StatusCode::FOUND),
         Ok(Some((user, session_hash))) => {
             redirect_with_code(&state, request, &user, &session_hash, StatusCode::FOUND).await
         }
@@ -554,7 +568,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         ("", "")
     };
     let Ok(user) = check_password(&state, who, what).await else {
-        return server_error();
+        return server_error_back(&state, &request, StatusCode::SEE_OTHER);
     };
     let Some(user) = user else {
         tracing::info!(client_id = request.client.id, "sign-in failed");
@@ -572,7 +586,7 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "cannot start a session");
-            return server_error();
+            return server_error_back(&state, &request, StatusCode::SEE_OTHER);
         }
     };
     tracing::info!(user = user.id, "signed in");

@@ -1453,3 +1453,44 @@ async fn a_password_is_checked_only_in_a_hashing_turn() {
     let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
 }
+
+/// `error=server_error` back at the client, with `state` and `iss`.
+fn assert_server_error_back(response: &Response, status: StatusCode, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    let (base, params) = location(response);
+    assert_eq!(base, WEB_CB, "{what}");
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("server_error"),
+        "{what}"
+    );
+    assert!(params.contains_key("error_description"), "{what}");
+    assert_eq!(
+        params.get("state").map(String::as_str),
+        Some("st-123"),
+        "{what}"
+    );
+    assert_eq!(
+        params.get("iss").map(String::as_str),
+        Some(ISSUER),
+        "{what}"
+    );
+    assert!(!params.contains_key("code"), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_failure_after_the_client_is_checked_goes_back_as_server_error() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    rusqlite::Connection::open(setup.dir.path().join("auth_service.db"))
+        .expect("opened")
+        .execute_batch("DROP TABLE sign_in_sessions")
+        .expect("dropped");
+
+    let authorize = get(&setup.app, &uri, Some("auth_session=some-session")).await;
+    assert_server_error_back(&authorize, StatusCode::FOUND, "reading the session");
+    let sign_in = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
+    assert_server_error_back(&sign_in, StatusCode::SEE_OTHER, "starting a session");
+}
