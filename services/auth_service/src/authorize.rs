@@ -582,6 +582,14 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         );
     };
     state.attempts.succeeded(username);
+    // The session this one replaces (this user's or another's) ends, as a
+    // sign-out would end it: its cookie skips the password no more.
+    if let Some(replaced) = Cookies::get(&headers, state.cookies.session())
+        && let Err(err) = state.grants.end_session(&replaced).await
+    {
+        tracing::error!(error = %err, "cannot end the session a sign-in replaces");
+        return server_error_back(&state, &request, StatusCode::SEE_OTHER);
+    }
     let session = match state.grants.start_session(user.id).await {
         Ok(session) => session,
         Err(err) => {

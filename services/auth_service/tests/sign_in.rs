@@ -1494,3 +1494,45 @@ async fn a_store_failure_after_the_client_is_checked_goes_back_as_server_error()
     let sign_in = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
     assert_server_error_back(&sign_in, StatusCode::SEE_OTHER, "starting a session");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_ends_the_session_it_replaces() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let (_, old_session) = sign_in(
+        &setup,
+        "web",
+        WEB_CB,
+        &challenge,
+        "viewer",
+        VIEWER_PASSWORD,
+        &[],
+    )
+    .await;
+    // A form shown before (or in another tab), sent with the old session's cookie.
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let answer = post_sign_in(
+        &setup,
+        &fields,
+        &format!("{csrf}; {old_session}"),
+        "admin",
+        ADMIN_PASSWORD,
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let new_session = set_cookies(&answer)
+        .remove("auth_session")
+        .map(|v| cookie_pair(&v))
+        .expect("a session cookie");
+    assert_ne!(new_session, old_session);
+
+    let with_old = get(&setup.app, &uri, Some(&old_session)).await;
+    assert_eq!(
+        with_old.status(),
+        StatusCode::OK,
+        "the replaced session still skips the password"
+    );
+    let with_new = get(&setup.app, &uri, Some(&new_session)).await;
+    assert_eq!(with_new.status(), StatusCode::FOUND);
+}
