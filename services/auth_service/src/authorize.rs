@@ -412,19 +412,18 @@ pub async fn authorize(
             redirect_with_code(&state, request, &user, &session_hash, StatusCode::FOUND).await
         }
         Ok(None) => {
-            let (csrf, new_cookie) = match Cookies::get(&headers, state.cookies.csrf()) {
-                Some(token) if token.len() == 43 => (token, false),
-                _ => (new_secret(), true),
-            };
+            let csrf = Cookies::get(&headers, state.cookies.csrf())
+                .filter(|token| token.len() == 43)
+                .unwrap_or_else(new_secret);
             let mut response = sign_in_form(&params, &request, &csrf, "", None, StatusCode::OK);
-            if new_cookie {
-                set_cookie(
-                    &mut response,
-                    &state
-                        .cookies
-                        .set(state.cookies.csrf(), &csrf, CSRF_MAX_AGE_SECS),
-                );
-            }
+            // Set again when it came with the request: a fresh Max-Age, so
+            // that it does not expire while the form is filled in.
+            set_cookie(
+                &mut response,
+                &state
+                    .cookies
+                    .set(state.cookies.csrf(), &csrf, CSRF_MAX_AGE_SECS),
+            );
             response
         }
     }

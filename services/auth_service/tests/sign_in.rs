@@ -1536,3 +1536,23 @@ async fn a_sign_in_ends_the_session_it_replaces() {
     let with_new = get(&setup.app, &uri, Some(&new_session)).await;
     assert_eq!(with_new.status(), StatusCode::FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csrf_cookie_is_set_again_with_each_form() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, _, csrf) = sign_in_page(&setup, &uri).await;
+    let again = get(&setup.app, &uri, Some(&csrf)).await;
+    let renewed = set_cookies(&again)
+        .remove("auth_csrf")
+        .expect("the CSRF cookie set again");
+    assert_eq!(cookie_pair(&renewed), csrf, "another token");
+    assert!(renewed.contains("Max-Age=3600"), "{renewed}");
+    let html = text(again).await;
+    let (_, token) = csrf.split_once('=').expect("name=value");
+    assert!(
+        hidden_fields(&html).contains(&("csrf".to_owned(), token.to_owned())),
+        "{html}"
+    );
+}
