@@ -20,8 +20,8 @@
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::Response,
 };
 
 use crate::{
@@ -616,10 +616,12 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
 
 /// `GET /auth/logout` (query) and `POST /auth/logout` (form): ends the
 /// session of the cookie, if any (its refresh tokens revoked), clears the
-/// cookie, and goes to `post_logout_redirect_uri` only if it is one that
-/// `client_id` registered; otherwise says "signed out".
+/// cookie, and goes to `post_logout_redirect_uri` (302 after a GET, 303
+/// See Other after a POST, as sign-in) only if it is one that `client_id`
+/// registered; otherwise says "signed out".
 pub async fn logout(
     State(state): State<AppState>,
+    method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -646,13 +648,18 @@ pub async fn logout(
             Some(s) => with_query(uri, &[("state", s)]),
             None => uri.to_owned(),
         });
+    let redirect_status = if method == Method::POST {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
     let mut response = match target {
-        Some(uri) => pages::redirect(StatusCode::FOUND, &uri),
+        Some(uri) => pages::redirect(redirect_status, &uri),
         None => pages::signed_out(),
     };
     set_cookie(
         &mut response,
         &state.cookies.set(state.cookies.session(), "", 0),
     );
-    response.into_response()
+    response
 }

@@ -1556,3 +1556,47 @@ async fn the_csrf_cookie_is_set_again_with_each_form() {
         "{html}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_posted_sign_out_is_answered_see_other() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let (_, session) = sign_in(
+        &setup,
+        "web",
+        WEB_CB,
+        &challenge,
+        "admin",
+        ADMIN_PASSWORD,
+        &[],
+    )
+    .await;
+    let out = post_form(
+        &setup.app,
+        "/auth/logout",
+        query(&[
+            ("client_id", "web"),
+            ("post_logout_redirect_uri", WEB_BYE),
+            ("state", "bye"),
+        ]),
+        &[("cookie", &session)],
+    )
+    .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        out.headers()[header::LOCATION],
+        format!("{WEB_BYE}?state=bye")
+    );
+    assert!(set_cookies(&out).contains_key("auth_session"));
+    let after = get(
+        &setup.app,
+        &authorize_uri("web", WEB_CB, &challenge, &[]),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(
+        after.status(),
+        StatusCode::OK,
+        "the session outlived the sign-out"
+    );
+}
