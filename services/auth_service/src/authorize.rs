@@ -286,13 +286,6 @@ fn refusal_response(state: &AppState, refusal: Refusal, status: StatusCode) -> R
     }
 }
 
-fn server_error() -> Response {
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something failed on our side; it has been logged. Try again in a moment.",
-    )
-}
-
 /// A failure on our side once the client and its redirect URI are
 /// checked: `server_error` back to the client (RFC 6749 §4.1.2.1), which
 /// can say so in its own pages.
@@ -635,7 +628,7 @@ pub async fn logout(
     if let Some(id) = Cookies::get(&headers, state.cookies.session()) {
         if let Err(err) = state.grants.end_session(&id).await {
             tracing::error!(error = %err, "cannot end a session");
-            return server_error();
+            return pages::server_error();
         }
         tracing::info!("signed out");
     }
