@@ -14,8 +14,9 @@
 //!   cookie of its own (double submit); its POST must also come from
 //!   auth_service's own origin (`Origin`, `Sec-Fetch-Site`).
 //! - A sign-in starts a session with a fresh id (its cookie HttpOnly,
-//!   SameSite=Lax, `__Host-` and Secure when the issuer is https): while it
-//!   lives, an authorization asks for no password.
+//!   SameSite=Lax, `__Host-` and Secure when the issuer is https), and ends
+//!   the session whose cookie it came with: while it lives, an
+//!   authorization asks for no password.
 
 use axum::{
     body::Bytes,
