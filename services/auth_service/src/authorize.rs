@@ -14,14 +14,15 @@
 //!   cookie of its own (double submit); its POST must also come from
 //!   auth_service's own origin (`Origin`, `Sec-Fetch-Site`).
 //! - A sign-in starts a session with a fresh id (its cookie HttpOnly,
-//!   SameSite=Lax, `__Host-` and Secure when the issuer is https): while it
-//!   lives, an authorization asks for no password.
+//!   SameSite=Lax, `__Host-` and Secure when the issuer is https), and ends
+//!   the session whose cookie it came with: while it lives, an
+//!   authorization asks for no password.
 
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::Response,
 };
 
 use crate::{
@@ -85,12 +86,13 @@ impl Cookies {
     }
 }
 
-/// The parameters of a query or a form, each name at most once (RFC 6749
-/// §3.1: a parameter sent twice is an error); `Err`: the names given more
-/// than once.
+/// The parameters of a query or a form, in their order, a name sent twice
+/// kept twice (RFC 6749 §3.1 makes that an error: see
+/// [`Params::has_duplicates`] and [`Params::count`]).
 struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// `None`: the text is not `application/x-www-form-urlencoded`.
     fn read(text: &[u8]) -> Option<Self> {
         serde_urlencoded::from_bytes(text).ok().map(Self)
     }
@@ -114,12 +116,24 @@ impl Params {
 
 /// An authorization request that passed every check.
 #[derive(Clone, Debug)]
-struct Request {
-    client_id: String,
+struct Request<'a> {
+    client: &'a Client,
     redirect_uri: String,
     scope: Option<Vec<String>>,
     state: Option<String>,
     code_challenge: String,
+}
+
+impl Request<'_> {
+    /// A refusal back to the client, with the request's `state`.
+    fn refuse(&self, error: &'static str, description: &'static str) -> Refusal {
+        Refusal::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            description,
+        }
+    }
 }
 
 /// Why an authorization request is refused.
@@ -150,7 +164,7 @@ const REQUEST_PARAMS: [&str; 7] = [
 
 /// The checks of RFC 6749 §4.1.1 and RFC 7636 §4.3, in an order that
 /// never redirects to an unchecked URI.
-fn check(state: &AppState, params: &Params) -> Result<Request, Refusal> {
+fn check<'a>(state: &'a AppState, params: &Params) -> Result<Request<'a>, Refusal> {
     let client = match (params.count("client_id"), params.get("client_id")) {
         (1, Some(id)) => state.clients.get(id),
         (0, _) => {
@@ -239,7 +253,7 @@ fn check(state: &AppState, params: &Params) -> Result<Request, Refusal> {
         }
     };
     Ok(Request {
-        client_id: client.id.clone(),
+        client,
         redirect_uri,
         scope,
         state: state_param,
@@ -273,65 +287,62 @@ fn refusal_response(state: &AppState, refusal: Refusal, status: StatusCode) -> R
     }
 }
 
-fn server_error() -> Response {
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something failed on our side; it has been logged. Try again in a moment.",
+/// A failure on our side once the client and its redirect URI are
+/// checked: `server_error` back to the client (RFC 6749 §4.1.2.1), which
+/// can say so in its own pages.
+fn server_error_back(state: &AppState, request: &Request, status: StatusCode) -> Response {
+    refusal_response(
+        state,
+        request.refuse(
+            "server_error",
+            "Something failed on our side; it has been logged. Try again in a moment.",
+        ),
+        status,
     )
 }
 
-/// The scopes a code for `user` gets: those asked (each one the role
-/// has), or without `scope`, those the client and the role both have.
-fn scopes_for(request: &Request, client: &Client, role: Role) -> Option<String> {
-    let granted: Vec<&str> = match &request.scope {
-        Some(asked) => {
-            if asked.iter().any(|s| !role.scopes().contains(&s.as_str())) {
-                return None;
-            }
-            asked.iter().map(String::as_str).collect()
-        }
-        None => client
-            .scopes
-            .iter()
-            .map(String::as_str)
-            .filter(|s| role.scopes().contains(s))
-            .collect(),
-    };
+/// The scopes a code for a user with `role` gets: those asked, or without
+/// `scope` the client's, narrowed to those the role has (RFC 6749 §3.3:
+/// the token response names them); `None` if none is left.
+fn scopes_for(request: &Request, role: Role) -> Option<String> {
+    let wanted = request.scope.as_deref().unwrap_or(&request.client.scopes);
+    let granted: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| role.scopes().contains(s))
+        .collect();
     (!granted.is_empty()).then(|| granted.join(" "))
 }
 
 /// Issues a code for `user` and redirects to the client with it.
 async fn redirect_with_code(
     state: &AppState,
-    request: Request,
+    request: Request<'_>,
     user: &User,
     session_hash: &str,
     status: StatusCode,
 ) -> Response {
-    let Some(client) = state.clients.get(&request.client_id) else {
-        return server_error();
-    };
-    let Some(scope) = scopes_for(&request, client, user.role) else {
+    let Some(scope) = scopes_for(&request, user.role) else {
         tracing::info!(
-            client_id = request.client_id,
+            client_id = request.client.id,
             user = user.id,
-            "scope refused for the role"
+            "no requested scope is the role's"
         );
+        // The scopes are known (`check`): the user may have none of them,
+        // which RFC 6749 §4.1.2.1 calls access_denied, not invalid_scope.
         return refusal_response(
             state,
-            Refusal::Redirect {
-                redirect_uri: request.redirect_uri,
-                state: request.state,
-                error: "invalid_scope",
-                description: "The requested scope is more than this user may have.",
-            },
+            request.refuse(
+                "access_denied",
+                "This user may have none of the requested scopes.",
+            ),
             status,
         );
     };
     let code = state
         .grants
         .new_code(&NewCode {
-            client_id: &request.client_id,
+            client_id: &request.client.id,
             user_id: user.id,
             session_hash: Some(session_hash),
             redirect_uri: &request.redirect_uri,
@@ -343,11 +354,11 @@ async fn redirect_with_code(
         Ok(code) => code,
         Err(err) => {
             tracing::error!(error = %err, "cannot store a code");
-            return server_error();
+            return server_error_back(state, &request, status);
         }
     };
     tracing::info!(
-        client_id = request.client_id,
+        client_id = request.client.id,
         user = user.id,
         scope,
         "code issued"
@@ -390,24 +401,23 @@ pub async fn authorize(
         Err(refusal) => return refusal_response(&state, refusal, StatusCode::FOUND),
     };
     match signed_in(&state, &headers).await {
-        Err(()) => server_error(),
+        Err(()) => server_error_back(&state, &request, StatusCode::FOUND),
         Ok(Some((user, session_hash))) => {
             redirect_with_code(&state, request, &user, &session_hash, StatusCode::FOUND).await
         }
         Ok(None) => {
-            let (csrf, new_cookie) = match Cookies::get(&headers, state.cookies.csrf()) {
-                Some(token) if token.len() == 43 => (token, false),
-                _ => (new_secret(), true),
-            };
+            let csrf = Cookies::get(&headers, state.cookies.csrf())
+                .filter(|token| token.len() == 43)
+                .unwrap_or_else(new_secret);
             let mut response = sign_in_form(&params, &request, &csrf, "", None, StatusCode::OK);
-            if new_cookie {
-                set_cookie(
-                    &mut response,
-                    &state
-                        .cookies
-                        .set(state.cookies.csrf(), &csrf, CSRF_MAX_AGE_SECS),
-                );
-            }
+            // Set again when it came with the request: a fresh Max-Age, so
+            // that it does not expire while the form is filled in.
+            set_cookie(
+                &mut response,
+                &state
+                    .cookies
+                    .set(state.cookies.csrf(), &csrf, CSRF_MAX_AGE_SECS),
+            );
             response
         }
     }
@@ -427,7 +437,7 @@ fn sign_in_form(
         .collect();
     pages::sign_in(
         &pages::SignIn {
-            client_id: &request.client_id,
+            client_id: &request.client.id,
             hidden: &hidden,
             csrf,
             username,
@@ -465,6 +475,22 @@ const WRONG: &str = "The user name or the password is wrong.";
 const LOCKED: &str =
     "Too many failed sign-ins for this user name. Wait 15 minutes, then try again.";
 
+/// The user `name` if `password` is its password (see
+/// [`crate::users::UserStore::authenticate`]). Argon2 is slow and takes
+/// memory on purpose: it waits for one of the few turns that the token
+/// endpoint's client secrets take too.
+async fn check_password(state: &AppState, name: &str, password: &str) -> Result<Option<User>, ()> {
+    let Ok(_turn) = state.hashing.acquire().await else {
+        tracing::error!("the password hashing turns are closed");
+        return Err(());
+    };
+    state
+        .users
+        .authenticate(name, password)
+        .await
+        .map_err(|err| tracing::error!(error = %err, "cannot check a password"))
+}
+
 /// `POST /auth/sign-in`: the sign-in form, back.
 pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !from_own_origin(&state, &headers) {
@@ -478,6 +504,8 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
         return pages::error(StatusCode::BAD_REQUEST, "The form cannot be read.");
     };
     let csrf_cookie = Cookies::get(&headers, state.cookies.csrf());
+    // Compared by their hashes: the time a comparison takes tells nothing
+    // of how much of the token an attacker guessed right.
     let csrf_ok = match (csrf_cookie.as_deref(), form.get("csrf")) {
         (Some(cookie), Some(sent)) if form.count("csrf") == 1 => hash(cookie) == hash(sent),
         _ => false,
@@ -507,12 +535,14 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     // Over-long values are checked as an unknown user would be: the same work.
     let readable = UserName::parse(username).is_ok() && password.len() <= Password::MAX_BYTES;
-    if readable && state.attempts.is_locked(username) {
+    // Counted before the password is checked, so that attempts sent at
+    // the same time cannot pass the lock.
+    if readable && let Err(locked) = state.attempts.begin(username) {
         tracing::warn!(
-            client_id = request.client_id,
+            client_id = request.client.id,
             "sign-in refused: too many failures for the name"
         );
-        return sign_in_form(
+        let mut response = sign_in_form(
             &request_params,
             &request,
             csrf_cookie.as_deref().unwrap_or_default(),
@@ -520,24 +550,21 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             Some(LOCKED),
             StatusCode::TOO_MANY_REQUESTS,
         );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, locked.seconds_left().into());
+        return response;
     }
     let (who, what) = if readable {
         (username, password)
     } else {
         ("", "")
     };
-    let user = match state.users.authenticate(who, what).await {
-        Ok(user) => user,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot check a password");
-            return server_error();
-        }
+    let Ok(user) = check_password(&state, who, what).await else {
+        return server_error_back(&state, &request, StatusCode::SEE_OTHER);
     };
     let Some(user) = user else {
-        tracing::info!(client_id = request.client_id, "sign-in failed");
-        if readable {
-            state.attempts.failed(username);
-        }
+        tracing::info!(client_id = request.client.id, "sign-in failed");
         return sign_in_form(
             &request_params,
             &request,
@@ -547,14 +574,22 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
             StatusCode::OK,
         );
     };
+    state.attempts.succeeded(username);
+    // The session this one replaces (this user's or another's) ends, as a
+    // sign-out would end it: its cookie skips the password no more.
+    if let Some(replaced) = Cookies::get(&headers, state.cookies.session())
+        && let Err(err) = state.grants.end_session(&replaced).await
+    {
+        tracing::error!(error = %err, "cannot end the session a sign-in replaces");
+        return server_error_back(&state, &request, StatusCode::SEE_OTHER);
+    }
     let session = match state.grants.start_session(user.id).await {
         Ok(session) => session,
         Err(err) => {
             tracing::error!(error = %err, "cannot start a session");
-            return server_error();
+            return server_error_back(&state, &request, StatusCode::SEE_OTHER);
         }
     };
-    state.attempts.succeeded(username);
     tracing::info!(user = user.id, "signed in");
     let mut response = redirect_with_code(
         &state,
@@ -575,10 +610,12 @@ pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: By
 
 /// `GET /auth/logout` (query) and `POST /auth/logout` (form): ends the
 /// session of the cookie, if any (its refresh tokens revoked), clears the
-/// cookie, and goes to `post_logout_redirect_uri` only if it is one that
-/// `client_id` registered; otherwise says "signed out".
+/// cookie, and goes to `post_logout_redirect_uri` (302 after a GET, 303
+/// See Other after a POST, as sign-in) only if it is one that `client_id`
+/// registered; otherwise says "signed out".
 pub async fn logout(
     State(state): State<AppState>,
+    method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -592,7 +629,7 @@ pub async fn logout(
     if let Some(id) = Cookies::get(&headers, state.cookies.session()) {
         if let Err(err) = state.grants.end_session(&id).await {
             tracing::error!(error = %err, "cannot end a session");
-            return server_error();
+            return pages::server_error();
         }
         tracing::info!("signed out");
     }
@@ -605,13 +642,18 @@ pub async fn logout(
             Some(s) => with_query(uri, &[("state", s)]),
             None => uri.to_owned(),
         });
+    let redirect_status = if method == Method::POST {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
     let mut response = match target {
-        Some(uri) => pages::redirect(StatusCode::FOUND, &uri),
+        Some(uri) => pages::redirect(redirect_status, &uri),
         None => pages::signed_out(),
     };
     set_cookie(
         &mut response,
         &state.cookies.set(state.cookies.session(), "", 0),
     );
-    response.into_response()
+    response
 }

@@ -21,6 +21,10 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:24rem;margi
 label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;box-sizing:border-box}\
 button{margin-top:1rem;padding:.5rem 1rem}.error{color:#a00;border:1px solid #a00;padding:.5rem}";
 
+/// The policy a page gets if its own cannot be a header value: nothing
+/// allowed (the page shows, unstyled).
+const STRICT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
 /// The Content-Security-Policy of every page but the sign-in form (which
 /// may also post to the client's origin: see [`sign_in`]).
 static CSP: LazyLock<String> = LazyLock::new(|| csp(None));
@@ -73,9 +77,11 @@ fn html(status: StatusCode, text: String, csp: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    if let Ok(value) = HeaderValue::try_from(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-    }
+    let csp = HeaderValue::try_from(csp).unwrap_or_else(|_| {
+        tracing::error!("a page's Content-Security-Policy is no header value: the strict one sent");
+        HeaderValue::from_static(STRICT_CSP)
+    });
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     set_page_headers(headers);
     response
 }
@@ -103,6 +109,14 @@ pub fn error(status: StatusCode, message: &str) -> Response {
         escape(message)
     );
     html(status, page("Sign-in error", &body), &CSP)
+}
+
+/// The page of a failure on our side.
+pub fn server_error() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something failed on our side; it has been logged. Try again in a moment.",
+    )
 }
 
 /// The page after a sign-out that has nowhere registered to go.
@@ -167,13 +181,16 @@ pub fn sign_in(form: &SignIn<'_>, status: StatusCode) -> Response {
 }
 
 /// A redirect that carries the page headers too (no caching, no referrer:
-/// the `Location` holds a code).
+/// the `Location` holds a code); the server-error page if `location`
+/// cannot be a header value.
 pub fn redirect(status: StatusCode, location: &str) -> Response {
+    let Ok(location) = HeaderValue::try_from(location) else {
+        tracing::error!("a redirect's address is no header value");
+        return server_error();
+    };
     let mut response = status.into_response();
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::try_from(location) {
-        headers.insert(header::LOCATION, value);
-    }
+    headers.insert(header::LOCATION, location);
     set_page_headers(headers);
     response
 }
@@ -189,6 +206,27 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
         );
         assert_eq!(escape("plain ü"), "plain ü");
+    }
+
+    #[test]
+    fn a_policy_that_is_no_header_value_is_replaced_by_the_strict_one() {
+        let response = html(StatusCode::OK, page("t", "b"), "default-src 'self'\n");
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            STRICT_CSP
+        );
+    }
+
+    #[test]
+    fn a_location_that_is_no_header_value_is_a_server_error_page() {
+        let response = redirect(StatusCode::SEE_OTHER, "https://app.example/cb?x=\n");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key(header::LOCATION));
+        assert!(
+            response
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
+        );
     }
 
     #[test]

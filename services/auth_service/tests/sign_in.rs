@@ -4,7 +4,7 @@
 //! The access tokens are checked by the verifier the services use
 //! (kit-auth), against the JWKS served on an ephemeral port.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use auth_service::{
     AppState,
@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use kit_data::Db;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 const ISSUER: &str = "http://127.0.0.1:8080/auth";
@@ -43,6 +44,8 @@ struct Setup {
     users: UserStore,
     admin_id: i64,
     viewer_id: i64,
+    /// The argon2 turns of the server (`AppState::hashing`).
+    hashing: Arc<Semaphore>,
 }
 
 async fn setup_with(issuer: &str) -> Setup {
@@ -82,7 +85,9 @@ async fn setup_with(issuer: &str) -> Setup {
     let admin_id = add("admin", Role::Admin, ADMIN_PASSWORD).await;
     let viewer_id = add("viewer", Role::Viewer, VIEWER_PASSWORD).await;
     let state = AppState::new(issuer, keys, clients, Duration::from_secs(300), db);
+    let hashing = state.hashing.clone();
     Setup {
+        hashing,
         app: auth_service::router(state, issuer),
         issuer: issuer.to_owned(),
         origin: auth_service::clients::origin_of(issuer).to_owned(),
@@ -242,6 +247,26 @@ async fn post_sign_in(
     username: &str,
     password: &str,
 ) -> Response {
+    post_sign_in_to(
+        &setup.app,
+        &setup.origin,
+        fields,
+        cookie,
+        username,
+        password,
+    )
+    .await
+}
+
+/// [`post_sign_in`] to `app`, whose origin is `origin`.
+async fn post_sign_in_to(
+    app: &Router,
+    origin: &str,
+    fields: &[(String, String)],
+    cookie: &str,
+    username: &str,
+    password: &str,
+) -> Response {
     let mut pairs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -249,12 +274,12 @@ async fn post_sign_in(
     pairs.push(("username", username));
     pairs.push(("password", password));
     post_form(
-        &setup.app,
+        app,
         "/auth/sign-in",
         query(&pairs),
         &[
             ("cookie", cookie),
-            ("origin", &setup.origin),
+            ("origin", origin),
             ("sec-fetch-site", "same-origin"),
         ],
     )
@@ -974,8 +999,8 @@ async fn a_viewer_gets_the_read_scopes_only() {
     assert!(!principal.has_scope("clients:write"));
     server.abort();
 
-    // Asking for a write scope: invalid_scope, back at the client.
-    let (answer, _) = sign_in(
+    // Asking for a read and a write scope: the read scope only.
+    let (answer, session) = sign_in(
         &setup,
         "web",
         WEB_CB,
@@ -985,12 +1010,32 @@ async fn a_viewer_gets_the_read_scopes_only() {
         &[("scope", "clients:read clients:write")],
     )
     .await;
+    let code = code_of(&setup, &answer, WEB_CB);
+    let tokens = json(exchange(&setup.app, &code, WEB_CB, &verifier, Some(WEB)).await).await;
+    assert_eq!(tokens["scope"], "clients:read");
+
+    // Asking for write scopes only: access_denied, back at the client.
+    let answer = get(
+        &setup.app,
+        &authorize_uri(
+            "web",
+            WEB_CB,
+            &challenge,
+            &[("scope", "clients:write orders:write")],
+        ),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::FOUND);
     let (base, params) = location(&answer);
     assert_eq!(base, WEB_CB);
     assert_eq!(
         params.get("error").map(String::as_str),
-        Some("invalid_scope")
+        Some("access_denied")
     );
+    assert!(params.contains_key("error_description"));
+    assert_eq!(params.get("state").map(String::as_str), Some("st-123"));
+    assert_eq!(params.get("iss").map(String::as_str), Some(ISSUER));
     assert!(!params.contains_key("code"));
 }
 
@@ -1334,6 +1379,13 @@ async fn a_user_name_is_locked_after_repeated_failures() {
     // Now even the right password is refused, with a page that says why.
     let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = answer.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    let lock = auth_service::attempts::LOCK.as_secs();
+    assert!((lock - 60..=lock).contains(&retry_after), "{retry_after}");
     assert!(!answer.headers().contains_key(header::LOCATION));
     assert!(!set_cookies(&answer).contains_key("auth_session"));
     assert_page_headers(&answer, "the locked page");
@@ -1346,4 +1398,208 @@ async fn a_user_name_is_locked_after_repeated_failures() {
     }
     let answer = post_sign_in(&setup, &fields, &csrf, "nobody", "wrong password!").await;
     assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_sent_at_once_check_no_more_passwords_than_the_lock_allows() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let max = auth_service::attempts::MAX_FAILURES as usize;
+    let mut answers = tokio::task::JoinSet::new();
+    for _ in 0..2 * max {
+        let (app, origin, fields, csrf) = (
+            setup.app.clone(),
+            setup.origin.clone(),
+            fields.clone(),
+            csrf.clone(),
+        );
+        answers.spawn(async move {
+            post_sign_in_to(&app, &origin, &fields, &csrf, "admin", "wrong password!")
+                .await
+                .status()
+        });
+    }
+    let statuses = answers.join_all().await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (max, max), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_is_checked_only_in_a_hashing_turn() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let every_turn = u32::try_from(setup.hashing.available_permits()).expect("a few");
+    let taken = setup
+        .hashing
+        .clone()
+        .acquire_many_owned(every_turn)
+        .await
+        .expect("the turns");
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(500),
+        post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a password was checked while every hashing turn was taken"
+    );
+    drop(taken);
+    let answer = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+}
+
+/// `error=server_error` back at the client, with `state` and `iss`.
+fn assert_server_error_back(response: &Response, status: StatusCode, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    let (base, params) = location(response);
+    assert_eq!(base, WEB_CB, "{what}");
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("server_error"),
+        "{what}"
+    );
+    assert!(params.contains_key("error_description"), "{what}");
+    assert_eq!(
+        params.get("state").map(String::as_str),
+        Some("st-123"),
+        "{what}"
+    );
+    assert_eq!(
+        params.get("iss").map(String::as_str),
+        Some(ISSUER),
+        "{what}"
+    );
+    assert!(!params.contains_key("code"), "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_failure_after_the_client_is_checked_goes_back_as_server_error() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    rusqlite::Connection::open(setup.dir.path().join("auth_service.db"))
+        .expect("opened")
+        .execute_batch("DROP TABLE sign_in_sessions")
+        .expect("dropped");
+
+    let authorize = get(&setup.app, &uri, Some("auth_session=some-session")).await;
+    assert_server_error_back(&authorize, StatusCode::FOUND, "reading the session");
+    let sign_in = post_sign_in(&setup, &fields, &csrf, "admin", ADMIN_PASSWORD).await;
+    assert_server_error_back(&sign_in, StatusCode::SEE_OTHER, "starting a session");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_ends_the_session_it_replaces() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let (_, old_session) = sign_in(
+        &setup,
+        "web",
+        WEB_CB,
+        &challenge,
+        "viewer",
+        VIEWER_PASSWORD,
+        &[],
+    )
+    .await;
+    // A form shown before (or in another tab), sent with the old session's cookie.
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, fields, csrf) = sign_in_page(&setup, &uri).await;
+    let answer = post_sign_in(
+        &setup,
+        &fields,
+        &format!("{csrf}; {old_session}"),
+        "admin",
+        ADMIN_PASSWORD,
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let new_session = set_cookies(&answer)
+        .remove("auth_session")
+        .map(|v| cookie_pair(&v))
+        .expect("a session cookie");
+    assert_ne!(new_session, old_session);
+
+    let with_old = get(&setup.app, &uri, Some(&old_session)).await;
+    assert_eq!(
+        with_old.status(),
+        StatusCode::OK,
+        "the replaced session still skips the password"
+    );
+    let with_new = get(&setup.app, &uri, Some(&new_session)).await;
+    assert_eq!(with_new.status(), StatusCode::FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csrf_cookie_is_set_again_with_each_form() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let uri = authorize_uri("web", WEB_CB, &challenge, &[]);
+    let (_, _, csrf) = sign_in_page(&setup, &uri).await;
+    let again = get(&setup.app, &uri, Some(&csrf)).await;
+    let renewed = set_cookies(&again)
+        .remove("auth_csrf")
+        .expect("the CSRF cookie set again");
+    assert_eq!(cookie_pair(&renewed), csrf, "another token");
+    assert!(renewed.contains("Max-Age=3600"), "{renewed}");
+    let html = text(again).await;
+    let (_, token) = csrf.split_once('=').expect("name=value");
+    assert!(
+        hidden_fields(&html).contains(&("csrf".to_owned(), token.to_owned())),
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_posted_sign_out_is_answered_see_other() {
+    let setup = setup().await;
+    let (_, challenge) = pkce();
+    let (_, session) = sign_in(
+        &setup,
+        "web",
+        WEB_CB,
+        &challenge,
+        "admin",
+        ADMIN_PASSWORD,
+        &[],
+    )
+    .await;
+    let out = post_form(
+        &setup.app,
+        "/auth/logout",
+        query(&[
+            ("client_id", "web"),
+            ("post_logout_redirect_uri", WEB_BYE),
+            ("state", "bye"),
+        ]),
+        &[("cookie", &session)],
+    )
+    .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        out.headers()[header::LOCATION],
+        format!("{WEB_BYE}?state=bye")
+    );
+    assert!(set_cookies(&out).contains_key("auth_session"));
+    let after = get(
+        &setup.app,
+        &authorize_uri("web", WEB_CB, &challenge, &[]),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(
+        after.status(),
+        StatusCode::OK,
+        "the session outlived the sign-out"
+    );
 }
