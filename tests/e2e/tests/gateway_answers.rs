@@ -415,7 +415,10 @@ fn shipped_error_pages() -> Vec<(u16, u16)> {
             .iter()
             .find_map(|w| w.strip_prefix('=').and_then(|code| code.parse().ok()));
         for code in words.iter().filter_map(|w| w.parse::<u16>().ok()) {
-            pages.push((code, answered.unwrap_or(code)));
+            // A status a location names again (the sign-in form's) once.
+            if !pages.iter().any(|&(seen, _)| seen == code) {
+                pages.push((code, answered.unwrap_or(code)));
+            }
         }
     }
     pages
