@@ -68,12 +68,21 @@ FROM source-${CARGO_SOURCE} AS build
 #                 copied out of target/ into /out in the same RUN.
 # sharing=locked  two builds at once (compose may build both targets in
 #                 parallel) wait for each other instead of sharing target/.
+# touch           our sources are made newer than anything in the cached
+#                 target/: cargo decides what to rebuild by modification
+#                 times, and `COPY . .` is cached by content, so a tree
+#                 built before (say, main again after a branch) comes back
+#                 with the times of its first build, older than the
+#                 branch's artefacts, which cargo would then take as up to
+#                 date (a build that fails, or a binary of other code).
+#                 Our crates are rebuilt; the dependencies stay cached.
 # The database migrations are embedded in the binaries at compile time
 # (sqlx::migrate!), so the binaries are all the runtime images need.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/app/target,sharing=locked \
-    cargo build --release --locked --bin auth_service --bin client_service --bin order_service \
+    find crates services tests -type f -exec touch {} + \
+    && cargo build --release --locked --bin auth_service --bin client_service --bin order_service \
     && mkdir -p /out \
     && cp target/release/auth_service target/release/client_service target/release/order_service /out/
 
