@@ -421,10 +421,11 @@ stack_exit_reason() {
     fi
 }
 
-# stack_now_ms: the time, in milliseconds since the epoch.
+# stack_now_ms: sets NOW_MS to the time, in milliseconds since the epoch.
+# (A variable, not output to capture: see stack_supervise's loop.)
 stack_now_ms() {
     local us="${EPOCHREALTIME//[!0-9]/}"
-    echo $((us / 1000))
+    NOW_MS=$((us / 1000))
 }
 
 # stack_supervise: what `restart: unless-stopped` does in compose, for the
@@ -452,10 +453,17 @@ stack_supervise() {
     local -A exits=()
     # slot -> when (ms) it is due to start again
     local -A due=()
-    local slot pid status now next delay n t kept label
+    local slot pid status now next delay n t kept label pause NOW_MS
     local -a pids
+    # No turn of the loop runs a command substitution, `$(...)`, on its way
+    # to the wait: when SIGTERM reaches bash (5.2) inside one, bash can fail
+    # to parse the trap's command ("trap: line 2: unexpected EOF while
+    # looking for matching `)'", seen in CI), and run.sh then ends with
+    # status 2 without stopping what it started. (Substitutions remain only
+    # where a process has exited.)
     while :; do
-        now="$(stack_now_ms)"
+        stack_now_ms
+        now="$NOW_MS"
         # What has ended since the last turn.
         for slot in "${!STACK_PIDS[@]}"; do
             pid="${STACK_PIDS[slot]}"
@@ -512,7 +520,8 @@ stack_supervise() {
         # restart is due sooner). A signal's trap also ends the wait. bash's
         # own "Killed ..." line about a child is left out where it can be:
         # the log above says it.
-        sleep "$(((next - now) / 1000)).$(printf '%03d' $(((next - now) % 1000)))" &
+        printf -v pause '%d.%03d' $(((next - now) / 1000)) $(((next - now) % 1000))
+        sleep "$pause" &
         STACK_TIMER=$!
         wait -n "${pids[@]}" "$STACK_TIMER" 2>/dev/null || true
         # SIGPIPE: bash reports no child that it ends (SIGTERM: "Terminated").
