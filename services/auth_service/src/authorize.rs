@@ -328,12 +328,14 @@ async fn redirect_with_code(
             user = user.id,
             "no requested scope is the role's"
         );
-        // The scopes are known (`check`): the user may have none of them,
-        // which RFC 6749 §4.1.2.1 calls access_denied, not invalid_scope.
+        // The scopes are the client's (`check`), but this user may have
+        // none of them: invalid_scope (RFC 6749 §4.1.2.1), the scope asked
+        // being out of this user's reach. Not access_denied, which tells
+        // the client that a person said no, and nobody did.
         return refusal_response(
             state,
             request.refuse(
-                "access_denied",
+                "invalid_scope",
                 "This user may have none of the requested scopes.",
             ),
             status,

@@ -1014,7 +1014,7 @@ async fn a_viewer_gets_the_read_scopes_only() {
     let tokens = json(exchange(&setup.app, &code, WEB_CB, &verifier, Some(WEB)).await).await;
     assert_eq!(tokens["scope"], "clients:read");
 
-    // Asking for write scopes only: access_denied, back at the client.
+    // Asking for write scopes only: invalid_scope, back at the client.
     let answer = get(
         &setup.app,
         &authorize_uri(
@@ -1031,7 +1031,7 @@ async fn a_viewer_gets_the_read_scopes_only() {
     assert_eq!(base, WEB_CB);
     assert_eq!(
         params.get("error").map(String::as_str),
-        Some("access_denied")
+        Some("invalid_scope")
     );
     assert!(params.contains_key("error_description"));
     assert_eq!(params.get("state").map(String::as_str), Some("st-123"));
