@@ -488,6 +488,24 @@ mod tests {
 
     const COUNT: Statement = Statement::new("SELECT t", "SELECT count(*) FROM t");
 
+    /// Takes the lock of the SQLite file at `path` from another connection,
+    /// as another process would, and keeps it for `how_long` on a thread of
+    /// its own; returns once the lock is taken.
+    fn hold_the_lock(path: std::path::PathBuf, how_long: Duration) -> std::thread::JoinHandle<()> {
+        let (locked, lock_taken) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            let other = rusqlite::Connection::open(&path).unwrap();
+            other
+                .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+                .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(how_long);
+            other.execute_batch("COMMIT;").unwrap();
+        });
+        lock_taken.recv().unwrap();
+        holder
+    }
+
     /// `connect` pings before it migrates, so the pool has a connection
     /// whose schema (read by the ping) has no table. Were it lent after
     /// the migrations, a statement on it would fail with "no such table"
@@ -505,17 +523,7 @@ mod tests {
             .await
             .unwrap();
         // Another process takes the file's lock and keeps it for 300 ms.
-        let (locked, lock_taken) = std::sync::mpsc::channel();
-        let holder = std::thread::spawn(move || {
-            let other = rusqlite::Connection::open(&path).unwrap();
-            other
-                .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-                .unwrap();
-            locked.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            other.execute_batch("COMMIT;").unwrap();
-        });
-        lock_taken.recv().unwrap();
+        let holder = hold_the_lock(path, Duration::from_millis(300));
         let count: Option<i64> = db.fetch_optional(&COUNT, &[]).await.unwrap();
         assert_eq!(count, Some(0));
         holder.join().unwrap();
@@ -533,18 +541,7 @@ mod tests {
         let url = format!("sqlite://{}", path.display());
         let migrations = migrations(dir.path()).await;
         Db::connect(&url, &migrations).await.unwrap().close().await;
-        let (locked, lock_taken) = std::sync::mpsc::channel();
-        let other = path.clone();
-        let holder = std::thread::spawn(move || {
-            let other = rusqlite::Connection::open(&other).unwrap();
-            other
-                .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
-                .unwrap();
-            locked.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            other.execute_batch("COMMIT;").unwrap();
-        });
-        lock_taken.recv().unwrap();
+        let holder = hold_the_lock(path.clone(), Duration::from_millis(300));
         let pool = crate::sqlite::SqlitePool::new(&path);
         let migrated = migrate_sqlite(&pool, migrations.sqlite).await;
         holder.join().unwrap();

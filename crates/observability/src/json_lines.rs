@@ -212,15 +212,16 @@ impl Write for Escaped<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
 
     use tracing_subscriber::{fmt::MakeWriter, prelude::*};
 
     use super::*;
 
+    /// What the lines of a test's subscriber are written to.
     #[derive(Clone, Default)]
-    struct Memory(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Memory(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Memory {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

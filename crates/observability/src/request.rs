@@ -225,36 +225,12 @@ fn log_request(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use axum::{Router, body::Body, response::IntoResponse, routing::post};
     use tower::ServiceExt;
-    use tracing_subscriber::{fmt::MakeWriter, prelude::*};
+    use tracing_subscriber::prelude::*;
 
     use super::*;
-    use crate::json_lines::{JsonLines, SpanFields};
-
-    #[derive(Clone, Default)]
-    struct Memory(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Memory {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Memory {
-        type Writer = Memory;
-
-        fn make_writer(&'a self) -> Memory {
-            self.clone()
-        }
-    }
+    use crate::json_lines::{JsonLines, SpanFields, tests::Memory};
 
     /// The answer's [`Caller`] is written into the request's JSON line as
     /// `sub` and `client_id`, and taken off the answer; an answer without
