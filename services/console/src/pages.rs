@@ -10,7 +10,7 @@
 
 use askama::Template;
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::{Html, IntoResponse, Response},
@@ -53,22 +53,54 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
     }
 }
 
-/// The policy of every page: nothing but the console's own files (no
-/// inline script or style, no eval), no framing, forms posted to the
-/// console only (auth_service's form is reached by a redirect, a
-/// navigation, which `form-action` does not govern in every browser;
-/// redirects after a form post are allowed as navigations).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The Content-Security-Policy of every page: nothing but the console's
+/// own files (no inline script or style, no eval), no plugins, no
+/// `<base>`, no framing; forms sent to the console, and to the provider's
+/// origin (sign-out's POST is redirected to its end-session endpoint, and
+/// browsers hold a form's redirects to `form-action` too).
+#[derive(Clone, Debug)]
+pub struct SecurityHeaders {
+    policy: HeaderValue,
+}
+
+impl SecurityHeaders {
+    /// The headers for a provider whose issuer is `issuer` (an `http://`
+    /// or `https://` URL, checked at start).
+    pub fn new(issuer: &str) -> Self {
+        let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let provider = format!("{scheme}://{host}");
+        let policy = format!(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self' {provider}; \
+             frame-ancestors 'none'"
+        );
+        let strict = "default-src 'self'; object-src 'none'; base-uri 'none'; \
+                      form-action 'self'; frame-ancestors 'none'";
+        Self {
+            policy: HeaderValue::try_from(policy)
+                .unwrap_or_else(|_| HeaderValue::from_static(strict)),
+        }
+    }
+
+    pub fn policy(&self) -> &HeaderValue {
+        &self.policy
+    }
+}
 
 /// Adds the security headers to every answer: the policy above, no
 /// referrer sent to other origins, no content sniffing, nothing cached (a
 /// page shows a person's data: the back button after a sign-out must not
 /// show it again).
-pub async fn security_headers(request: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(headers): State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    let answer = response.headers_mut();
+    answer.insert(header::CONTENT_SECURITY_POLICY, headers.policy.clone());
     let set = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CACHE_CONTROL, "no-store"),
@@ -78,7 +110,7 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         ),
     ];
     for (name, value) in set {
-        headers.insert(name, HeaderValue::from_static(value));
+        answer.insert(name, HeaderValue::from_static(value));
     }
     response
 }
@@ -101,6 +133,18 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("\" onmouseover"), "{html}");
+    }
+
+    #[test]
+    fn the_policy_allows_forms_to_the_provider_and_nothing_inline() {
+        let headers = SecurityHeaders::new("https://id.example:8443/auth");
+        let policy = headers.policy().to_str().unwrap();
+        assert!(
+            policy.contains("form-action 'self' https://id.example:8443;"),
+            "{policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(!policy.contains("unsafe"), "{policy}");
     }
 
     #[test]

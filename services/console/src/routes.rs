@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::{
     cookie::{self, Cookies},
-    pages::{self, ErrorPage, Home, User},
+    pages::{self, ErrorPage, Home, SecurityHeaders, User},
     provider::{Provider, Tokens},
     session::{Store, random_id},
 };
@@ -54,6 +54,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let headers = SecurityHeaders::new(state.provider.issuer());
     Router::new()
         .route("/", get(home))
         .route("/console/", get(|| async { Redirect::to("/") }))
@@ -61,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/console/callback", get(callback))
         .route("/console/sign-out", post(sign_out))
         .with_state(state)
-        .layer(middleware::from_fn(pages::security_headers))
+        .layer(middleware::from_fn_with_state(
+            headers,
+            pages::security_headers,
+        ))
 }
 
 impl AppState {
