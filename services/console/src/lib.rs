@@ -47,18 +47,25 @@
 //!   gateway's routes, `make run`, compose, Kubernetes, the browser tests
 //!   (Chromium, axe-core), `make bench`, the README.
 
+pub mod api;
+pub mod clients;
 pub mod config;
 pub mod cookie;
+pub mod forms;
+pub mod orders;
 pub mod pages;
+pub mod person;
 pub mod provider;
 pub mod routes;
 pub mod session;
+pub mod sign_in;
 
 use std::{sync::Arc, time::Duration};
 
 use kit_server::{BoundServer, Server, StartupError};
 
 use crate::{
+    api::Api,
     config::Config,
     cookie::Cookies,
     provider::Provider,
@@ -88,7 +95,14 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
         http,
     );
     let session_ttl = Duration::from_secs(config.session_secs);
+    let api_http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()?;
     let state = AppState {
+        api: Api::new(api_http, &config.api_url),
         provider: Arc::new(provider),
         sessions: Arc::new(Store::new(session_ttl, config.max_sessions as usize)),
         logins: Arc::new(Store::new(LOGIN_TTL, MAX_PENDING_LOGINS)),

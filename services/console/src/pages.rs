@@ -13,8 +13,10 @@ use axum::{
     extract::{Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
-    response::{Html, IntoResponse, Response},
+    response::{Html, IntoResponse, Redirect, Response},
 };
+
+use crate::person::{Person, Session};
 
 /// The person signed in, as a page shows them.
 #[derive(Clone, Debug)]
@@ -23,22 +25,170 @@ pub struct User {
     pub name: String,
     /// The session's CSRF token, for the forms that change something.
     pub csrf: String,
+    /// Whether the page shows write controls (a viewer's does not).
+    pub can_write: bool,
+}
+
+impl User {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            name: session.sub.clone(),
+            csrf: session.csrf.clone(),
+            can_write: session.can_write,
+        }
+    }
+}
+
+/// A message on a page: the outcome of the last action, or what went
+/// wrong, with the `X-Request-ID` of the API call that did it.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub text: String,
+    pub request_id: Option<String>,
+}
+
+impl Notice {
+    pub fn new(text: impl Into<String>, request_id: Option<String>) -> Self {
+        Self {
+            text: text.into(),
+            request_id,
+        }
+    }
+}
+
+/// What every page has around its content: the navigation bar (who is
+/// signed in), the outcome of the last action, and the problem of this one.
+#[derive(Clone, Debug, Default)]
+pub struct Chrome {
+    pub user: Option<User>,
+    pub notice: Option<Notice>,
+    pub problem: Option<Notice>,
+}
+
+impl Chrome {
+    pub fn of(person: &Person) -> Self {
+        Self {
+            user: Some(person.user()),
+            notice: person.take_notice(),
+            problem: None,
+        }
+    }
+
+    /// The session's CSRF token, for a page's forms.
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map_or("", |user| user.csrf.as_str())
+    }
 }
 
 /// `/`: the navigation bar and a welcome.
 #[derive(Template)]
 #[template(path = "home.html")]
 pub struct Home {
-    pub user: Option<User>,
+    pub chrome: Chrome,
 }
 
 /// An error, in words, with the navigation bar.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
-    pub user: Option<User>,
+    pub chrome: Chrome,
     pub title: String,
-    pub detail: String,
+}
+
+/// What a page could not do, as the person is told it.
+#[derive(Debug)]
+pub enum PageError {
+    /// No session (or it ended): to the sign-in.
+    SignIn,
+    /// A dependency did not answer: 503, with `Retry-After` when known.
+    Unavailable {
+        what: String,
+        retry_after: Option<u64>,
+        request_id: Option<String>,
+    },
+    /// The API refused the person (403): a viewer's write.
+    Forbidden { request_id: Option<String> },
+    /// A form that did not come from the console's own page (CSRF).
+    CrossSite,
+    NotFound {
+        what: String,
+        request_id: Option<String>,
+    },
+    /// Any other answer of the API: its status and its words.
+    Api {
+        status: StatusCode,
+        detail: String,
+        request_id: Option<String>,
+    },
+}
+
+impl PageError {
+    /// The error page, with the navigation bar of `user`.
+    pub fn page(self, user: Option<User>) -> Response {
+        let (status, title, text, request_id, retry_after) = match self {
+            Self::SignIn => return Redirect::to("/console/sign-in").into_response(),
+            Self::Unavailable {
+                what,
+                retry_after,
+                request_id,
+            } => {
+                let when = retry_after.map_or("in a few seconds".into(), |s| format!("in {s} s"));
+                let text = format!("{what} is not answering; try again {when}.");
+                let status = StatusCode::SERVICE_UNAVAILABLE;
+                (
+                    status,
+                    "Not answering",
+                    text,
+                    request_id,
+                    Some(retry_after.unwrap_or(5)),
+                )
+            }
+            Self::Forbidden { request_id } => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your role may read but not change data: the API refused the change (403).".into(),
+                request_id,
+                None,
+            ),
+            Self::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "This form was not sent from this console's own page (or it is out of date); \
+                 reload the page and try again."
+                    .into(),
+                None,
+                None,
+            ),
+            Self::NotFound { what, request_id } => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("{what} does not exist (or no longer does)."),
+                request_id,
+                None,
+            ),
+            Self::Api {
+                status,
+                detail,
+                request_id,
+            } => (status, "Refused", detail, request_id, None),
+        };
+        let chrome = Chrome {
+            user,
+            notice: None,
+            problem: Some(Notice::new(text, request_id)),
+        };
+        let page = ErrorPage {
+            chrome,
+            title: title.into(),
+        };
+        let mut response = render(status, &page);
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
 }
 
 /// `template` rendered with `status`; a template that fails to render is a
@@ -50,6 +200,12 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
             tracing::error!(error = %err, "a page failed to render");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        self.page(None)
     }
 }
 
@@ -124,8 +280,13 @@ mod tests {
         let user = User {
             name: "<script>alert(1)</script>\" onmouseover=\"x".into(),
             csrf: "t".into(),
+            can_write: false,
         };
-        let html = Home { user: Some(user) }.render().unwrap();
+        let chrome = Chrome {
+            user: Some(user),
+            ..Chrome::default()
+        };
+        let html = Home { chrome }.render().unwrap();
         assert!(!html.contains("<script>"), "{html}");
         // askama escapes with numeric character references.
         assert!(
@@ -149,7 +310,11 @@ mod tests {
 
     #[test]
     fn signed_out_the_bar_offers_a_sign_in() {
-        let html = Home { user: None }.render().unwrap();
+        let html = Home {
+            chrome: Chrome::default(),
+        }
+        .render()
+        .unwrap();
         assert!(html.contains("href=\"/console/sign-in\""), "{html}");
         assert!(!html.contains("Sign out"), "{html}");
     }

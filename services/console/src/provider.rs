@@ -8,6 +8,9 @@ use oauth2::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
     basic::BasicClient,
 };
+use std::time::{Duration, Instant};
+
+use oauth2::RefreshToken;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
@@ -49,6 +52,8 @@ pub enum ProviderError {
     Endpoint(#[source] oauth2::url::ParseError),
     #[error("the code exchange failed: {0}")]
     Exchange(String),
+    #[error("the refresh failed: {0}")]
+    Refresh(String),
     #[error("the revocation failed")]
     Revoke(#[source] reqwest::Error),
 }
@@ -58,6 +63,28 @@ pub enum ProviderError {
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: Option<String>,
+    /// When the access token expires, by the token response's `expires_in`
+    /// (`None` when the provider did not say).
+    pub expires_at: Option<Instant>,
+}
+
+impl Tokens {
+    /// Whether the access token expires within `margin` (and so should be
+    /// refreshed before it is sent: a page makes a few calls in a row).
+    pub fn expires_within(&self, margin: Duration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at.saturating_duration_since(Instant::now()) < margin)
+    }
+
+    fn from_response(response: &oauth2::basic::BasicTokenResponse) -> Self {
+        Self {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_at: response
+                .expires_in()
+                .map(|lifetime| Instant::now() + lifetime),
+        }
+    }
 }
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -184,10 +211,26 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(|e| ProviderError::Exchange(describe(&e)))?;
-        Ok(Tokens {
-            access_token: tokens.access_token().secret().clone(),
-            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
-        })
+        Ok(Tokens::from_response(&tokens))
+    }
+
+    /// New tokens for a refresh token (RFC 6749 §6). The provider rotates
+    /// refresh tokens: the answer's replaces the one sent, which is spent
+    /// (sending it again would revoke the whole family, so the caller
+    /// refreshes one session's tokens one at a time).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {
+        let client = self.client().await?;
+        let response = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| ProviderError::Refresh(describe(&e)))?;
+        let mut tokens = Tokens::from_response(&response);
+        // A provider that does not rotate keeps the refresh token valid.
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.to_owned());
+        }
+        Ok(tokens)
     }
 
     /// Revokes `refresh_token` (RFC 7009), the client authenticated by

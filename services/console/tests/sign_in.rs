@@ -17,6 +17,7 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use console::{
+    api::Api,
     cookie::Cookies,
     provider::{Provider, ProviderError},
     routes::{AppState, LOGIN_TTL, router},
@@ -101,6 +102,7 @@ fn console(issuer: &str, secure: bool, max_sessions: usize) -> Router {
     let ttl = Duration::from_secs(3600);
     router(AppState {
         provider: Arc::new(provider),
+        api: Api::new(reqwest::Client::new(), "http://127.0.0.1:9"),
         sessions: Arc::new(Store::new(ttl, max_sessions)),
         logins: Arc::new(Store::new(LOGIN_TTL, 100)),
         cookies: Cookies::new(secure),

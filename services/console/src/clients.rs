@@ -1,0 +1,517 @@
+//! The clients' pages: the list (keyset paging, search by name), a
+//! client's page with its orders, the create and edit forms (edits sent
+//! with `If-Match`: a change made meanwhile by someone else is shown, not
+//! overwritten) and the delete, with the cascade as a second, explicit step.
+//! Every page is one or two API calls (a client's page: the client and its
+//! orders, at once).
+
+use askama::Template;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    api::{Answer, Call},
+    forms::{self, Field},
+    orders::{self, Order},
+    pages::{Chrome, Notice, PageError, render},
+    person::Person,
+    routes::{AppState, query},
+    session::random_id,
+};
+
+/// Clients per page of the list.
+pub const PAGE_SIZE: u32 = 20;
+
+/// A client as the API returns it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Client {
+    pub id: i64,
+    pub name: String,
+    pub card_number: String,
+    pub card_issued_on: String,
+    #[serde(default)]
+    pub version: i64,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/clients", get(list).post(create))
+        .route("/console/clients/new", get(new))
+        .route("/console/clients/{id}", get(show))
+        .route("/console/clients/{id}/edit", get(edit).post(update))
+        .route("/console/clients/{id}/delete", post(delete))
+}
+
+#[derive(Template)]
+#[template(path = "clients.html")]
+struct ClientsPage {
+    chrome: Chrome,
+    can_write: bool,
+    name: String,
+    clients: Vec<Client>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "client.html")]
+struct ClientPage {
+    chrome: Chrome,
+    can_write: bool,
+    client: Client,
+    orders: Vec<Order>,
+    more_orders: bool,
+}
+
+/// A form page: a client's, or an order's (see `orders`).
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub action: String,
+    pub back: String,
+    pub submit: &'static str,
+    pub hidden: Vec<(&'static str, String)>,
+    pub fields: Vec<Field>,
+    /// What the person tried, when someone else's change came first.
+    pub tried: Vec<(&'static str, String)>,
+    pub chooser: Option<orders::Chooser>,
+}
+
+/// A second, explicit step (the cascade delete).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    title: String,
+    text: String,
+    action: String,
+    back: String,
+    submit: &'static str,
+    hidden: Vec<(&'static str, String)>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    name: String,
+    after: Option<u64>,
+}
+
+async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
+    let name = q.name.trim().to_owned();
+    let mut params = vec![("limit", PAGE_SIZE.to_string())];
+    if !name.is_empty() {
+        params.push(("name", name.clone()));
+    }
+    if let Some(after) = q.after {
+        params.push(("after", after.to_string()));
+    }
+    let path = format!("/client/?{}", query(&params));
+    let answer = match person.call(Method::GET, &path, Call::default()).await {
+        Ok(answer) if answer.is_success() => answer,
+        Ok(answer) => {
+            return fail(
+                &person,
+                forms::failure(answer, "client_service", "This list"),
+            );
+        }
+        Err(err) => return fail(&person, err),
+    };
+    let clients: Vec<Client> = serde_json::from_value(answer.body.clone()).unwrap_or_default();
+    let next = answer.next_after.as_ref().map(|after| {
+        let mut next = vec![("after", after.clone())];
+        if !name.is_empty() {
+            next.push(("name", name.clone()));
+        }
+        format!("/console/clients?{}", query(&next))
+    });
+    let page = ClientsPage {
+        chrome: Chrome::of(&person),
+        can_write: person.session.can_write,
+        name,
+        clients,
+        next,
+    };
+    render(StatusCode::OK, &page)
+}
+
+async fn show(person: Person, Path(id): Path<u64>) -> Response {
+    let client_path = format!("/client/{id}");
+    let orders_path = format!("/order/?client_id={id}&limit={}", orders::PAGE_SIZE);
+    let (client, orders) = tokio::join!(
+        person.call(Method::GET, &client_path, Call::default()),
+        person.call(Method::GET, &orders_path, Call::default()),
+    );
+    let client = match client {
+        Ok(answer) if answer.is_success() => answer,
+        Ok(answer) => {
+            return fail(
+                &person,
+                forms::failure(answer, "client_service", "This client"),
+            );
+        }
+        Err(err) => return fail(&person, err),
+    };
+    let Ok(client) = serde_json::from_value::<Client>(client.body) else {
+        return fail(&person, unreadable(client.request_id));
+    };
+    let orders = match orders {
+        Ok(answer) if answer.is_success() => answer,
+        Ok(answer) => {
+            return fail(
+                &person,
+                forms::failure(answer, "order_service", "Its orders"),
+            );
+        }
+        Err(err) => return fail(&person, err),
+    };
+    let more_orders = orders.next_after.is_some();
+    let orders = serde_json::from_value(orders.body).unwrap_or_default();
+    let page = ClientPage {
+        chrome: Chrome::of(&person),
+        can_write: person.session.can_write,
+        client,
+        orders,
+        more_orders,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The fields of a client's form.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ClientForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    card_number: String,
+    #[serde(default)]
+    card_issued_on: String,
+}
+
+impl ClientForm {
+    fn of(client: &Client) -> Self {
+        Self {
+            version: client.version.to_string(),
+            name: client.name.clone(),
+            card_number: client.card_number.clone(),
+            card_issued_on: client.card_issued_on.clone(),
+            ..Self::default()
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            Field::new("name", "Name", "text", &self.name),
+            Field::new("card_number", "Card number", "text", &self.card_number),
+            Field::new(
+                "card_issued_on",
+                "Card issued on",
+                "date",
+                &self.card_issued_on,
+            )
+            .hint("YYYY-MM-DD"),
+        ]
+    }
+
+    fn body(&self) -> serde_json::Value {
+        json!({
+            "name": self.name,
+            "card_number": self.card_number,
+            "card_issued_on": self.card_issued_on,
+        })
+    }
+
+    fn tried(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("Name", self.name.clone()),
+            ("Card number", self.card_number.clone()),
+            ("Card issued on", self.card_issued_on.clone()),
+        ]
+    }
+}
+
+fn form_page(person: &Person, form: &ClientForm, id: Option<i64>) -> FormPage {
+    let (title, action, back, submit) = match id {
+        None => (
+            "New client".to_owned(),
+            "/console/clients".to_owned(),
+            "/console/clients".to_owned(),
+            "Create client",
+        ),
+        Some(id) => (
+            format!("Edit {}", form.name),
+            format!("/console/clients/{id}/edit"),
+            format!("/console/clients/{id}"),
+            "Save",
+        ),
+    };
+    let hidden = match id {
+        // A create carries an Idempotency-Key made with the form: sent
+        // twice (a double click, a reload), it creates one client.
+        None => vec![("key", form.key.clone())],
+        Some(_) => vec![("version", form.version.clone())],
+    };
+    FormPage {
+        chrome: Chrome::of(person),
+        title,
+        action,
+        back,
+        submit,
+        hidden,
+        fields: form.fields(),
+        tried: Vec::new(),
+        chooser: None,
+    }
+}
+
+async fn new(person: Person) -> Response {
+    if !person.session.can_write {
+        return fail(&person, PageError::Forbidden { request_id: None });
+    }
+    let form = ClientForm {
+        key: random_id(),
+        ..ClientForm::default()
+    };
+    render(StatusCode::OK, &form_page(&person, &form, None))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+    Form(form): Form<ClientForm>,
+) -> Response {
+    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
+        return fail(&person, err);
+    }
+    let body = form.body();
+    let call = Call {
+        body: Some(&body),
+        idempotency_key: Some(form.key.as_str()).filter(|k| !k.is_empty()),
+        ..Call::default()
+    };
+    let answer = match person.call(Method::POST, "/client/", call).await {
+        Ok(answer) => answer,
+        Err(err) => return fail(&person, err),
+    };
+    if answer.is_success() {
+        let id = answer.body.get("id").and_then(|v| v.as_i64()).unwrap_or(0);
+        person.tell(Notice::new("Client created.", answer.request_id));
+        return Redirect::to(&format!("/console/clients/{id}")).into_response();
+    }
+    refused_form(
+        &person,
+        form_page(&person, &form, None),
+        answer,
+        "client_service",
+    )
+}
+
+/// A write the API refused: the form again with its errors when the fields
+/// were at fault (422, or a card number another client has: 409), an
+/// error page otherwise.
+pub fn refused_form(
+    person: &Person,
+    mut page: FormPage,
+    answer: Answer,
+    service: &str,
+) -> Response {
+    match answer.status {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {
+            let mut unplaced = forms::mark(&mut page.fields, &answer);
+            if let Some(chooser) = &mut page.chooser {
+                unplaced.retain(|message| {
+                    let about_client = message.starts_with("client_id:");
+                    if about_client {
+                        chooser.error = Some(message["client_id:".len()..].trim().to_owned());
+                    }
+                    !about_client
+                });
+            }
+            if answer.status == StatusCode::CONFLICT && answer.field_errors().is_empty() {
+                // The 409 of a card number another client has names no field.
+                if let Some(field) = page.fields.iter_mut().find(|f| f.name == "card_number") {
+                    field.error = Some(answer.detail());
+                }
+            }
+            page.chrome.problem = Some(forms::invalid(&answer, unplaced));
+            render(answer.status, &page)
+        }
+        _ => fail(person, forms::failure(answer, service, "This record")),
+    }
+}
+
+async fn edit(person: Person, Path(id): Path<u64>) -> Response {
+    if !person.session.can_write {
+        return fail(&person, PageError::Forbidden { request_id: None });
+    }
+    match current(&person, id).await {
+        Ok(client) => render(
+            StatusCode::OK,
+            &form_page(&person, &ClientForm::of(&client), Some(client.id)),
+        ),
+        Err(err) => fail(&person, err),
+    }
+}
+
+/// The client as it is now.
+async fn current(person: &Person, id: u64) -> Result<Client, PageError> {
+    let answer = person
+        .call(Method::GET, &format!("/client/{id}"), Call::default())
+        .await?;
+    if !answer.is_success() {
+        return Err(forms::failure(answer, "client_service", "This client"));
+    }
+    serde_json::from_value(answer.body).map_err(|_| unreadable(answer.request_id))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<ClientForm>,
+) -> Response {
+    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
+        return fail(&person, err);
+    }
+    let body = form.body();
+    let version = format!("\"{}\"", form.version);
+    let call = Call {
+        body: Some(&body),
+        if_match: Some(&version),
+        ..Call::default()
+    };
+    let answer = match person
+        .call(Method::PUT, &format!("/client/{id}"), call)
+        .await
+    {
+        Ok(answer) => answer,
+        Err(err) => return fail(&person, err),
+    };
+    if answer.is_success() {
+        person.tell(Notice::new("Client saved.", answer.request_id));
+        return Redirect::to(&format!("/console/clients/{id}")).into_response();
+    }
+    if answer.status == StatusCode::PRECONDITION_FAILED {
+        // Someone else changed the client since the form was opened: the
+        // form again, with the current values, and what this person tried.
+        let client = match current(&person, id).await {
+            Ok(client) => client,
+            Err(err) => return fail(&person, err),
+        };
+        let mut page = form_page(&person, &ClientForm::of(&client), Some(client.id));
+        page.tried = form.tried();
+        page.chrome.problem = Some(conflict(&answer, client.version));
+        return render(StatusCode::CONFLICT, &page);
+    }
+    let page = form_page(&person, &form, Some(id as i64));
+    refused_form(&person, page, answer, "client_service")
+}
+
+/// The problem of an edit that lost to someone else's (a 412).
+pub fn conflict(answer: &Answer, version: i64) -> Notice {
+    Notice::new(
+        format!(
+            "This record was changed by someone else since you opened the form, and nothing \
+             was saved. The form now shows the current values (version {version}); make your \
+             change again and save."
+        ),
+        answer.request_id.clone(),
+    )
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    cascade: bool,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    person: Person,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
+        return fail(&person, err);
+    }
+    let path = if form.cascade {
+        format!("/client/{id}?cascade=true")
+    } else {
+        format!("/client/{id}")
+    };
+    let answer = match person.call(Method::DELETE, &path, Call::default()).await {
+        Ok(answer) => answer,
+        Err(err) => return fail(&person, err),
+    };
+    if answer.is_success() {
+        let text = if form.cascade {
+            "Client deleted, with its orders."
+        } else {
+            "Client deleted."
+        };
+        person.tell(Notice::new(text, answer.request_id));
+        return Redirect::to("/console/clients").into_response();
+    }
+    if answer.status == StatusCode::CONFLICT && !form.cascade {
+        let mut chrome = Chrome::of(&person);
+        chrome.problem = Some(Notice::new(
+            format!(
+                "{} A client's orders belong to it: deleting the client can delete its \
+                 orders too, in one step, which cannot be undone.",
+                answer.detail()
+            ),
+            answer.request_id,
+        ));
+        let page = ConfirmPage {
+            chrome,
+            title: "Delete the client and its orders?".into(),
+            text: "Delete the client and every one of its orders, or go back.".into(),
+            action: format!("/console/clients/{id}/delete"),
+            back: format!("/console/clients/{id}"),
+            submit: "Delete client and its orders",
+            hidden: vec![("cascade", "true".into())],
+        };
+        return render(StatusCode::CONFLICT, &page);
+    }
+    fail(
+        &person,
+        forms::failure(answer, "client_service", "This client"),
+    )
+}
+
+/// An answer the console cannot read: the API is not the one it expects.
+pub fn unreadable(request_id: Option<String>) -> PageError {
+    PageError::Api {
+        status: StatusCode::BAD_GATEWAY,
+        detail: "The API's answer could not be read.".into(),
+        request_id,
+    }
+}
+
+/// The error page, with the person's navigation bar.
+pub fn fail(person: &Person, err: PageError) -> Response {
+    err.page(Some(person.user()))
+}

@@ -1,0 +1,225 @@
+//! The person signed in, as a handler meets them: [`Person`], an axum
+//! extractor over the session cookie. It calls the API with the person's
+//! access token, refreshing it first when it is about to expire (or when
+//! the API refused it), one refresh at a time per session: the provider
+//! rotates refresh tokens, and a spent one sent twice would end the
+//! session's whole family of tokens.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    extract::FromRequestParts,
+    http::{Method, StatusCode, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::{
+    api::{Answer, Call},
+    cookie,
+    pages::{Notice, PageError, User},
+    provider::Tokens,
+    routes::AppState,
+};
+
+/// An access token this close to its expiry is refreshed before use.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(30);
+
+/// A person's session: who, what they may do, the tokens (never sent to
+/// the browser), the CSRF token of its forms, and the message the next
+/// page shows (the outcome of the last action).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub sub: String,
+    /// Whether the access token carries a write scope: a viewer's does not,
+    /// and sees no write controls.
+    pub can_write: bool,
+    pub csrf: String,
+    pub tokens: Arc<tokio::sync::Mutex<Tokens>>,
+    pub notice: Arc<Mutex<Option<Notice>>>,
+}
+
+impl Session {
+    pub fn new(sub: String, can_write: bool, csrf: String, tokens: Tokens) -> Self {
+        Self {
+            sub,
+            can_write,
+            csrf,
+            tokens: Arc::new(tokio::sync::Mutex::new(tokens)),
+            notice: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+/// What the console reads of an access token: its `sub` and `scope`, not
+/// checking the signature (the token came straight from the token
+/// endpoint, over the console's own connection, not from the browser).
+pub struct Claims {
+    pub sub: String,
+    pub can_write: bool,
+}
+
+impl Claims {
+    pub fn of(access_token: &str) -> Option<Self> {
+        let payload = access_token.split('.').nth(1)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let sub = claims.get("sub")?.as_str()?.to_owned();
+        let scope = claims.get("scope").and_then(|s| s.as_str()).unwrap_or("");
+        let can_write = scope.split(' ').any(|s| s.ends_with(":write"));
+        Some(Self { sub, can_write })
+    }
+}
+
+/// The person signed in, for a page that needs one: without a session, the
+/// page answers with a redirect to the sign-in.
+#[derive(Clone)]
+pub struct Person {
+    pub id: String,
+    pub session: Session,
+    state: AppState,
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let id = state
+            .cookies
+            .read(&parts.headers, cookie::SESSION)
+            .ok_or(PageError::SignIn)?;
+        let session = state.sessions.get(&id).ok_or(PageError::SignIn)?;
+        Ok(Self {
+            id,
+            session,
+            state: state.clone(),
+        })
+    }
+}
+
+impl Person {
+    /// The person as the navigation bar shows them.
+    pub fn user(&self) -> User {
+        User::of(&self.session)
+    }
+
+    /// The message for the next page.
+    pub fn tell(&self, notice: Notice) {
+        *self
+            .session
+            .notice
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(notice);
+    }
+
+    /// The message of the last action, once.
+    pub fn take_notice(&self) -> Option<Notice> {
+        self.session
+            .notice
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// `method path` on the API as this person. A 401 (the token refused:
+    /// expired early, a key rotated) is retried once with refreshed tokens.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        call: Call<'_>,
+    ) -> Result<Answer, PageError> {
+        let token = self.access_token(false).await?;
+        let answer = self.send(&token, method.clone(), path, call).await?;
+        if answer.status != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let token = self.access_token(true).await?;
+        self.send(&token, method, path, call).await
+    }
+
+    async fn send(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        call: Call<'_>,
+    ) -> Result<Answer, PageError> {
+        self.state
+            .api
+            .send(token, method, path, call)
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %kit_http::problem::cause_chain(&err), "the API did not answer");
+                PageError::Unavailable {
+                    what: "The API".into(),
+                    retry_after: None,
+                    request_id: None,
+                }
+            })
+    }
+
+    /// A current access token: refreshed when it expires within
+    /// [`REFRESH_MARGIN`] (or `force`d), under the session's lock. A refresh
+    /// refused ends the session: the person signs in again.
+    async fn access_token(&self, force: bool) -> Result<String, PageError> {
+        let mut tokens = self.session.tokens.lock().await;
+        if !force && !tokens.expires_within(REFRESH_MARGIN) {
+            return Ok(tokens.access_token.clone());
+        }
+        let Some(refresh) = tokens.refresh_token.clone() else {
+            self.end();
+            return Err(PageError::SignIn);
+        };
+        match self.state.provider.refresh(&refresh).await {
+            Ok(fresh) => {
+                *tokens = fresh;
+                Ok(tokens.access_token.clone())
+            }
+            Err(crate::provider::ProviderError::Refresh(why)) => {
+                tracing::info!(why, "a refresh was refused; the session ends");
+                self.end();
+                Err(PageError::SignIn)
+            }
+            Err(err) => {
+                tracing::warn!(error = %kit_http::problem::cause_chain(&err), "cannot refresh a token");
+                Err(PageError::Unavailable {
+                    what: "The authorization server".into(),
+                    retry_after: None,
+                    request_id: None,
+                })
+            }
+        }
+    }
+
+    fn end(&self) {
+        self.state.sessions.take(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: serde_json::Value) -> String {
+        format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(claims.to_string()))
+    }
+
+    #[test]
+    fn a_write_scope_lets_the_person_write() {
+        let admin = Claims::of(&token(
+            serde_json::json!({"sub": "a", "scope": "clients:read clients:write"}),
+        ))
+        .unwrap();
+        assert!(admin.can_write);
+        let viewer = Claims::of(&token(
+            serde_json::json!({"sub": "v", "scope": "clients:read orders:read"}),
+        ))
+        .unwrap();
+        assert!(!viewer.can_write);
+        assert_eq!(viewer.sub, "v");
+        assert!(Claims::of("not-a-token").is_none());
+    }
+}
