@@ -48,6 +48,7 @@ pub struct Server {
     dependency: Option<Arc<dyn Dependency>>,
     grace: Duration,
     description: String,
+    outer: Option<Box<dyn FnOnce(Router) -> Router + Send>>,
 }
 
 impl Server {
@@ -60,7 +61,16 @@ impl Server {
             dependency: None,
             grace: Duration::from_secs(10),
             description: "none".into(),
+            outer: None,
         }
+    }
+
+    /// Layers around the whole service, the kit's own answers included
+    /// (its 404 fallback, its request-target checks): the console, whose
+    /// callers are people at a browser, turns those into pages there.
+    pub fn wrap(mut self, outer: impl FnOnce(Router) -> Router + Send + 'static) -> Self {
+        self.outer = Some(Box::new(outer));
+        self
     }
 
     /// What the service needs to be ready (its database), described for
@@ -99,7 +109,11 @@ impl Server {
         let draining = Draining::default();
         // ANCHOR: app
         let operations = operations::routes(self.dependency.clone(), draining.clone());
-        let app = problem_layers(self.routes.merge(operations)).layer(ObserveLayer);
+        let mut app = problem_layers(self.routes.merge(operations));
+        if let Some(outer) = self.outer {
+            app = outer(app);
+        }
+        let app = app.layer(ObserveLayer);
         // ANCHOR_END: app
         Ok(BoundServer {
             listener,

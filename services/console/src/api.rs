@@ -41,6 +41,11 @@ pub struct Answer {
     pub next_after: Option<String>,
 }
 
+/// A record whose version travels in the `ETag`.
+pub trait Versioned {
+    fn set_version(&mut self, version: i64);
+}
+
 /// A field the API named in a problem's `errors`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct FieldError {
@@ -129,13 +134,21 @@ impl Answer {
             .unwrap_or_default()
     }
 
-    /// The resource's `version` (the body's, else the `ETag`'s).
-    pub fn version(&self) -> Option<String> {
-        self.body
-            .get("version")
-            .and_then(Value::as_i64)
-            .map(|v| v.to_string())
-            .or_else(|| self.etag.as_ref().map(|t| t.trim_matches('"').to_owned()))
+    /// The record's version: its `ETag` (`"7"`), which the API sends with
+    /// one record (not in its body); 0 when there is none.
+    pub fn version(&self) -> i64 {
+        self.etag
+            .as_deref()
+            .map(|tag| tag.trim_start_matches("W/").trim_matches('"'))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The body as a `T`, with `version` from the `ETag`.
+    pub fn record<T: serde::de::DeserializeOwned + Versioned>(&self) -> Option<T> {
+        let mut record: T = serde_json::from_value(self.body.clone()).ok()?;
+        record.set_version(self.version());
+        Some(record)
     }
 }
 
@@ -179,5 +192,8 @@ mod tests {
         assert_eq!(answer.detail(), "2 fields are invalid.");
         let fields: Vec<String> = answer.field_errors().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["name", "card_number"]);
+        let mut headers = HeaderMap::new();
+        headers.insert("etag", "\"7\"".parse().unwrap());
+        assert_eq!(Answer::new(StatusCode::OK, &headers, Value::Null).version(), 7);
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    api::{Answer, Call},
+    api::{Answer, Call, Versioned},
     forms::{self, Field},
     orders::{self, Order},
     pages::{Chrome, Notice, PageError, render},
@@ -42,6 +42,12 @@ pub struct Client {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+}
+
+impl Versioned for Client {
+    fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
 }
 
 pub fn routes() -> Router<AppState> {
@@ -164,7 +170,7 @@ async fn show(person: Person, Path(id): Path<u64>) -> Response {
         }
         Err(err) => return fail(&person, err),
     };
-    let Ok(client) = serde_json::from_value::<Client>(client.body) else {
+    let Some(client) = client.record::<Client>() else {
         return fail(&person, unreadable(client.request_id));
     };
     let orders = match orders {
@@ -380,7 +386,9 @@ async fn current(person: &Person, id: u64) -> Result<Client, PageError> {
     if !answer.is_success() {
         return Err(forms::failure(answer, "client_service", "This client"));
     }
-    serde_json::from_value(answer.body).map_err(|_| unreadable(answer.request_id))
+    answer
+        .record()
+        .ok_or_else(|| unreadable(answer.request_id))
 }
 
 async fn update(
@@ -478,17 +486,16 @@ async fn delete(
     if answer.status == StatusCode::CONFLICT && !form.cascade {
         let mut chrome = Chrome::of(&person);
         chrome.problem = Some(Notice::new(
-            format!(
-                "{} A client's orders belong to it: deleting the client can delete its \
-                 orders too, in one step, which cannot be undone.",
-                answer.detail()
-            ),
+            "This client still has orders, so it was not deleted: a client's orders \
+             belong to it.",
             answer.request_id,
         ));
         let page = ConfirmPage {
             chrome,
             title: "Delete the client and its orders?".into(),
-            text: "Delete the client and every one of its orders, or go back.".into(),
+            text: "You can delete the client together with every one of its orders, in \
+                   one step that cannot be undone, or go back."
+                .into(),
             action: format!("/console/clients/{id}/delete"),
             back: format!("/console/clients/{id}"),
             submit: "Delete client and its orders",

@@ -110,6 +110,8 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
         origin: config.public_url.clone(),
         session_ttl,
     };
-    let server = Server::new("console", routes::router(state)).grace(config.shutdown_grace);
+    let server = Server::new("console", routes::router(state.clone()))
+        .wrap(move |app| routes::outer(app, state))
+        .grace(config.shutdown_grace);
     Ok(server.bind(config.listen_addr).await?)
 }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use askama::Template;
 
 use crate::{
-    api::Call,
+    api::{Call, Versioned},
     clients::{self, Client, FormPage, fail},
     forms::{self, Field},
     pages::{Chrome, Notice, render},
@@ -51,6 +51,12 @@ pub struct Order {
     pub updated_at: String,
     #[serde(default)]
     pub client: Option<ClientSummary>,
+}
+
+impl Versioned for Order {
+    fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -179,7 +185,9 @@ async fn current(person: &Person, id: u64) -> Result<Order, crate::pages::PageEr
     if !answer.is_success() {
         return Err(forms::failure(answer, "order_service", "This order"));
     }
-    serde_json::from_value(answer.body).map_err(|_| clients::unreadable(answer.request_id))
+    answer
+        .record()
+        .ok_or_else(|| clients::unreadable(answer.request_id))
 }
 
 /// The fields of an order's form.

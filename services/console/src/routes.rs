@@ -8,9 +8,9 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -51,7 +51,6 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let headers = SecurityHeaders::new(state.provider.issuer());
     Router::new()
         .route("/", get(home))
         .route("/console/", get(|| async { Redirect::to("/") }))
@@ -61,12 +60,66 @@ pub fn router(state: AppState) -> Router {
         .route("/console/static/console.css", get(stylesheet))
         .merge(clients::routes())
         .merge(orders::routes())
-        .fallback(not_found)
         .with_state(state)
+}
+
+/// The layers around the whole console, the kit's own answers included
+/// (`kit_server::Server::wrap`): its problem+json errors as pages, and the
+/// security headers on every answer.
+pub fn outer(app: Router, state: AppState) -> Router {
+    let headers = SecurityHeaders::new(state.provider.issuer());
+    app.layer(middleware::from_fn_with_state(state, error_pages))
         .layer(middleware::from_fn_with_state(
             headers,
             pages::security_headers,
         ))
+}
+
+/// The service's own paths, whose answers stay as the kit makes them.
+const OPERATIONS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The largest problem+json body read to make a page of it.
+const MAX_PROBLEM_BYTES: usize = 16 * 1024;
+
+/// A problem+json answer of the kit (a path the console does not have, a
+/// request target it refuses, a method not allowed) as a page: a person is
+/// at a browser.
+async fn error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if OPERATIONS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let user = state.user(request.headers());
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !is_problem {
+        return response;
+    }
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_PROBLEM_BYTES)
+        .await
+        .unwrap_or_default();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let request_id = problem
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let error = if status == StatusCode::NOT_FOUND {
+        PageError::NotFound {
+            what: "This page".into(),
+            request_id,
+        }
+    } else {
+        let detail = problem.get("detail").and_then(|v| v.as_str());
+        PageError::Api {
+            status,
+            detail: detail.unwrap_or("The request was refused.").to_owned(),
+            request_id,
+        }
+    };
+    error.page(user)
 }
 
 impl AppState {
@@ -88,16 +141,6 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         ..Chrome::default()
     };
     pages::render(StatusCode::OK, &Home { chrome })
-}
-
-/// A path the console does not have: a page, not the kit's problem+json
-/// (a person is at a browser).
-async fn not_found(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    PageError::NotFound {
-        what: "This page".into(),
-        request_id: None,
-    }
-    .page(state.user(&headers))
 }
 
 /// The one stylesheet, compiled in: the console is one file to deploy.

@@ -20,7 +20,7 @@ use console::{
     api::Api,
     cookie::Cookies,
     provider::{Provider, ProviderError},
-    routes::{AppState, LOGIN_TTL, router},
+    routes::{AppState, LOGIN_TTL, outer, router},
     session::Store,
 };
 use http_body_util::BodyExt;
@@ -100,7 +100,7 @@ fn console(issuer: &str, secure: bool, max_sessions: usize) -> Router {
         http,
     );
     let ttl = Duration::from_secs(3600);
-    router(AppState {
+    let state = AppState {
         provider: Arc::new(provider),
         api: Api::new(reqwest::Client::new(), "http://127.0.0.1:9"),
         sessions: Arc::new(Store::new(ttl, max_sessions)),
@@ -108,7 +108,8 @@ fn console(issuer: &str, secure: bool, max_sessions: usize) -> Router {
         cookies: Cookies::new(secure),
         origin: ORIGIN.into(),
         session_ttl: ttl,
-    })
+    };
+    outer(router(state.clone()), state)
 }
 
 async fn send(app: &Router, request: Request<Body>) -> (Response, String) {
