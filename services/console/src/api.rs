@@ -194,6 +194,9 @@ mod tests {
         assert_eq!(fields, ["name", "card_number"]);
         let mut headers = HeaderMap::new();
         headers.insert("etag", "\"7\"".parse().unwrap());
-        assert_eq!(Answer::new(StatusCode::OK, &headers, Value::Null).version(), 7);
+        assert_eq!(
+            Answer::new(StatusCode::OK, &headers, Value::Null).version(),
+            7
+        );
     }
 }

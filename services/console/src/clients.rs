@@ -386,9 +386,7 @@ async fn current(person: &Person, id: u64) -> Result<Client, PageError> {
     if !answer.is_success() {
         return Err(forms::failure(answer, "client_service", "This client"));
     }
-    answer
-        .record()
-        .ok_or_else(|| unreadable(answer.request_id))
+    answer.record().ok_or_else(|| unreadable(answer.request_id))
 }
 
 async fn update(
