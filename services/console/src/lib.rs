@@ -1,51 +1,24 @@
 //! console: the web console at `/` (issue 26), server-rendered, a
-//! confidential OAuth client of auth_service ("backend for frontend").
-//!
-//! # What exists
+//! confidential OAuth client of auth_service ("backend for frontend"). The
+//! guide's chapter `docs/src/how-it-works/console.md` tells the whole story.
 //!
 //! - The service on the kit like the others: its settings from the
 //!   environment, checked at start ([`config`]); `main.rs` hands [`build`]
 //!   to `kit_server::main` (telemetry, request logging, `/healthz`,
 //!   `/readyz`, `/metrics`, graceful shutdown).
-//! - The sign-in ([`routes`], [`provider`]): `GET /console/sign-in` reads
-//!   the provider's RFC 8414 metadata (once, at the first sign-in, its
-//!   issuer checked) and sends the browser to its authorization endpoint
-//!   with PKCE (S256) and a random state, both kept server-side under a
-//!   random `console_login` cookie (10 minutes, single use);
-//!   `GET /console/callback` checks the state and the `iss` (RFC 9207),
-//!   exchanges the code (the `oauth2` crate, the client's secret from
-//!   `CONSOLE_CLIENT_SECRET_FILE`) and opens a session under a fresh random
-//!   id (a session the browser had before is ended: no fixation);
-//!   `POST /console/sign-out` (same origin, the session's CSRF token)
-//!   ends the session, revokes its refresh token (RFC 7009) and sends the
-//!   browser to the provider's end-session endpoint, back to `/console/`.
-//! - The stores ([`session`]): sessions and sign-ins under way, in memory,
-//!   each entry living a fixed time after its creation, with a cap past
-//!   which the oldest entry goes: a flood of sign-ins cannot exhaust memory.
-//! - The cookies ([`cookie`]): opaque ids, HttpOnly, SameSite=Lax, Path=/,
-//!   `__Host-` and Secure when `CONSOLE_PUBLIC_URL` is https.
-//! - One page, `/` ([`pages`]): the layout, its navigation bar with "Sign
-//!   in" or the person's `sub` and "Sign out"; askama templates, every
-//!   value escaped; on every answer a Content-Security-Policy without
-//!   `unsafe-inline` or `unsafe-eval` and with `frame-ancestors 'none'`,
-//!   Referrer-Policy, X-Content-Type-Options and `Cache-Control: no-store`.
-//!
-//! # What is to come (issue 26)
-//!
-//! - Refreshing access tokens before they expire (the refresh token is
-//!   kept for it), and the API client for `/client/` and `/order/` calls
-//!   through `CONSOLE_API_URL` (with `X-Request-ID` shown per action).
-//! - The pages: clients (keyset paging, search, card, orders, `If-Match`
-//!   edits with conflicts explained, the cascade delete), orders, System;
-//!   problem+json errors next to their fields; the viewer without write
-//!   controls; a CSRF synchroniser token on every form (sign-out has one).
-//! - HTML for the kit's own errors: the kit's 404 fallback and its
-//!   request-target checks still answer problem+json, without the headers.
-//! - The display name: the page shows the `sub` (a user id); a name needs
-//!   a claim or a userinfo endpoint from auth_service.
-//! - A store shared between replicas (sticky sessions meanwhile), the
-//!   gateway's routes, `make run`, compose, Kubernetes, the browser tests
-//!   (Chromium, axe-core), `make bench`, the README.
+//! - The sign-in ([`sign_in`], [`provider`]): PKCE and a state kept
+//!   server-side under a random `console_login` cookie, the provider found
+//!   through its RFC 8414 metadata, a session under a fresh id at each
+//!   sign-in, sign-out with the refresh token revoked.
+//! - The person of a request ([`person`]): an extractor that calls the API
+//!   ([`api`], through the gateway) with the person's token, refreshed when
+//!   it is about to expire, one refresh at a time per session.
+//! - The pages ([`clients`], [`orders`]), askama templates ([`pages`]), the
+//!   forms' CSRF check and the API's errors next to their fields
+//!   ([`forms`]); every answer with the security headers, the kit's own
+//!   errors included ([`routes::outer`]).
+//! - The stores ([`session`]) and cookies ([`cookie`]): in memory, bounded
+//!   in time and size; per instance, so the console runs as one.
 
 pub mod api;
 pub mod clients;
