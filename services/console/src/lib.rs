@@ -53,6 +53,7 @@ pub mod pages;
 pub mod provider;
 pub mod routes;
 pub mod session;
+pub mod system;
 
 use std::{sync::Arc, time::Duration};
 
