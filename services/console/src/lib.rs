@@ -65,6 +65,7 @@ use crate::{
     provider::Provider,
     routes::{AppState, LOGIN_TTL},
     session::Store,
+    system::{Monitor, monitor::system_resolver},
 };
 
 /// Sign-ins under way kept at most (each lives [`LOGIN_TTL`]).
@@ -97,6 +98,11 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
         origin: config.public_url.clone(),
         session_ttl,
     };
-    let server = Server::new("console", routes::router(state)).grace(config.shutdown_grace);
-    Ok(server.bind(config.listen_addr).await?)
+    let monitor = Monitor::new(config.instances.0.clone(), system_resolver())?;
+    let app = routes::router(state).layer(axum::Extension(monitor.clone()));
+    let server = Server::new("console", app).grace(config.shutdown_grace);
+    let bound = server.bind(config.listen_addr).await?;
+    // The System page's poller, from now on.
+    monitor.spawn();
+    Ok(bound)
 }

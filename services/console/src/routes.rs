@@ -20,6 +20,7 @@ use crate::{
     pages::{self, ErrorPage, Home, SecurityHeaders, User},
     provider::{Provider, Tokens},
     session::{Store, random_id},
+    system::{self, SignedIn},
 };
 
 /// How long a sign-in may take, from "Sign in" to the callback.
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/sign-in", get(sign_in))
         .route("/console/callback", get(callback))
         .route("/console/sign-out", post(sign_out))
+        .merge(system::routes())
         .with_state(state)
         .layer(middleware::from_fn_with_state(
             headers,
@@ -96,6 +98,12 @@ impl AppState {
             detail,
         };
         pages::render(status, &page)
+    }
+}
+
+impl SignedIn for AppState {
+    fn signed_in(&self, headers: &HeaderMap) -> Option<User> {
+        self.user(headers)
     }
 }
 
