@@ -10,6 +10,8 @@ use kit_config::{
     LogFormat, parse_client_id, parse_client_secret, parse_listen_addr, parse_service_url,
 };
 
+use crate::system::monitor::{Target, parse_targets};
+
 /// console: the web console, a confidential OAuth client of auth_service.
 #[derive(clap::Parser, Clone, Debug)]
 #[command(name = "console", version)]
@@ -60,6 +62,22 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_MAX_SESSIONS", default_value = "10000",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_sessions: u32,
+
+    /// The instances the System page shows, comma-separated
+    /// `service=http://host:port` (each one's own port, where it serves
+    /// `/healthz`, `/readyz` and `/metrics`); a name of several addresses
+    /// (compose's replicas) is one instance per address, resolved again at
+    /// every poll. Empty: none.
+    #[arg(long, env = "CONSOLE_INSTANCES", default_value = "", value_parser = parse_instances)]
+    pub instances: Instances,
+}
+
+/// `CONSOLE_INSTANCES`, parsed.
+#[derive(Clone, Debug, Default)]
+pub struct Instances(pub Vec<Target>);
+
+fn parse_instances(value: &str) -> Result<Instances, String> {
+    parse_targets(value).map(Instances)
 }
 
 impl Config {

@@ -32,6 +32,7 @@ pub mod provider;
 pub mod routes;
 pub mod session;
 pub mod sign_in;
+pub mod system;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,6 +45,7 @@ use crate::{
     provider::Provider,
     routes::{AppState, LOGIN_TTL},
     session::Store,
+    system::{Monitor, monitor::system_resolver},
 };
 
 /// Sign-ins under way kept at most (each lives [`LOGIN_TTL`]).
@@ -83,8 +85,13 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
         origin: config.public_url.clone(),
         session_ttl,
     };
-    let server = Server::new("console", routes::router(state.clone()))
+    let monitor = Monitor::new(config.instances.0.clone(), system_resolver())?;
+    let app = routes::router(state.clone()).layer(axum::Extension(monitor.clone()));
+    let server = Server::new("console", app)
         .wrap(move |app| routes::outer(app, state))
         .grace(config.shutdown_grace);
-    Ok(server.bind(config.listen_addr).await?)
+    let bound = server.bind(config.listen_addr).await?;
+    // The System page's poller, from now on.
+    monitor.spawn();
+    Ok(bound)
 }

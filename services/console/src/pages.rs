@@ -247,7 +247,8 @@ impl SecurityHeaders {
 /// Adds the security headers to every answer: the policy above, no
 /// referrer sent to other origins, no content sniffing, nothing cached (a
 /// page shows a person's data: the back button after a sign-out must not
-/// show it again).
+/// show it again) unless the answer says otherwise (the console's own
+/// scripts).
 pub async fn security_headers(
     State(headers): State<SecurityHeaders>,
     request: Request,
@@ -259,7 +260,6 @@ pub async fn security_headers(
     let set = [
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CACHE_CONTROL, "no-store"),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
@@ -267,6 +267,9 @@ pub async fn security_headers(
     ];
     for (name, value) in set {
         answer.insert(name, HeaderValue::from_static(value));
+    }
+    if !answer.contains_key(header::CACHE_CONTROL) {
+        answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{Request, State},
+    extract::{Path, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
@@ -25,6 +25,7 @@ use crate::{
     provider::Provider,
     session::Store,
     sign_in,
+    system::{self, SignedIn},
 };
 
 /// How long a sign-in may take, from "Sign in" to the callback.
@@ -57,9 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/console/sign-in", get(sign_in::sign_in))
         .route("/console/callback", get(sign_in::callback))
         .route("/console/sign-out", post(sign_in::sign_out))
-        .route("/console/static/console.css", get(stylesheet))
+        .route("/console/static/{file}", get(asset))
         .merge(clients::routes())
         .merge(orders::routes())
+        .merge(system::routes())
         .with_state(state)
 }
 
@@ -135,6 +137,12 @@ impl AppState {
     }
 }
 
+impl SignedIn for AppState {
+    fn signed_in(&self, headers: &HeaderMap) -> Option<User> {
+        self.user(headers)
+    }
+}
+
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let chrome = Chrome {
         user: state.user(&headers),
@@ -143,21 +151,35 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     pages::render(StatusCode::OK, &Home { chrome })
 }
 
-/// The one stylesheet, compiled in: the console is one file to deploy.
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ),
-        ],
-        include_str!("../static/console.css"),
-    )
+/// The console's files (its stylesheet, the System page's script),
+/// compiled in: the console is one file to deploy. Cached for 5 minutes
+/// (the pages themselves are `no-store`).
+async fn asset(Path(file): Path<String>) -> Response {
+    let (content_type, text) = match file.as_str() {
+        "console.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../static/console.css"),
+        ),
+        "system.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../static/system.js"),
+        ),
+        _ => {
+            return PageError::NotFound {
+                what: "This file".into(),
+                request_id: None,
+            }
+            .into_response();
+        }
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ),
+    ];
+    (headers, text).into_response()
 }
 
 /// A query string of `pairs`, each value escaped.

@@ -121,6 +121,13 @@ pub fn console(issuer: &str, secure: bool, max_sessions: usize) -> Router {
 
 /// The console, calling the API at `api`.
 pub fn console_with_api(issuer: &str, api: &str, secure: bool, max_sessions: usize) -> Router {
+    let state = state(issuer, api, secure, max_sessions);
+    outer(router(state.clone()), state)
+}
+
+/// What the console's handlers share, for a provider at `issuer` and the
+/// API at `api`.
+pub fn state(issuer: &str, api: &str, secure: bool, max_sessions: usize) -> AppState {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -133,7 +140,7 @@ pub fn console_with_api(issuer: &str, api: &str, secure: bool, max_sessions: usi
         http,
     );
     let ttl = Duration::from_secs(3600);
-    let state = AppState {
+    AppState {
         provider: Arc::new(provider),
         api: Api::new(reqwest::Client::new(), api),
         sessions: Arc::new(Store::new(ttl, max_sessions)),
@@ -141,8 +148,7 @@ pub fn console_with_api(issuer: &str, api: &str, secure: bool, max_sessions: usi
         cookies: Cookies::new(secure),
         origin: ORIGIN.into(),
         session_ttl: ttl,
-    };
-    outer(router(state.clone()), state)
+    }
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> (Response, String) {
