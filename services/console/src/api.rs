@@ -168,6 +168,13 @@ fn next_after(link: &str) -> Option<String> {
         })
 }
 
+/// A query string of `pairs`, each value escaped.
+pub fn query(pairs: &[(&str, String)]) -> String {
+    oauth2::url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

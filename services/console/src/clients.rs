@@ -17,38 +17,20 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    api::{Answer, Call, Versioned},
-    forms::{self, Field},
-    orders::{self, Order},
+    api::{Call, query},
+    forms::{self, Field, FormPage, conflict, fail, refused_form, unreadable},
     pages::{Chrome, Notice, PageError, render},
     person::Person,
-    routes::{AppState, query},
+    records::{Client, Order},
     session::random_id,
+    state::AppState,
 };
 
 /// Clients per page of the list.
 pub const PAGE_SIZE: u32 = 20;
 
-/// A client as the API returns it.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Client {
-    pub id: i64,
-    pub name: String,
-    pub card_number: String,
-    pub card_issued_on: String,
-    #[serde(default)]
-    pub version: i64,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: String,
-}
-
-impl Versioned for Client {
-    fn set_version(&mut self, version: i64) {
-        self.version = version;
-    }
-}
+/// Orders on a client's page (a link leads to the rest).
+pub const ORDERS_ON_A_CLIENT_PAGE: u32 = 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -77,22 +59,6 @@ struct ClientPage {
     client: Client,
     orders: Vec<Order>,
     more_orders: bool,
-}
-
-/// A form page: a client's, or an order's (see `orders`).
-#[derive(Template)]
-#[template(path = "form.html")]
-pub struct FormPage {
-    pub chrome: Chrome,
-    pub title: String,
-    pub action: String,
-    pub back: String,
-    pub submit: &'static str,
-    pub hidden: Vec<(&'static str, String)>,
-    pub fields: Vec<Field>,
-    /// What the person tried, when someone else's change came first.
-    pub tried: Vec<(&'static str, String)>,
-    pub chooser: Option<orders::Chooser>,
 }
 
 /// A second, explicit step (the cascade delete).
@@ -144,7 +110,7 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         format!("/console/clients?{}", query(&next))
     });
     let page = ClientsPage {
-        chrome: Chrome::of(&person),
+        chrome: person.chrome(),
         can_write: person.session.can_write,
         name,
         clients,
@@ -155,7 +121,7 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
 
 async fn show(person: Person, Path(id): Path<u64>) -> Response {
     let client_path = format!("/client/{id}");
-    let orders_path = format!("/order/?client_id={id}&limit={}", orders::PAGE_SIZE);
+    let orders_path = format!("/order/?client_id={id}&limit={}", ORDERS_ON_A_CLIENT_PAGE);
     let (client, orders) = tokio::join!(
         person.call(Method::GET, &client_path, Call::default()),
         person.call(Method::GET, &orders_path, Call::default()),
@@ -186,7 +152,7 @@ async fn show(person: Person, Path(id): Path<u64>) -> Response {
     let more_orders = orders.next_after.is_some();
     let orders = serde_json::from_value(orders.body).unwrap_or_default();
     let page = ClientPage {
-        chrome: Chrome::of(&person),
+        chrome: person.chrome(),
         can_write: person.session.can_write,
         client,
         orders,
@@ -276,7 +242,7 @@ fn form_page(person: &Person, form: &ClientForm, id: Option<i64>) -> FormPage {
         Some(_) => vec![("version", form.version.clone())],
     };
     FormPage {
-        chrome: Chrome::of(person),
+        chrome: person.chrome(),
         title,
         action,
         back,
@@ -329,40 +295,6 @@ async fn create(
         answer,
         "client_service",
     )
-}
-
-/// A write the API refused: the form again with its errors when the fields
-/// were at fault (422, or a card number another client has: 409), an
-/// error page otherwise.
-pub fn refused_form(
-    person: &Person,
-    mut page: FormPage,
-    answer: Answer,
-    service: &str,
-) -> Response {
-    match answer.status {
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {
-            let mut unplaced = forms::mark(&mut page.fields, &answer);
-            if let Some(chooser) = &mut page.chooser {
-                unplaced.retain(|message| {
-                    let about_client = message.starts_with("client_id:");
-                    if about_client {
-                        chooser.error = Some(message["client_id:".len()..].trim().to_owned());
-                    }
-                    !about_client
-                });
-            }
-            if answer.status == StatusCode::CONFLICT && answer.field_errors().is_empty() {
-                // The 409 of a card number another client has names no field.
-                if let Some(field) = page.fields.iter_mut().find(|f| f.name == "card_number") {
-                    field.error = Some(answer.detail());
-                }
-            }
-            page.chrome.problem = Some(forms::invalid(&answer, unplaced));
-            render(answer.status, &page)
-        }
-        _ => fail(person, forms::failure(answer, service, "This record")),
-    }
 }
 
 async fn edit(person: Person, Path(id): Path<u64>) -> Response {
@@ -433,18 +365,6 @@ async fn update(
     refused_form(&person, page, answer, "client_service")
 }
 
-/// The problem of an edit that lost to someone else's (a 412).
-pub fn conflict(answer: &Answer, version: i64) -> Notice {
-    Notice::new(
-        format!(
-            "This record was changed by someone else since you opened the form, and nothing \
-             was saved. The form now shows the current values (version {version}); make your \
-             change again and save."
-        ),
-        answer.request_id.clone(),
-    )
-}
-
 #[derive(Deserialize)]
 struct DeleteForm {
     #[serde(default)]
@@ -482,7 +402,7 @@ async fn delete(
         return Redirect::to("/console/clients").into_response();
     }
     if answer.status == StatusCode::CONFLICT && !form.cascade {
-        let mut chrome = Chrome::of(&person);
+        let mut chrome = person.chrome();
         chrome.problem = Some(Notice::new(
             "This client still has orders, so it was not deleted: a client's orders \
              belong to it.",
@@ -505,18 +425,4 @@ async fn delete(
         &person,
         forms::failure(answer, "client_service", "This client"),
     )
-}
-
-/// An answer the console cannot read: the API is not the one it expects.
-pub fn unreadable(request_id: Option<String>) -> PageError {
-    PageError::Api {
-        status: StatusCode::BAD_GATEWAY,
-        detail: "The API's answer could not be read.".into(),
-        request_id,
-    }
-}
-
-/// The error page, with the person's navigation bar.
-pub fn fail(person: &Person, err: PageError) -> Response {
-    err.page(Some(person.user()))
 }

@@ -2,11 +2,15 @@
 //! POST, the fields of a form as a page shows them (with the API's errors
 //! next to them), and the API's answers to a write turned into pages.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use askama::Template;
+use axum::{
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::Response,
+};
 
 use crate::{
     api::Answer,
-    pages::{Notice, PageError},
+    pages::{Chrome, Notice, PageError, render},
     person::Person,
 };
 
@@ -149,6 +153,98 @@ pub fn failure(answer: Answer, service: &str, what: &str) -> PageError {
             request_id,
         },
     }
+}
+
+/// A form page: a client's, or an order's (see `orders`).
+#[derive(Template)]
+#[template(path = "form.html")]
+pub struct FormPage {
+    pub chrome: Chrome,
+    pub title: String,
+    pub action: String,
+    pub back: String,
+    pub submit: &'static str,
+    pub hidden: Vec<(&'static str, String)>,
+    pub fields: Vec<Field>,
+    /// What the person tried, when someone else's change came first.
+    pub tried: Vec<(&'static str, String)>,
+    pub chooser: Option<Chooser>,
+}
+
+/// The create form's choice of a client, found by the start of its name.
+#[derive(Clone, Debug, Default)]
+pub struct Chooser {
+    pub query: String,
+    pub clients: Vec<Choice>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub id: i64,
+    pub name: String,
+    pub card_number: String,
+    pub chosen: bool,
+}
+
+/// A write the API refused: the form again with its errors when the fields
+/// were at fault (422, or a card number another client has: 409), an
+/// error page otherwise.
+pub fn refused_form(
+    person: &Person,
+    mut page: FormPage,
+    answer: Answer,
+    service: &str,
+) -> Response {
+    match answer.status {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {
+            let mut unplaced = mark(&mut page.fields, &answer);
+            if let Some(chooser) = &mut page.chooser {
+                unplaced.retain(|message| {
+                    let about_client = message.starts_with("client_id:");
+                    if about_client {
+                        chooser.error = Some(message["client_id:".len()..].trim().to_owned());
+                    }
+                    !about_client
+                });
+            }
+            if answer.status == StatusCode::CONFLICT && answer.field_errors().is_empty() {
+                // The 409 of a card number another client has names no field.
+                if let Some(field) = page.fields.iter_mut().find(|f| f.name == "card_number") {
+                    field.error = Some(answer.detail());
+                }
+            }
+            page.chrome.problem = Some(invalid(&answer, unplaced));
+            render(answer.status, &page)
+        }
+        _ => fail(person, failure(answer, service, "This record")),
+    }
+}
+
+/// The problem of an edit that lost to someone else's (a 412).
+pub fn conflict(answer: &Answer, version: i64) -> Notice {
+    Notice::new(
+        format!(
+            "This record was changed by someone else since you opened the form, and nothing \
+             was saved. The form now shows the current values (version {version}); make your \
+             change again and save."
+        ),
+        answer.request_id.clone(),
+    )
+}
+
+/// An answer the console cannot read: the API is not the one it expects.
+pub fn unreadable(request_id: Option<String>) -> PageError {
+    PageError::Api {
+        status: StatusCode::BAD_GATEWAY,
+        detail: "The API's answer could not be read.".into(),
+        request_id,
+    }
+}
+
+/// The error page, with the person's navigation bar.
+pub fn fail(person: &Person, err: PageError) -> Response {
+    err.page(Some(person.user()))
 }
 
 #[cfg(test)]

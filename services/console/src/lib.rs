@@ -29,9 +29,11 @@ pub mod orders;
 pub mod pages;
 pub mod person;
 pub mod provider;
+pub mod records;
 pub mod routes;
 pub mod session;
 pub mod sign_in;
+pub mod state;
 pub mod system;
 
 use std::{sync::Arc, time::Duration};
@@ -43,8 +45,8 @@ use crate::{
     config::Config,
     cookie::Cookies,
     provider::Provider,
-    routes::{AppState, LOGIN_TTL},
     session::Store,
+    state::{AppState, LOGIN_TTL},
     system::{Monitor, monitor::system_resolver},
 };
 

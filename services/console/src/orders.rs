@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use askama::Template;
 
 use crate::{
-    api::{Call, Versioned},
-    clients::{self, Client, FormPage, fail},
-    forms::{self, Field},
-    pages::{Chrome, Notice, render},
+    api::{Call, query},
+    forms::{self, Choice, Chooser, Field, FormPage, conflict, fail, refused_form, unreadable},
+    pages::{Chrome, Notice, PageError, render},
     person::Person,
-    routes::{AppState, query},
+    records::{Client, Order},
     session::random_id,
+    state::AppState,
 };
 
 /// Orders per page of a list.
@@ -32,54 +32,6 @@ pub const PAGE_SIZE: u32 = 20;
 
 /// An order's statuses, as the API names them.
 pub const STATUSES: [&str; 5] = ["new", "paid", "shipped", "delivered", "cancelled"];
-
-/// An order as the API returns it, with its client's current details
-/// (`None` when client_service did not answer).
-#[derive(Clone, Debug, Deserialize)]
-pub struct Order {
-    pub id: i64,
-    pub client_id: i64,
-    pub item: String,
-    pub quantity: i64,
-    pub price: String,
-    pub status: String,
-    #[serde(default)]
-    pub version: i64,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: String,
-    #[serde(default)]
-    pub client: Option<ClientSummary>,
-}
-
-impl Versioned for Order {
-    fn set_version(&mut self, version: i64) {
-        self.version = version;
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct ClientSummary {
-    pub name: String,
-    pub card_number: String,
-}
-
-/// The create form's choice of a client, found by the start of its name.
-#[derive(Clone, Debug, Default)]
-pub struct Chooser {
-    pub query: String,
-    pub clients: Vec<Choice>,
-    pub error: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Choice {
-    pub id: i64,
-    pub name: String,
-    pub card_number: String,
-    pub chosen: bool,
-}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -153,7 +105,7 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         format!("/console/orders?{}", query(&next))
     });
     let page = OrdersPage {
-        chrome: Chrome::of(&person),
+        chrome: person.chrome(),
         can_write: person.session.can_write,
         client_id: q.client_id,
         status,
@@ -169,7 +121,7 @@ async fn show(person: Person, Path(id): Path<u64>) -> Response {
         Ok(order) => render(
             StatusCode::OK,
             &OrderPage {
-                chrome: Chrome::of(&person),
+                chrome: person.chrome(),
                 can_write: person.session.can_write,
                 order,
             },
@@ -178,16 +130,14 @@ async fn show(person: Person, Path(id): Path<u64>) -> Response {
     }
 }
 
-async fn current(person: &Person, id: u64) -> Result<Order, crate::pages::PageError> {
+async fn current(person: &Person, id: u64) -> Result<Order, PageError> {
     let answer = person
         .call(Method::GET, &format!("/order/{id}"), Call::default())
         .await?;
     if !answer.is_success() {
         return Err(forms::failure(answer, "order_service", "This order"));
     }
-    answer
-        .record()
-        .ok_or_else(|| clients::unreadable(answer.request_id))
+    answer.record().ok_or_else(|| unreadable(answer.request_id))
 }
 
 /// The fields of an order's form.
@@ -266,10 +216,7 @@ struct NewQuery {
 
 async fn new(person: Person, Query(q): Query<NewQuery>) -> Response {
     if !person.session.can_write {
-        return fail(
-            &person,
-            crate::pages::PageError::Forbidden { request_id: None },
-        );
+        return fail(&person, PageError::Forbidden { request_id: None });
     }
     let form = OrderForm {
         key: random_id(),
@@ -289,7 +236,7 @@ async fn create_page(
     person: &Person,
     form: &OrderForm,
     client_name: &str,
-) -> Result<FormPage, crate::pages::PageError> {
+) -> Result<FormPage, PageError> {
     let path = if !client_name.is_empty() {
         Some(format!(
             "/client/?{}",
@@ -324,7 +271,7 @@ async fn create_page(
         error: None,
     };
     Ok(FormPage {
-        chrome: Chrome::of(person),
+        chrome: person.chrome(),
         title: "New order".into(),
         action: "/console/orders".into(),
         back: "/console/orders".into(),
@@ -364,12 +311,12 @@ async fn create(
         Ok(page) => page,
         Err(err) => return fail(&person, err),
     };
-    clients::refused_form(&person, page, answer, "order_service")
+    refused_form(&person, page, answer, "order_service")
 }
 
 fn edit_page(person: &Person, form: &OrderForm, id: u64) -> FormPage {
     FormPage {
-        chrome: Chrome::of(person),
+        chrome: person.chrome(),
         title: format!("Edit order {id}"),
         action: format!("/console/orders/{id}/edit"),
         back: format!("/console/orders/{id}"),
@@ -386,10 +333,7 @@ fn edit_page(person: &Person, form: &OrderForm, id: u64) -> FormPage {
 
 async fn edit(person: Person, Path(id): Path<u64>) -> Response {
     if !person.session.can_write {
-        return fail(
-            &person,
-            crate::pages::PageError::Forbidden { request_id: None },
-        );
+        return fail(&person, PageError::Forbidden { request_id: None });
     }
     match current(&person, id).await {
         Ok(order) => render(
@@ -440,10 +384,10 @@ async fn update(
             ("Price", form.price.clone()),
             ("Status", form.status.clone()),
         ];
-        page.chrome.problem = Some(clients::conflict(&answer, order.version));
+        page.chrome.problem = Some(conflict(&answer, order.version));
         return render(StatusCode::CONFLICT, &page);
     }
-    clients::refused_form(
+    refused_form(
         &person,
         edit_page(&person, &form, id),
         answer,

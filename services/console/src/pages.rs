@@ -16,8 +16,6 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 
-use crate::person::{Person, Session};
-
 /// The person signed in, as a page shows them.
 #[derive(Clone, Debug)]
 pub struct User {
@@ -27,16 +25,6 @@ pub struct User {
     pub csrf: String,
     /// Whether the page shows write controls (a viewer's does not).
     pub can_write: bool,
-}
-
-impl User {
-    pub fn of(session: &Session) -> Self {
-        Self {
-            name: session.sub.clone(),
-            csrf: session.csrf.clone(),
-            can_write: session.can_write,
-        }
-    }
 }
 
 /// A message on a page: the outcome of the last action, or what went
@@ -66,14 +54,6 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn of(person: &Person) -> Self {
-        Self {
-            user: Some(person.user()),
-            notice: person.take_notice(),
-            problem: None,
-        }
-    }
-
     /// The session's CSRF token, for a page's forms.
     pub fn csrf(&self) -> &str {
         self.user.as_ref().map_or("", |user| user.csrf.as_str())

@@ -5,10 +5,7 @@
 //! rotates refresh tokens, and a spent one sent twice would end the
 //! session's whole family of tokens.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{
     extract::FromRequestParts,
@@ -19,39 +16,13 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use crate::{
     api::{Answer, Call},
     cookie,
-    pages::{Notice, PageError, User},
-    provider::Tokens,
-    routes::AppState,
+    pages::{Chrome, Notice, PageError, User},
+    session::Session,
+    state::AppState,
 };
 
 /// An access token this close to its expiry is refreshed before use.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(30);
-
-/// A person's session: who, what they may do, the tokens (never sent to
-/// the browser), the CSRF token of its forms, and the message the next
-/// page shows (the outcome of the last action).
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub sub: String,
-    /// Whether the access token carries a write scope: a viewer's does not,
-    /// and sees no write controls.
-    pub can_write: bool,
-    pub csrf: String,
-    pub tokens: Arc<tokio::sync::Mutex<Tokens>>,
-    pub notice: Arc<Mutex<Option<Notice>>>,
-}
-
-impl Session {
-    pub fn new(sub: String, can_write: bool, csrf: String, tokens: Tokens) -> Self {
-        Self {
-            sub,
-            can_write,
-            csrf,
-            tokens: Arc::new(tokio::sync::Mutex::new(tokens)),
-            notice: Arc::new(Mutex::new(None)),
-        }
-    }
-}
 
 /// What the console reads of an access token: its `sub` and `scope`, not
 /// checking the signature (the token came straight from the token
@@ -102,7 +73,17 @@ impl FromRequestParts<AppState> for Person {
 impl Person {
     /// The person as the navigation bar shows them.
     pub fn user(&self) -> User {
-        User::of(&self.session)
+        self.session.user()
+    }
+
+    /// What the person's next page has around its content: the navigation
+    /// bar, and the outcome of the last action (shown once).
+    pub fn chrome(&self) -> Chrome {
+        Chrome {
+            user: Some(self.user()),
+            notice: self.take_notice(),
+            problem: None,
+        }
     }
 
     /// The message for the next page.

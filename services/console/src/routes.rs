@@ -4,8 +4,6 @@
 //! the clients' and orders' pages ([`clients`], [`orders`]) and the
 //! stylesheet.
 
-use std::{sync::Arc, time::Duration};
-
 use axum::{
     Router,
     extract::{Path, Request, State},
@@ -16,40 +14,12 @@ use axum::{
 };
 
 use crate::{
-    api::Api,
-    clients, cookie,
-    cookie::Cookies,
-    orders,
-    pages::{self, Chrome, Home, PageError, SecurityHeaders, User},
-    person::Session,
-    provider::Provider,
-    session::Store,
+    clients, orders,
+    pages::{self, Chrome, Home, PageError, SecurityHeaders},
     sign_in,
-    system::{self, SignedIn},
+    state::AppState,
+    system,
 };
-
-/// How long a sign-in may take, from "Sign in" to the callback.
-pub const LOGIN_TTL: Duration = Duration::from_secs(600);
-
-/// A sign-in under way: what the callback checks and sends.
-#[derive(Clone, Debug)]
-pub struct PendingLogin {
-    pub state: String,
-    pub verifier: String,
-}
-
-/// Everything the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub provider: Arc<Provider>,
-    pub api: Api,
-    pub sessions: Arc<Store<Session>>,
-    pub logins: Arc<Store<PendingLogin>>,
-    pub cookies: Cookies,
-    /// The origin people open the console at (`CONSOLE_PUBLIC_URL`).
-    pub origin: String,
-    pub session_ttl: Duration,
-}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -124,25 +94,6 @@ async fn error_pages(State(state): State<AppState>, request: Request, next: Next
     error.page(user)
 }
 
-impl AppState {
-    /// The session of the request's cookie, with its id.
-    pub fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = self.cookies.read(headers, cookie::SESSION)?;
-        let session = self.sessions.get(&id)?;
-        Some((id, session))
-    }
-
-    fn user(&self, headers: &HeaderMap) -> Option<User> {
-        self.session(headers).map(|(_, s)| User::of(&s))
-    }
-}
-
-impl SignedIn for AppState {
-    fn signed_in(&self, headers: &HeaderMap) -> Option<User> {
-        self.user(headers)
-    }
-}
-
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let chrome = Chrome {
         user: state.user(&headers),
@@ -180,11 +131,4 @@ async fn asset(Path(file): Path<String>) -> Response {
         ),
     ];
     (headers, text).into_response()
-}
-
-/// A query string of `pairs`, each value escaped.
-pub fn query(pairs: &[(&str, String)]) -> String {
-    oauth2::url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }

@@ -8,11 +8,16 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::{
+    pages::{Notice, User},
+    provider::Tokens,
+};
 
 /// A new random id: 32 bytes from the operating system, base64url (43
 /// characters). Every entry gets a fresh one, so an id known before a
@@ -21,6 +26,43 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random numbers");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A person's session: who, what they may do, the tokens (never sent to
+/// the browser), the CSRF token of its forms, and the message the next
+/// page shows (the outcome of the last action).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub sub: String,
+    /// Whether the access token carries a write scope: a viewer's does not,
+    /// and sees no write controls.
+    pub can_write: bool,
+    pub csrf: String,
+    pub tokens: Arc<tokio::sync::Mutex<Tokens>>,
+    pub notice: Arc<Mutex<Option<Notice>>>,
+}
+
+impl Session {
+    pub fn new(sub: String, can_write: bool, csrf: String, tokens: Tokens) -> Self {
+        Self {
+            sub,
+            can_write,
+            csrf,
+            tokens: Arc::new(tokio::sync::Mutex::new(tokens)),
+            notice: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl Session {
+    /// The person as a page shows them.
+    pub fn user(&self) -> User {
+        User {
+            name: self.sub.clone(),
+            csrf: self.csrf.clone(),
+            can_write: self.can_write,
+        }
+    }
 }
 
 struct Entry<T> {

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use crate::{
     cookie,
     forms::same_origin,
-    pages::{PageError, User},
-    person::{Claims, Session},
-    routes::{AppState, LOGIN_TTL, PendingLogin},
-    session::random_id,
+    pages::PageError,
+    person::Claims,
+    session::{Session, random_id},
+    state::{AppState, LOGIN_TTL, PendingLogin},
 };
 
 /// Starts a sign-in: keeps the PKCE verifier and the state under a new
@@ -154,7 +154,7 @@ pub async fn sign_out(
         return Redirect::to("/").into_response();
     };
     if form.csrf != session.csrf {
-        return PageError::CrossSite.page(Some(User::of(&session)));
+        return PageError::CrossSite.page(Some(session.user()));
     }
     state.sessions.take(&id);
     let refresh = session.tokens.lock().await.refresh_token.clone();

@@ -28,24 +28,16 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    pages::{self, Chrome, PageError, User},
+    pages::{self, Chrome, PageError},
+    state::AppState,
     system::monitor::{Health, Instance, Readiness, clock},
 };
 
 pub use monitor::Monitor;
 
-/// Who is signed in, for the state the console's routes share (its
-/// `AppState` says it from the session cookie).
-pub trait SignedIn {
-    fn signed_in(&self, headers: &HeaderMap) -> Option<User>;
-}
-
 /// The page, the table alone, and the script.
-pub fn routes<S>() -> Router<S>
-where
-    S: SignedIn + Clone + Send + Sync + 'static,
-{
-    Router::new().route("/console/system", get(page::<S>))
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/console/system", get(page))
 }
 
 /// The page.
@@ -129,14 +121,14 @@ struct PageQuery {
     part: Option<String>,
 }
 
-async fn page<S: SignedIn>(
-    State(state): State<S>,
+async fn page(
+    State(state): State<AppState>,
     Extension(monitor): Extension<Monitor>,
     headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Response {
     let table_only = query.part.as_deref() == Some("table");
-    let Some(user) = state.signed_in(&headers) else {
+    let Some(user) = state.user(&headers) else {
         if table_only {
             return PageError::Api {
                 status: StatusCode::FORBIDDEN,

@@ -18,9 +18,9 @@ use axum::{
     routing::get,
 };
 use console::{
-    person::Session,
     provider::Tokens,
     routes::{outer, router},
+    session::Session,
     system::{
         Monitor,
         monitor::{Resolver, parse_targets, system_resolver},

@@ -25,8 +25,9 @@ use console::{
     api::Api,
     cookie::Cookies,
     provider::Provider,
-    routes::{AppState, LOGIN_TTL, outer, router},
+    routes::{outer, router},
     session::Store,
+    state::{AppState, LOGIN_TTL},
 };
 use http_body_util::BodyExt;
 use serde_json::json;
