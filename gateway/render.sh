@@ -26,6 +26,12 @@
 #                            e.g. "127.0.0.1:8001 127.0.0.1:8003"
 #     AUTH_SERVICE_ADDRS     auth_service instances, the same way,
 #                            e.g. "127.0.0.1:8020"
+#     CONSOLE_ADDRS          the web console's instances (services/console,
+#                            served at / and /console/), the same way,
+#                            e.g. "127.0.0.1:8030". Required like the others:
+#                            the console is part of the system. A run without
+#                            a console process still gives its address; `/`
+#                            then answers 502 (problem+json) until one listens.
 #   optional
 #     GATEWAY_ACCESS_LOG     where the JSON access log goes
 #                            (default: $GATEWAY_RUN_DIR/access.log)
@@ -49,10 +55,11 @@
 #                            free port:  curl --unix-socket DIR/status.sock
 #                            http://localhost/stub_status)
 #
-# The template itself reads GATEWAY_CLIENT_SERVERS and GATEWAY_ORDER_SERVERS:
-# complete nginx `server` lines. This script builds them from the *_ADDRS
-# lists, one line per address, with the failover parameters below; values of
-# those two variables in the caller's environment are ignored.
+# The template itself reads GATEWAY_CLIENT_SERVERS, GATEWAY_ORDER_SERVERS,
+# GATEWAY_AUTH_SERVERS and GATEWAY_CONSOLE_SERVERS: complete nginx `server`
+# lines. This script builds them from the *_ADDRS lists, one line per
+# address, with the failover parameters below; values of those variables in
+# the caller's environment are ignored.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,13 +80,15 @@ command -v envsubst >/dev/null 2>&1 \
     || die "envsubst is missing (Debian/Ubuntu: apt-get install gettext-base)"
 
 # ---- required inputs -------------------------------------------------------
-for name in CLIENT_SERVICE_ADDRS ORDER_SERVICE_ADDRS AUTH_SERVICE_ADDRS; do
+for name in CLIENT_SERVICE_ADDRS ORDER_SERVICE_ADDRS AUTH_SERVICE_ADDRS CONSOLE_ADDRS; do
     if [[ -z "${!name:-}" ]]; then
         example="127.0.0.1:8000 127.0.0.1:8002"
         [[ "$name" != ORDER_* ]] || example="127.0.0.1:8001 127.0.0.1:8003"
         [[ "$name" != AUTH_* ]] || example="127.0.0.1:8020"
+        [[ "$name" != CONSOLE_* ]] || example="127.0.0.1:8030"
         # The variables of the former interface get a pointed hint.
-        old="GATEWAY_${name%%_SERVICE_ADDRS}_SERVERS"
+        old="GATEWAY_${name%%_ADDRS}_SERVERS"
+        old="${old/_SERVICE_SERVERS/_SERVERS}"
         hint=""
         [[ -z "${!old:-}" ]] || hint=" ($old is no longer read: give the addresses, and render.sh writes the server lines)"
         die "set $name to the service's instances as space-separated host:port, e.g. $name='$example'$hint"
@@ -175,6 +184,7 @@ server_lines() {
 GATEWAY_CLIENT_SERVERS="$(server_lines CLIENT_SERVICE_ADDRS "$CLIENT_SERVICE_ADDRS")"
 GATEWAY_ORDER_SERVERS="$(server_lines ORDER_SERVICE_ADDRS "$ORDER_SERVICE_ADDRS")"
 GATEWAY_AUTH_SERVERS="$(server_lines AUTH_SERVICE_ADDRS "$AUTH_SERVICE_ADDRS")"
+GATEWAY_CONSOLE_SERVERS="$(server_lines CONSOLE_ADDRS "$CONSOLE_ADDRS")"
 
 # ---- render ------------------------------------------------------------------
 # Every input is checked: only now is anything written.
@@ -183,11 +193,11 @@ mkdir -p "$GATEWAY_RUN_DIR/tmp" || die "cannot create $GATEWAY_RUN_DIR/tmp"
 # envsubst replaces ONLY the variables listed here: nginx's own variables
 # ($host, $request_id, ...) look the same and must reach nginx untouched.
 export GATEWAY_RUN_DIR GATEWAY_LISTEN GATEWAY_CLIENT_SERVERS GATEWAY_ORDER_SERVERS \
-    GATEWAY_AUTH_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
+    GATEWAY_AUTH_SERVERS GATEWAY_CONSOLE_SERVERS GATEWAY_ACCESS_LOG GATEWAY_STATUS_LISTEN GATEWAY_DOCS_DIR \
     GATEWAY_AUTH_RATE GATEWAY_AUTH_BURST GATEWAY_ADDRESS_RATE GATEWAY_ADDRESS_BURST \
     GATEWAY_ANONYMOUS_RATE GATEWAY_ANONYMOUS_BURST GATEWAY_SIGN_IN_RATE GATEWAY_SIGN_IN_BURST
 # shellcheck disable=SC2016 # single quotes on purpose: envsubst expands these
-vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_ADDRESS_RATE} ${GATEWAY_ADDRESS_BURST} ${GATEWAY_ANONYMOUS_RATE} ${GATEWAY_ANONYMOUS_BURST} ${GATEWAY_SIGN_IN_RATE} ${GATEWAY_SIGN_IN_BURST}'
+vars='${GATEWAY_RUN_DIR} ${GATEWAY_LISTEN} ${GATEWAY_CLIENT_SERVERS} ${GATEWAY_ORDER_SERVERS} ${GATEWAY_AUTH_SERVERS} ${GATEWAY_CONSOLE_SERVERS} ${GATEWAY_ACCESS_LOG} ${GATEWAY_STATUS_LISTEN} ${GATEWAY_DOCS_DIR} ${GATEWAY_AUTH_RATE} ${GATEWAY_AUTH_BURST} ${GATEWAY_ADDRESS_RATE} ${GATEWAY_ADDRESS_BURST} ${GATEWAY_ANONYMOUS_RATE} ${GATEWAY_ANONYMOUS_BURST} ${GATEWAY_SIGN_IN_RATE} ${GATEWAY_SIGN_IN_BURST}'
 
 # Each file is written next to its final name, then renamed: a reader (or a
 # `nginx -s reload`) never sees half a file.

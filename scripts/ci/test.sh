@@ -13,21 +13,25 @@
 #      each provider, started for real, verified against them
 #   3. unit and in-process tests, the end-to-end tests on SQLite, and the
 #      test kit's own (tests/kit: the binaries are built from the code)
-#   4. a 20-second soak through the gateway on SQLite (scripts/perf/soak.sh): no
+#   4. the web console in a real browser (tests/browser): Debian's Chromium,
+#      headless, driven by chromedriver, one test at a time; axe-core
+#      (npm, pinned in tests/browser/axe) installed into the target folder;
+#      screenshots of every page in target/console-screenshots/
+#   5. a 20-second soak through the gateway on SQLite (scripts/perf/soak.sh): no
 #      request may fail, and the WAL must stay under its bound
-#   5. schemathesis against both OpenAPI documents, through the gateway
-#   6. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
+#   6. schemathesis against both OpenAPI documents, through the gateway
+#   7. the end-to-end tests again on PostgreSQL, and compose's PostgreSQL
 #      init script run against the same cluster
-#   7. `make bench` on PostgreSQL, one short round (it works; no figures),
+#   8. `make bench` on PostgreSQL, one short round (it works; no figures),
 #      and `make profile`'s table on a small folded-stacks file
-#   8. the offline checks of the Docker deployment's files
-#   9. the containerised system for real (scripts/deploy/compose-test.sh, `make
+#   9. the offline checks of the Docker deployment's files
+#  10. the containerised system for real (scripts/deploy/compose-test.sh, `make
 #      compose-test`): docker.io and docker-compose installed and dockerd
 #      started when missing, stand-ins for the upstream images built from
 #      Debian's packages, the images built with the shipped Dockerfiles, the
 #      shipped compose.yaml run and checked through the gateway's port
-#  10. the offline checks of the Kubernetes manifests
-#  11. the supply chain: cargo deny check (licences, sources, duplicate
+#  11. the offline checks of the Kubernetes manifests
+#  12. the supply chain: cargo deny check (licences, sources, duplicate
 #      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,7 +68,14 @@ step "unit, in-process and end-to-end tests (SQLite), and the test kit's own"
 # and in-process tests, see Cargo.toml), not tests/e2e and tests/kit.
 # The contracts ran above, in their order (and with the Pact crates' own
 # features, which would otherwise change those of the services' test builds).
-E2E_BACKEND=sqlite cargo test --workspace --exclude contracts --locked
+# The browser tests run next, on their own.
+E2E_BACKEND=sqlite cargo test --workspace --exclude contracts --exclude browser --locked
+
+step "the web console in a real browser (Chromium headless, chromedriver, axe-core), one test at a time"
+# One Chromium and one whole system per test: not in parallel. axe-core is
+# installed from npm into the target folder (tests/browser/axe/install.sh).
+tests/browser/axe/install.sh >/dev/null
+E2E_BACKEND=sqlite cargo test -p browser --locked -- --test-threads=1
 
 step "a short soak through the gateway (SQLite, 20 s): no request fails, the WAL stays bounded"
 SOAK_SECONDS=20 SOAK_BIN_DIR="${CARGO_TARGET_DIR:-target}/debug" scripts/perf/soak.sh

@@ -628,6 +628,7 @@ if command -v nginx >/dev/null; then
         CLIENT_SERVICE_ADDRS="127.0.0.1:8000 127.0.0.1:8002" \
         ORDER_SERVICE_ADDRS="127.0.0.1:8001 127.0.0.1:8003" \
         AUTH_SERVICE_ADDRS="127.0.0.1:8020" \
+        CONSOLE_ADDRS="127.0.0.1:8030 127.0.0.1:8032" \
         gateway/render.sh; then
         ok "gateway/render.sh with two instances of each service"
         if grep -q '\${\?GATEWAY_' "$local_dir/gateway.conf" "$local_dir/nginx.conf"; then
@@ -640,7 +641,7 @@ if command -v nginx >/dev/null; then
         fi
 
         # ---- the failover parameters agree (Dockerfile vs render.sh)
-        for group in client_service order_service auth_service; do
+        for group in client_service order_service auth_service console; do
             image_params="$(server_params "$image_dir/conf.d/gateway.conf" "$group" | sort -u)"
             local_params="$(server_params "$local_dir/gateway.conf" "$group" | sort -u)"
             if [[ -n "$image_params" && "$image_params" == "$local_params" ]]; then

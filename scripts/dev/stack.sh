@@ -10,6 +10,10 @@
 #   ORDER_SERVICE_PORT    port of order_service instance 0
 #   AUTH_SERVICE_PORT     auth_service's port (default CLIENT_SERVICE_PORT + 20,
 #                         above every instance port: 8020 with the defaults)
+#   CONSOLE_PORT          the web console's port, where the gateway sends /
+#                         and /console/ (default CLIENT_SERVICE_PORT + 30:
+#                         8030, the console's own default; the console itself
+#                         is not started here yet: / answers 502 meanwhile)
 #   GATEWAY_PORT          the gateway's port, on 127.0.0.1
 #   DATA_DIR              folder of the SQLite files and of auth_service's
 #                         development keys and clients (`auth_service init`
@@ -90,6 +94,9 @@ stack_port() {
 }
 
 stack_auth_port() { echo "${AUTH_SERVICE_PORT:-$((CLIENT_SERVICE_PORT + 20))}"; }
+# The web console's port, where the gateway sends / and /console/ (the
+# console's own default LISTEN_ADDR is 127.0.0.1:8030).
+stack_console_port() { echo "${CONSOLE_PORT:-$((CLIENT_SERVICE_PORT + 30))}"; }
 
 stack_check_config() {
     local replicas name port i
@@ -367,6 +374,7 @@ stack_start() {
     GATEWAY_RUN_DIR="$STACK_RUN_DIR/gateway" GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" \
         CLIENT_SERVICE_ADDRS="$client_addrs" ORDER_SERVICE_ADDRS="$order_addrs" \
         AUTH_SERVICE_ADDRS="127.0.0.1:$(stack_auth_port)" \
+        CONSOLE_ADDRS="127.0.0.1:$(stack_console_port)" \
         "$STACK_ROOT/gateway/render.sh" || {
         stack_stop
         return 1

@@ -162,7 +162,8 @@ STACK_PIDS+=("$limit_server_pid")
 wait_for "http://127.0.0.1:$limit_server_port/healthz"
 GATEWAY_RUN_DIR="$work/limit-gateway" GATEWAY_LISTEN="127.0.0.1:$limit_port" \
     CLIENT_SERVICE_ADDRS="127.0.0.1:$limit_server_port" ORDER_SERVICE_ADDRS="127.0.0.1:$limit_server_port" \
-    AUTH_SERVICE_ADDRS="127.0.0.1:$limit_server_port" gateway/render.sh
+    AUTH_SERVICE_ADDRS="127.0.0.1:$limit_server_port" CONSOLE_ADDRS="127.0.0.1:$limit_server_port" \
+    gateway/render.sh
 "$(nginx_bin)" -p "$work/limit-gateway" -c "$work/limit-gateway/nginx.conf" &
 limit_gateway_pid=$!
 STACK_PIDS+=("$limit_gateway_pid")

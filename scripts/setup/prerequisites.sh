@@ -2,15 +2,17 @@
 # scripts/setup/prerequisites.sh run|test: checks, before anything slow starts,
 # what `make run` (run) or `make test` (test) needs, installs what it can
 # (as root, or through sudo, on Debian or Ubuntu: nginx, envsubst, npm,
-# curl, python3's venv), and otherwise stops with one line per missing
+# curl, python3's venv; chromium and chromium-driver on Debian), and otherwise stops with one line per missing
 # thing, naming what to install.
 #
 #   run    Rust (cargo and rustc, at least the workspace's rust-version in
 #          Cargo.toml; not needed when RUN_BIN_DIR names binaries built
 #          elsewhere), curl, npm (the /docs/ page), envsubst and nginx
-#   test   the same, Rust always, and python3 with its venv module (the
+#   test   the same, Rust always, python3 with its venv module (the
 #          schemathesis and Kubernetes checks install their tools into
-#          virtual environments)
+#          virtual environments), and Chromium with its WebDriver server
+#          (Debian's chromium and chromium-driver: the console's browser
+#          tests, tests/browser)
 #
 # What `make test` installs later by itself (docker-compose, hadolint,
 # PostgreSQL, kubectl, cargo-deny, mdbook, ...) is left to the step that
@@ -64,6 +66,10 @@ if [[ "$what" == test ]]; then
         apt_install python3 python3-venv || true
     fi
     venv_ok || missing+=("python3 with its venv module is missing: install python3 and python3-venv (Debian/Ubuntu: apt-get install python3-venv)")
+    # The browser tests (tests/browser) drive Chromium headless through
+    # chromedriver; both from Debian (no browser download).
+    need chromium chromium "chromium is missing: install it, for the browser tests (Debian: apt-get install chromium)"
+    need chromedriver chromium-driver "chromedriver is missing: install it, for the browser tests (Debian: apt-get install chromium-driver)"
 fi
 
 # nginx and envsubst (the gateway): installed where it can, or one line each.

@@ -458,14 +458,19 @@ fn set_cookie(response: &mut Response, value: &str) {
 
 /// Whether a POST comes from auth_service's own pages: `Sec-Fetch-Site`,
 /// when sent, is `same-origin` (or `none`: typed by the user), and
-/// `Origin`, when sent, is the issuer's origin.
+/// `Origin`, when sent, is the issuer's origin, or `null` with
+/// `Sec-Fetch-Site: same-origin`: the pages' `Referrer-Policy: no-referrer`
+/// makes a browser send `Origin: null` with their own forms (Fetch,
+/// "append a request `Origin` header"), and then the fetch metadata is
+/// what says the form was this origin's (a real browser's sign-in, seen in
+/// tests/browser).
 fn from_own_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    let site_ok = headers
-        .get("sec-fetch-site")
-        .is_none_or(|v| v == "same-origin" || v == "none");
+    let site = headers.get("sec-fetch-site");
+    let site_ok = site.is_none_or(|v| v == "same-origin" || v == "none");
+    let same_origin = site.is_some_and(|v| v == "same-origin");
     let origin_ok = headers
         .get(header::ORIGIN)
-        .is_none_or(|v| v.as_bytes() == state.origin.as_bytes());
+        .is_none_or(|v| v.as_bytes() == state.origin.as_bytes() || (v == "null" && same_origin));
     site_ok && origin_ok
 }
 

@@ -59,12 +59,14 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A page: `body` is HTML already escaped where it needs to be.
+/// A page: `body` is HTML already escaped where it needs to be, all of it
+/// in the page's one `<main>` landmark (a reader's "skip to content"; axe-core
+/// asks for it).
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n",
+         <title>{title}</title><style>{STYLE}</style></head>\n<body>\n<main>\n{body}\n</main>\n</body></html>\n",
         title = escape(title),
     )
 }

@@ -79,18 +79,52 @@ async fn a_path_without_the_trailing_slash_is_redirected_and_others_are_404() {
         reply.assert_problem_with_id(StatusCode::PERMANENT_REDIRECT);
         assert_eq!(reply.header("location"), location);
     }
-    for path in [
-        "/clients/",
-        "/orders",
-        "/favicon.ico",
-        "/client/x/",
-        "/clientx",
-    ] {
+    for path in ["/clients/", "/orders", "/client/x/", "/clientx"] {
         stack
             .get(path)
             .await
             .assert_problem_with_id(StatusCode::NOT_FOUND);
     }
+}
+
+/// `/` and `/console/…` go to the console's upstream (CONSOLE_ADDRS): in
+/// this stack nothing listens there, so the gateway's own 502 answers, and
+/// the access log names the console's address. The authorization code of
+/// the sign-in's callback is not logged.
+#[tokio::test]
+async fn the_root_and_console_paths_go_to_the_console_upstream() {
+    let stack = Stack::start().await;
+    let console = format!("127.0.0.1:{}", stack.console_port);
+    for path in [
+        "/",
+        "/?x=1",
+        "/console/",
+        "/console/clients",
+        "/console/callback?code=secret-code-1&state=s",
+    ] {
+        let reply = stack.anonymous.get(stack.url(path)).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::BAD_GATEWAY, "{path}");
+    }
+    let log = stack.access_log();
+    let to_console: Vec<_> = log
+        .iter()
+        .filter(|line| line["upstream_addr"].as_str() == Some(console.as_str()))
+        .collect();
+    assert_eq!(to_console.len(), 5, "{log:?}");
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains("secret-code-1"), "{text}");
+    assert!(
+        text.contains("/console/callback?(query not logged)"),
+        "{text}"
+    );
+    // The icon browsers ask every site for: none, and no error either.
+    let icon = stack
+        .anonymous
+        .get(stack.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

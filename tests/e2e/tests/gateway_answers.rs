@@ -259,7 +259,7 @@ async fn every_status_the_gateway_produces_is_a_problem_with_the_request_id() {
         ),
         (
             "nothing there",
-            raw_get(b"/favicon.ico", b""),
+            raw_get(b"/nothing/here.ico", b""),
             StatusCode::NOT_FOUND,
         ),
         (

@@ -3,7 +3,10 @@
 //! ports, with its own databases and its own keys and clients (`auth_service
 //! init`), driven over HTTP through the gateway. [`Stack::http`] sends the
 //! token of the development client with every scope; [`Stack::anonymous`]
-//! sends none.
+//! sends none. With [`Options::console`], the web console too (at `/` and
+//! `/console/` of the gateway, signed in to with the development users of
+//! [`Stack::dev_user`]); without it, the gateway's console upstream is an
+//! address nothing listens on.
 //!
 //! The backend comes from `E2E_BACKEND` (see [`Backend`]): `sqlite` (the
 //! default, a temp folder per test) or `postgres`, which needs `E2E_PG_URL`
@@ -50,6 +53,11 @@ pub struct Stack {
     pub order_services: Vec<Service>,
     /// The token issuer.
     pub auth_service: Service,
+    /// The web console, when [`Options::console`] asked for it.
+    pub console: Option<Service>,
+    /// The console's port: the gateway's console upstream (nothing listens
+    /// there without [`Options::console`]).
+    pub console_port: u16,
     /// Where `auth_service init` made the keys, the clients file and the
     /// clients' env files.
     pub auth_dir: PathBuf,
@@ -92,6 +100,15 @@ pub struct Options {
     /// Where the gateway sends `/client/…`, when not to the client_service
     /// instances (e.g. a recording [`DelayProxy`](crate::DelayProxy) in front of them).
     pub gateway_client_upstream: Option<String>,
+    /// Starts the web console (the `console` binary) behind the gateway, a
+    /// confidential client of auth_service (`dev-web`), its System page
+    /// watching every instance of the stack (`CONSOLE_INSTANCES`).
+    pub console: bool,
+    /// Extra environment for the console.
+    pub console_env: Vec<(String, String)>,
+    /// auth_service's `AUTH_TOKEN_TTL_SECS` (the access tokens' lifetime,
+    /// 60 to 600 s; its default, 300, when None).
+    pub token_ttl_secs: Option<u64>,
 }
 
 impl Default for Options {
@@ -107,6 +124,9 @@ impl Default for Options {
             auth_env: Vec::new(),
             gateway_env: Vec::new(),
             gateway_client_upstream: None,
+            console: false,
+            console_env: Vec::new(),
+            token_ttl_secs: None,
         }
     }
 }
@@ -142,6 +162,7 @@ impl Stack {
         let order_ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
         let gateway_port = free_port();
         let auth_port = free_port();
+        let console_port = free_port();
         let auth_dir = dir.path().join("auth");
         let auth_db = auth_database(&Backend::from_env(), dir.path()).await;
         let web_origin = format!("http://127.0.0.1:{gateway_port}");
@@ -182,6 +203,9 @@ impl Stack {
             // PostgreSQL.
             ("DATABASE_URL".to_owned(), auth_db.clone()),
         ];
+        if let Some(ttl) = options.token_ttl_secs {
+            auth_env.push(("AUTH_TOKEN_TTL_SECS".to_owned(), ttl.to_string()));
+        }
         auth_env.extend(options.auth_env.iter().cloned());
         let auth_service = Service::new(
             "auth_service",
@@ -238,6 +262,23 @@ impl Stack {
                 dir.path().join(format!("order.{i}.log")),
             ));
         }
+        let console = options.console.then(|| {
+            console_service(
+                &ConsoleSetup {
+                    port: console_port,
+                    dir: dir.path(),
+                    auth_dir: &auth_dir,
+                    origin: &web_origin,
+                    issuer: &issuer,
+                    instances: [
+                        ("client_service", &client_ports[..]),
+                        ("order_service", &order_ports[..]),
+                        ("auth_service", &[auth_port][..]),
+                    ],
+                },
+                &options.console_env,
+            )
+        });
         let anonymous = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -248,6 +289,8 @@ impl Stack {
             client_services,
             order_services,
             auth_service,
+            console,
+            console_port,
             auth_dir,
             nginx: nginx(&nginx_dir),
             nginx_dir,
@@ -271,6 +314,9 @@ impl Stack {
             service.spawn();
         }
         stack.nginx.spawn();
+        if let Some(console) = &mut stack.console {
+            console.spawn();
+        }
         stack.wait_ready().await;
         let token = stack.token(None).await;
         stack.http = bearer_client(&token);
@@ -285,6 +331,16 @@ impl Stack {
         (
             env_file_value(&file, &format!("{prefix}_ID")),
             env_file_value(&file, &format!("{prefix}_SECRET")),
+        )
+    }
+
+    /// The name and password of a development user (`dev-users.env`:
+    /// `ADMIN` or `VIEWER`), as `auth_service init` made them.
+    pub fn dev_user(&self, prefix: &str) -> (String, String) {
+        let file = self.auth_dir.join("dev-users.env");
+        (
+            env_file_value(&file, &format!("{prefix}_USER")),
+            env_file_value(&file, &format!("{prefix}_PASSWORD")),
         )
     }
 
@@ -386,6 +442,7 @@ impl Stack {
                 "AUTH_SERVICE_ADDRS",
                 format!("127.0.0.1:{}", self.auth_service.port),
             )
+            .env("CONSOLE_ADDRS", format!("127.0.0.1:{}", self.console_port))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .status()
             .expect("cannot run gateway/render.sh");
@@ -439,6 +496,9 @@ impl Stack {
             .chain(&self.order_services)
             .map(|s| format!("{}/readyz", s.url()))
             .collect();
+        if let Some(console) = &self.console {
+            urls.push(format!("{}/readyz", console.url()));
+        }
         urls.push(format!("{}/healthz", self.gateway));
         for url in urls {
             self.wait_for(&url).await;
@@ -455,6 +515,9 @@ impl Stack {
                 .chain(self.order_services.iter_mut())
             {
                 service.process_mut().assert_not_exited();
+            }
+            if let Some(console) = &mut self.console {
+                console.process_mut().assert_not_exited();
             }
             self.nginx.assert_not_exited();
             if answers(&self.http, url).await {
@@ -685,6 +748,9 @@ impl Drop for Stack {
         self.client_services.iter_mut().for_each(Service::kill);
         self.order_services.iter_mut().for_each(Service::kill);
         self.auth_service.kill();
+        if let Some(console) = &mut self.console {
+            console.kill();
+        }
         // SIGTERM, not SIGKILL: nginx's master stops its workers, which a
         // killed master would leave behind.
         self.nginx.terminate(Duration::from_secs(5));
@@ -700,4 +766,55 @@ fn nginx(dir: &Path) -> Process {
         .arg("-c")
         .arg(dir.join("nginx.conf"));
     Process::new("nginx", command, dir.join("nginx.log"))
+}
+
+/// What the console of a stack is given.
+struct ConsoleSetup<'a> {
+    port: u16,
+    dir: &'a Path,
+    auth_dir: &'a Path,
+    /// The gateway's origin: the one the browser opens, and the origin of
+    /// the development web client's redirect URI (`auth_service init`'s
+    /// `--web-origin`).
+    origin: &'a str,
+    issuer: &'a str,
+    /// The instances its System page watches, by service.
+    instances: [(&'a str, &'a [u16]); 3],
+}
+
+/// The console, not started yet: the development web client `dev-web` of
+/// `dev-clients.env` (its secret in a file, as Docker and Kubernetes give
+/// it), the API and the browser's origin both the gateway.
+fn console_service(setup: &ConsoleSetup, extra: &[(String, String)]) -> Service {
+    let clients = setup.auth_dir.join("dev-clients.env");
+    let secret_file = setup.dir.join("console-client-secret");
+    std::fs::write(&secret_file, env_file_value(&clients, "WEB_CLIENT_SECRET"))
+        .expect("the console's client secret file");
+    let instances = setup
+        .instances
+        .iter()
+        .flat_map(|(service, ports)| {
+            ports
+                .iter()
+                .map(move |port| format!("{service}=http://127.0.0.1:{port}"))
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut env = vec![
+        ("AUTH_ISSUER".to_owned(), setup.issuer.to_owned()),
+        ("CONSOLE_PUBLIC_URL".to_owned(), setup.origin.to_owned()),
+        ("CONSOLE_API_URL".to_owned(), setup.origin.to_owned()),
+        (
+            "CONSOLE_CLIENT_ID".to_owned(),
+            env_file_value(&clients, "WEB_CLIENT_ID"),
+        ),
+        (
+            "CONSOLE_CLIENT_SECRET_FILE".to_owned(),
+            secret_file.display().to_string(),
+        ),
+        ("CONSOLE_INSTANCES".to_owned(), instances),
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    Service::new("console", setup.port, env, setup.dir.join("console.log"))
 }
