@@ -126,7 +126,8 @@ impl PageError {
             Self::Forbidden { request_id } => (
                 StatusCode::FORBIDDEN,
                 "Not allowed",
-                "Your role may read but not change data: the API refused the change (403).".into(),
+                "Your role may not change data, only read it: the API refused the change (403)."
+                    .into(),
                 request_id,
                 None,
             ),

@@ -108,6 +108,35 @@ impl Browser {
             .unwrap_or_else(|e| panic!("the script failed ({e}):\n{script:.300}"))
     }
 
+    /// Marks the document shown now, so that [`Self::wait_for_next_document`]
+    /// can tell it from the one a click leads to (right after a click, the
+    /// old document is still there, and "complete").
+    async fn mark_document(&self) {
+        self.execute("window.__beforeClick = true;", vec![]).await;
+    }
+
+    /// Waits until a document other than the marked one has loaded.
+    pub async fn wait_for_next_document(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let state = self
+                .client
+                .execute(
+                    "return window.__beforeClick === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            if matches!(state, Ok(Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new page within {WAIT:?} of the click"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the document has loaded.
     pub async fn wait_loaded(&self) {
         let deadline = Instant::now() + WAIT;
@@ -232,11 +261,12 @@ impl Browser {
         let button = self
             .find_by(Locator::XPath(&xpath), &format!("button \"{label}\""))
             .await;
+        self.mark_document().await;
         button
             .click()
             .await
             .unwrap_or_else(|e| panic!("cannot click \"{label}\": {e}"));
-        self.wait_loaded().await;
+        self.wait_for_next_document().await;
     }
 
     /// Clicks the link whose text is `text`, then waits for its page.
@@ -245,10 +275,11 @@ impl Browser {
         let link = self
             .find_by(Locator::XPath(&xpath), &format!("link \"{text}\""))
             .await;
+        self.mark_document().await;
         link.click()
             .await
             .unwrap_or_else(|e| panic!("cannot click \"{text}\": {e}"));
-        self.wait_loaded().await;
+        self.wait_for_next_document().await;
     }
 
     /// The links whose text is `text` (no wait).

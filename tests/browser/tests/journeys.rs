@@ -335,7 +335,7 @@ async fn the_system_page_shows_an_instance_go_down_and_come_back() {
             "table#instances tr[data-service=client_service][data-instance=\"127.0.0.1:{port}\"]"
         );
         let health = async |b: &Browser| -> String {
-            match b.find_all(&format!("{row} td")).await.first() {
+            match b.find_all(&format!("{row} td.health")).await.first() {
                 Some(cell) => cell.text().await.unwrap_or_default(),
                 None => String::new(),
             }
