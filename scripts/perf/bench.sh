@@ -78,7 +78,7 @@ if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     # always this tree's.
     cargo build "${cargo_profile[@]}" --locked --bin bench_limit
 else
-    cargo build "${cargo_profile[@]}" --locked --bin auth_service --bin client_service --bin order_service --bin bench_limit
+    cargo build "${cargo_profile[@]}" --locked --bin auth_service --bin client_service --bin order_service --bin console --bin bench_limit
     bin_dir="$target_dir"
     # The commit the binaries were just built from: this tree's.
     if commit="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then
@@ -162,7 +162,7 @@ STACK_PIDS+=("$limit_server_pid")
 wait_for "http://127.0.0.1:$limit_server_port/healthz"
 GATEWAY_RUN_DIR="$work/limit-gateway" GATEWAY_LISTEN="127.0.0.1:$limit_port" \
     CLIENT_SERVICE_ADDRS="127.0.0.1:$limit_server_port" ORDER_SERVICE_ADDRS="127.0.0.1:$limit_server_port" \
-    AUTH_SERVICE_ADDRS="127.0.0.1:$limit_server_port" gateway/render.sh
+    AUTH_SERVICE_ADDRS="127.0.0.1:$limit_server_port" CONSOLE_ADDRS="127.0.0.1:$limit_server_port" gateway/render.sh
 "$(nginx_bin)" -p "$work/limit-gateway" -c "$work/limit-gateway/nginx.conf" &
 limit_gateway_pid=$!
 STACK_PIDS+=("$limit_gateway_pid")
