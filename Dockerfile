@@ -1,17 +1,19 @@
-# Container images of the two Rust services, built from one Dockerfile.
+# Container images of the Rust services, built from one Dockerfile.
 #
-#   build           compiles BOTH binaries once (stage shared by the targets)
+#   build           compiles EVERY binary once (stage shared by the targets)
 #   runtime         what the final images have in common: Debian slim, a
 #                   non-root user, the defaults for running in a container
 #   client_service  runtime + the client_service binary (listens on 8000)
 #   order_service   runtime + the order_service binary  (listens on 8001)
+#   auth_service    runtime + the auth_service binary   (listens on 8020)
+#   console         runtime + the console binary        (listens on 8030)
 #
 # Build one of them by naming its target (compose.yaml does this for you):
 #   docker build --target client_service -t client_service:local .
 #   docker build --target order_service  -t order_service:local  .
-# Both targets start from the same `build` stage, so BuildKit compiles the
-# workspace once and the second image is assembled from its cache.
-# (Without --target, `docker build .` builds the last stage: order_service.)
+# Every target starts from the same `build` stage, so BuildKit compiles the
+# workspace once and the other images are assembled from its cache.
+# (Without --target, `docker build .` builds the last stage: console.)
 #
 # BuildKit is required (the default builder of Docker Engine 23 and later,
 # and of `docker compose`; DOCKER_BUILDKIT=1 with Engine 20.10) for the
@@ -59,7 +61,7 @@ RUN test -d /app/.cargo-vendor \
 # hadolint ignore=DL3006
 FROM source-${CARGO_SOURCE} AS build
 
-# Compile the three binaries in one cargo invocation.
+# Compile the four binaries in one cargo invocation.
 # --locked        use exactly the versions in Cargo.lock (fail if stale)
 # cache mounts    the crates.io download cache and the target directory are
 #                 kept by BuildKit between builds, so a code change rebuilds
@@ -82,12 +84,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/app/target,sharing=locked \
     find crates services tests -type f -exec touch {} + \
-    && cargo build --release --locked --bin auth_service --bin client_service --bin order_service \
+    && cargo build --release --locked --bin auth_service --bin client_service --bin order_service --bin console \
     && mkdir -p /out \
-    && cp target/release/auth_service target/release/client_service target/release/order_service /out/
+    && cp target/release/auth_service target/release/client_service target/release/order_service \
+       target/release/console /out/
 
 # -------------------------------------------------------------- runtime ----
-# Shared by the three final images. No packages are installed: the binaries need
+# Shared by the four final images. No packages are installed: the binaries need
 # only glibc (which the image has). Nothing here speaks TLS (the services
 # talk plain HTTP to each other and to PostgreSQL inside the compose
 # network), so ca-certificates is not needed either. (Should a TLS feature
@@ -102,8 +105,8 @@ ARG APP_GID=10001
 # The user that runs the service, and DATA_DIR owned by it. /data is used
 # only when DATABASE_URL is unset (a SQLite file per service); with
 # PostgreSQL, as in compose.yaml, nothing in the container is written.
-# /run/secrets/{auth,client_service,order_service}: where compose.yaml
-# mounts the volumes of the keys and secrets (Kubernetes mounts
+# /run/secrets/{auth,client_service,order_service,console}: where
+# compose.yaml mounts the volumes of the keys and secrets (Kubernetes mounts
 # auth-service-keys at /run/secrets/auth). Docker gives a new volume the
 # owner and mode of the folder it is first mounted on, so these make the
 # volumes the app user's alone (0700), and compose's init_secrets, which
@@ -112,8 +115,11 @@ RUN groupadd --system --gid "${APP_GID}" app \
     && useradd --system --uid "${APP_UID}" --gid app \
        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app \
     && mkdir -p /data /run/secrets/auth /run/secrets/client_service /run/secrets/order_service \
+       /run/secrets/console \
     && chown app:app /data /run/secrets/auth /run/secrets/client_service /run/secrets/order_service \
-    && chmod 0700 /run/secrets/auth /run/secrets/client_service /run/secrets/order_service
+       /run/secrets/console \
+    && chmod 0700 /run/secrets/auth /run/secrets/client_service /run/secrets/order_service \
+       /run/secrets/console
 
 # Defaults for running in a container; compose.yaml (or `docker run -e`)
 # can override each one.
@@ -156,3 +162,13 @@ COPY --from=build /out/auth_service /usr/local/bin/auth_service
 ENV LISTEN_ADDR=0.0.0.0:8020
 EXPOSE 8020
 CMD ["/usr/local/bin/auth_service"]
+
+# -------------------------------------------------------------- console ----
+# The web console at / (server-rendered pages, a confidential OAuth client
+# of auth_service). Its client secret is mounted (compose: a volume at
+# /run/secrets/console; Kubernetes: the Secret console-credentials).
+FROM runtime AS console
+COPY --from=build /out/console /usr/local/bin/console
+ENV LISTEN_ADDR=0.0.0.0:8030
+EXPOSE 8030
+CMD ["/usr/local/bin/console"]

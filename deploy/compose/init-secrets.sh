@@ -11,10 +11,14 @@
 #                                secret alone
 #   /run/secrets/client_service  client_service's: client_secret
 #   /run/secrets/order_service   order_service's: client_secret
+#   /run/secrets/console         the console's: client_secret (the web
+#                                client's, WEB_CLIENT_SECRET of a
+#                                development set's dev-clients.env)
 #
 # Each is a volume of compose.yaml (auth-keys, client-service-secret,
-# order-service-secret), or a folder of yours when AUTH_KEYS_DIR,
-# CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR name one.
+# order-service-secret, console-secret), or a folder of yours when
+# AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR and
+# CONSOLE_SECRET_DIR name one.
 #
 # On the first `up` init_auth (deploy/compose/init-auth.sh) has made a
 # development set in /run/secrets/auth with `auth_service init`; this gives
@@ -46,4 +50,17 @@ for service in client_service order_service; do
     fi
     [[ -r "$file" && -s "$file" ]] || fail "$file is empty or not readable by uid $(id -u)"
 done
-echo "init_secrets: ready (auth_service's keys and clients, client_service's and order_service's secrets)"
+
+# The console's: the web client's secret of a development set (the line
+# WEB_CLIENT_SECRET= of dev-clients.env), alone in its file.
+file=/run/secrets/console/client_secret
+if [[ ! -e "$file" ]]; then
+    secret="$(sed -n 's/^WEB_CLIENT_SECRET=//p' "$auth/dev-clients.env" 2>/dev/null || true)"
+    [[ -n "$secret" ]] || fail "no $file, and no development set in $auth to take it from (its" \
+        "dev-clients.env's WEB_CLIENT_SECRET): put the console's client secret there (the one whose" \
+        "hash auth-clients has for its client, dev-web)"
+    (umask 077 && printf '%s\n' "$secret" >"$file")
+    echo "init_secrets: made $file"
+fi
+[[ -r "$file" && -s "$file" ]] || fail "$file is empty or not readable by uid $(id -u)"
+echo "init_secrets: ready (auth_service's keys and clients, client_service's, order_service's and the console's secrets)"

@@ -41,7 +41,8 @@ export AUTH_TOKEN_TTL_SECS=600
 source scripts/dev/stack.sh
 stack_without_rate_limits
 trap 'stack_stop; rm -rf "$work"' EXIT
-[[ -x target/debug/auth_service ]] || cargo build --locked --bin auth_service --bin client_service --bin order_service
+[[ -x target/debug/auth_service && -x target/debug/console ]] \
+    || cargo build --locked --bin auth_service --bin client_service --bin order_service --bin console
 stack_start "$PWD/target/debug" "$work/run"
 
 gateway="http://127.0.0.1:$GATEWAY_PORT"

@@ -65,7 +65,7 @@ secrets_scripts=(deploy/compose/init-auth.sh deploy/compose/init-secrets.sh)
 # The variables compose.yaml reads from the environment / .env.
 compose_vars=(POSTGRES_PASSWORD CLIENT_DB_PASSWORD ORDER_DB_PASSWORD AUTH_DB_PASSWORD GATEWAY_PORT
     GRAFANA_ADMIN_PASSWORD GRAFANA_PORT PROMETHEUS_PORT
-    AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR
+    AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR CONSOLE_SECRET_DIR
     RUST_IMAGE RUNTIME_IMAGE CARGO_SOURCE NODE_IMAGE NGINX_IMAGE NPM_SOURCE
     POSTGRES_IMAGE PROMETHEUS_IMAGE NGINX_EXPORTER_IMAGE GRAFANA_IMAGE)
 # The services of the observability profile, started only with
@@ -169,7 +169,7 @@ fi
 # (docker-compose 1.29 lists every service whatever the profile; v2 only
 # those of the active profiles: naming the profile makes both list all.)
 services="$(env "${unset_vars[@]}" docker-compose -f "$compose_file" --env-file "$tmp/empty.env" --profile observability config --services | sort | tr '\n' ' ' || true)"
-if [[ "$services" == "auth_service client_service gateway grafana init_auth init_secrets nginx_exporter order_service postgres prometheus " ]]; then
+if [[ "$services" == "auth_service client_service console gateway grafana init_auth init_secrets nginx_exporter order_service postgres prometheus " ]]; then
     ok "services: $services"
 else
     fail "unexpected services in $compose_file: $services"
@@ -266,11 +266,20 @@ for port in services["gateway"].get("ports", []):
         targets.append(int(str(port).rsplit(":", 1)[-1].split("/")[0]))
 if targets != [8080]:
     problems.append("gateway: publishes container ports %s, expected only 8080" % targets)
+# The console: one container (its sessions are in its memory), nothing
+# published, a grace period; the gateway waits for it to be healthy.
+console = services.get("console") or {}
+if (console.get("deploy") or {}).get("replicas", 1) != 1 or console.get("scale", 1) != 1:
+    problems.append("console: more than one replica (its sessions are in its memory)")
+if "ports" in console or console.get("stop_grace_period") in (None, ""):
+    problems.append("console: publishes ports, or has no stop_grace_period")
+if (((services["gateway"].get("depends_on") or {}).get("console")) or {}).get("condition") != "service_healthy":
+    problems.append("gateway: does not wait for the console to be healthy")
 for p in problems:
     print("    " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 '; then
-        ok "client_service and order_service: deploy.replicas 2 (docker-compose 1.29 agrees), no scale, stop_grace_period set; gateway publishes 8080 only"
+        ok "client_service and order_service: deploy.replicas 2 (docker-compose 1.29 agrees), no scale, stop_grace_period set; the console: 1 replica; gateway publishes 8080 only"
     else
         fail "replicas / stop_grace_period / published ports in $compose_file (see above)"
     fi
@@ -347,6 +356,8 @@ readers = {
                        {"SERVICE_CLIENT_SECRET_FILE": "client_secret"}),
     "order_service": ("/run/secrets/order_service", "order-service-secret", "ORDER_SERVICE_SECRET_DIR",
                       {"SERVICE_CLIENT_SECRET_FILE": "client_secret"}),
+    "console": ("/run/secrets/console", "console-secret", "CONSOLE_SECRET_DIR",
+                {"CONSOLE_CLIENT_SECRET_FILE": "client_secret"}),
 }
 problems = []
 def mounts(svc):
@@ -469,12 +480,12 @@ if [[ -n "$compose_yaml" ]]; then
         fail "keys and secrets in $compose_file (see above)"
     fi
     if env "${unset_vars[@]}" AUTH_KEYS_DIR=/own/AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR=/own/CLIENT_SERVICE_SECRET_DIR \
-        ORDER_SERVICE_SECRET_DIR=/own/ORDER_SERVICE_SECRET_DIR \
+        ORDER_SERVICE_SECRET_DIR=/own/ORDER_SERVICE_SECRET_DIR CONSOLE_SECRET_DIR=/own/CONSOLE_SECRET_DIR \
         docker-compose -f "$compose_file" --env-file "$tmp/empty.env" config \
         | "$compose_python" -c "$secrets_check" own "$init_script"; then
-        ok "keys and secrets of your own: AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR replace the three volumes everywhere"
+        ok "keys and secrets of your own: AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR and CONSOLE_SECRET_DIR replace the four volumes everywhere"
     else
-        fail "AUTH_KEYS_DIR / CLIENT_SERVICE_SECRET_DIR / ORDER_SERVICE_SECRET_DIR in $compose_file (see above)"
+        fail "AUTH_KEYS_DIR / CLIENT_SERVICE_SECRET_DIR / ORDER_SERVICE_SECRET_DIR / CONSOLE_SECRET_DIR in $compose_file (see above)"
     fi
 else
     echo "    (no Python with PyYAML behind docker-compose: keys and secrets check skipped)"

@@ -102,6 +102,11 @@ AUTH = ("auth-service", "auth_service")
 DATABASE_SECRETS = {"client_service": "client-service-database", "order_service": "order-service-database",
                     "auth_service": "auth-service-database"}
 BINARIES = {**SERVICES, AUTH[0]: AUTH[1]}
+# The web console: no database, ONE replica (its sessions are in its
+# memory), no autoscaler; its client secret a file of console-credentials.
+CONSOLE = ("console", "console")
+# Every binary whose --help and version the manifests are checked against.
+ALL_BINARIES = {**BINARIES, CONSOLE[0]: CONSOLE[1]}
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 # Variables that the nginx image's own entrypoint reads (docker-nginx's
 # entrypoint scripts), beside the template's GATEWAY_* ones.
@@ -455,7 +460,7 @@ class Facts:
         self.bin_dir = Path(bin_dir)
         self.help = {}
         self.help_vars = {}
-        for binary in BINARIES.values():
+        for binary in ALL_BINARIES.values():
             out = subprocess.run([str(self.bin_dir / binary), "--help"], capture_output=True, text=True,
                                  env={"PATH": os.environ.get("PATH", "")})
             if out.returncode != 0:
@@ -471,7 +476,7 @@ class Facts:
         self.compose = expand_defaults(yaml.safe_load((ROOT / "compose.yaml").read_text()))
         self.compose_init = (ROOT / "deploy/postgres/init-databases.sh").read_text()
         self.versions = {}
-        for binary in BINARIES.values():
+        for binary in ALL_BINARIES.values():
             toml = (ROOT / "services" / binary / "Cargo.toml").read_text()
             self.versions[binary] = re.search(r'^version = "([^"]+)"', toml, re.M).group(1)
 
@@ -763,6 +768,9 @@ def consistency_problems(facts, overlay, comps, docs):
         if not pdb:
             p(f"no PodDisruptionBudget for {key(w)}")
 
+    # ---- the console
+    problems += console_problems(facts, docs, services_by_name)
+
     # ---- the gateway
     gw = one(docs, "Deployment", "gateway")
     if gw is None:
@@ -884,6 +892,11 @@ def consistency_problems(facts, overlay, comps, docs):
     if overlay == "production":
         for w in find(docs, "Deployment"):
             name = w["metadata"]["name"]
+            if name == CONSOLE[0]:
+                # One pod, whatever the overlay: its sessions are in its memory.
+                if one(docs, "HorizontalPodAutoscaler", name) is not None or w["spec"].get("replicas") != 1:
+                    p(f"production: {key(w)} is not kept at exactly 1 replica (its sessions are in its memory)")
+                continue
             hpa = one(docs, "HorizontalPodAutoscaler", name)
             if hpa is None or hpa["spec"].get("minReplicas", 1) < 2:
                 p(f"production: {key(w)} is not kept at 2 or more replicas")
@@ -935,6 +948,89 @@ def consistency_problems(facts, overlay, comps, docs):
             for parent in route["spec"].get("parentRefs", []):
                 if one(docs, "Gateway", parent["name"]) is None:
                     p(f"{key(route)}: parentRef {parent['name']} is no Gateway here")
+    return problems
+
+
+def console_problems(facts, docs, services_by_name):
+    """The console's Deployment against its binary, compose's console and
+    the Services it calls."""
+    problems = []
+    p = problems.append
+    name, binary = CONSOLE
+    w = one(docs, "Deployment", name)
+    if w is None:
+        return [f"no Deployment {name}"]
+    spec = w["spec"]["template"]["spec"]
+    c = next((c for c in spec["containers"] if c["name"] == name), None)
+    if c is None:
+        return [f"{key(w)}: no container {name}"]
+    env = container_env(docs, c)
+    compose = facts.compose["services"][binary]
+    for var in env:
+        if var not in facts.help_vars[binary] and not (var == "RUST_LOG" and facts.binary_mentions(binary, var)):
+            p(f"{key(w)}: sets {var}, which {binary} does not read (not in its --help)")
+    # One replica, no autoscaler: the sessions are in the pod's memory.
+    if w["spec"].get("replicas") != 1 or one(docs, "HorizontalPodAutoscaler", name) is not None:
+        p(f"{key(w)}: not exactly 1 replica without an autoscaler (its sessions are in its memory)")
+    if (compose.get("deploy") or {}).get("replicas", 1) != 1:
+        p(f"compose's {binary}: more than one replica")
+    listen = env.get("LISTEN_ADDR", "")
+    listen_port = int(listen.rsplit(":", 1)[1]) if ":" in listen else None
+    if listen_port is None or [pp["containerPort"] for pp in c.get("ports") or []] != [listen_port] \
+            or port_number(c, "http") != listen_port:
+        p(f"{key(w)}: LISTEN_ADDR {listen!r} and the container's ports disagree")
+    if [int(x) for x in compose.get("expose", [])] != [listen_port]:
+        p(f"{key(w)}: listens on {listen_port}, compose's {binary} exposes {compose.get('expose')}")
+    for k in ("LISTEN_ADDR", "LOG_FORMAT", "AUTH_ISSUER", "CONSOLE_PUBLIC_URL", "CONSOLE_CLIENT_ID",
+              "CONSOLE_CLIENT_SECRET_FILE"):
+        if env.get(k) != compose["environment"].get(k):
+            p(f"{key(w)}: {k}={env.get(k)!r}, compose.yaml says {compose['environment'].get(k)!r}")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+        get = (c.get(probe) or {}).get("httpGet") or {}
+        if get.get("path") != path or port_number(c, get.get("port")) != listen_port:
+            p(f"{key(w)}: {probe} is not GET {path} on the console's port")
+    pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds")
+    grace = int(env.get("SHUTDOWN_GRACE_SECS") or 10)
+    if not pause or spec.get("terminationGracePeriodSeconds", 30) < pause + grace + 1:
+        p(f"{key(w)}: no preStop pause, or no time after it for SHUTDOWN_GRACE_SECS={grace}")
+    s = services_by_name.get(name)
+    if s is None or not all(pod_labels(w).get(k) == v for k, v in s["spec"]["selector"].items()) \
+            or [(sp["port"], port_number(c, sp.get("targetPort", sp["port"]))) for sp in s["spec"]["ports"]] != [
+                (listen_port, listen_port)]:
+        p(f"Service {name}: missing, or it does not lead to the console's {listen_port}")
+    # Its calls: the API and the issuer's back channel at the gateway's
+    # Service (compose: the gateway's name, with _ for -).
+    gateway = services_by_name.get("gateway")
+    for var in ("CONSOLE_API_URL", "CONSOLE_AUTH_INTERNAL_URL"):
+        m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", env.get(var) or "")
+        if not m or m.group(1) != "gateway" or gateway is None or int(m.group(2)) not in [
+                sp["port"] for sp in gateway["spec"]["ports"]]:
+            p(f"{key(w)}: {var}={env.get(var)!r} is not the Service gateway and its port")
+        if (env.get(var) or "") != compose["environment"].get(var):
+            p(f"{key(w)}: {var}={env.get(var)!r}, compose.yaml says {compose['environment'].get(var)!r}")
+    # Its System page: service=URL of a Service and its port, each binary named.
+    seen = set()
+    for item in (env.get("CONSOLE_INSTANCES") or "").split(","):
+        svc, _, url = item.partition("=")
+        m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", url)
+        target = m and services_by_name.get(m.group(1))
+        if not m or target is None or int(m.group(2)) not in [sp["port"] for sp in target["spec"]["ports"]] \
+                or ALL_BINARIES.get(m.group(1)) != svc:
+            p(f"{key(w)}: CONSOLE_INSTANCES names {item!r}, not service=http://<its Service>:<port>")
+        seen.add(svc)
+    compose_seen = {i.partition("=")[0] for i in (compose["environment"].get("CONSOLE_INSTANCES") or "").split(",")}
+    if seen != set(ALL_BINARIES.values()) or compose_seen != seen:
+        p(f"{key(w)}: CONSOLE_INSTANCES names {sorted(seen)}, compose's {sorted(compose_seen)};"
+          f" both should name {sorted(ALL_BINARIES.values())}")
+    # Its client secret: a file of a mounted Secret.
+    mounts = {m["name"]: m for m in c.get("volumeMounts") or []}
+    secret_vols = [v for v in spec.get("volumes") or [] if "secret" in v and v["name"] in mounts]
+    if not any((env.get("CONSOLE_CLIENT_SECRET_FILE") or "").startswith(mounts[v["name"]]["mountPath"].rstrip("/") + "/")
+               for v in secret_vols):
+        p(f"{key(w)}: CONSOLE_CLIENT_SECRET_FILE={env.get('CONSOLE_CLIENT_SECRET_FILE')!r} is not in a mounted Secret")
+    image = c["image"]
+    if not image.endswith(":" + facts.versions[binary]) and "@sha256:" not in image:
+        p(f"{key(w)}: image {image} is not tagged with {binary}'s version {facts.versions[binary]}")
     return problems
 
 
@@ -1176,6 +1272,8 @@ def operator_secrets(facts, work):
         "auth-service-keys": {"auth-signing-key.pem": read("auth-signing-key.pem"), "auth-clients": read("auth-clients")},
         "client-service-credentials": {"SERVICE_CLIENT_SECRET": read("client_service.secret")},
         "order-service-credentials": {"SERVICE_CLIENT_SECRET": read("order_service.secret")},
+        "console-credentials": {"client_secret": re.search(rb"^WEB_CLIENT_SECRET=(.*)$", read("dev-clients.env"),
+                                                            re.M).group(1)},
         "dev-clients": {"dev-clients.env": read("dev-clients.env")},
     }
 
@@ -1284,7 +1382,8 @@ def run_problems(facts, docs, work):
                 status = http_get(f"http://127.0.0.1:{port}{path}")
                 if status != 200:
                     problems.append(f"{key(w)}: {probe} GET {path} answered {status}, not 200")
-        if len(ports) == len(BINARIES):
+        problems += run_console(facts, docs, run_dir, secrets, ports, procs)
+        if len(ports) == len(ALL_BINARIES):
             (secrets / "dev-clients.env").write_bytes(made["dev-clients"]["dev-clients.env"])
             problems += run_gateway(facts, docs, run_dir, ports, procs, secrets)
     finally:
@@ -1293,6 +1392,35 @@ def run_problems(facts, docs, work):
         for proc in procs:
             if proc.returncode not in (0, None) and proc.returncode != -signal.SIGTERM:
                 problems.append(f"a process exited {proc.returncode} when stopped (see {run_dir})")
+    return problems
+
+
+def run_console(facts, docs, run_dir, secrets, ports, procs):
+    """The console with its ConfigMap's settings and its Secret's file: it
+    starts, and its probes answer."""
+    name, binary = CONSOLE
+    w = one(docs, "Deployment", name)
+    c = next(c for c in w["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+    env = {k: v for k, v in container_env(docs, c).items() if v is not None}
+    for v in w["spec"]["template"]["spec"].get("volumes") or []:
+        if "secret" in v:
+            for k, value in (data_of(docs, "Secret", v["secret"]["secretName"]) or {}).items():
+                (secrets / f"{name}-{k}").write_text(value)
+    port = free_port()
+    env.update(LISTEN_ADDR=f"127.0.0.1:{port}", PATH=os.environ.get("PATH", ""),
+               CONSOLE_CLIENT_SECRET_FILE=str(secrets / f"{name}-{Path(env.get('CONSOLE_CLIENT_SECRET_FILE', '')).name}"))
+    log = open(run_dir / f"{binary}.log", "w")
+    proc = subprocess.Popen([str(facts.bin_dir / binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    procs.append(proc)
+    if not wait_http(f"http://127.0.0.1:{port}/healthz", proc):
+        return [f"{binary} did not start with the settings of {key(w)}: {(run_dir / f'{binary}.log').read_text()[-1500:].strip()}"]
+    ports[name] = port
+    problems = []
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        path = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+        status = http_get(f"http://127.0.0.1:{port}{path}")
+        if status != 200:
+            problems.append(f"{key(w)}: {probe} GET {path} answered {status}, not 200")
     return problems
 
 
@@ -1306,8 +1434,9 @@ def run_gateway(facts, docs, run_dir, ports, procs, secrets):
     # The Services' names resolve in the cluster only: the same lines with
     # the local instances' addresses.
     for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service"),
-                          ("GATEWAY_AUTH_SERVERS", AUTH[0])):
-        values[var] = re.sub(r"server\s+[^\s;]+", f"server 127.0.0.1:{ports[svc_name]}", values[var])
+                          ("GATEWAY_AUTH_SERVERS", AUTH[0]), ("GATEWAY_CONSOLE_SERVERS", CONSOLE[0])):
+        if var in values:
+            values[var] = re.sub(r"server\s+[^\s;]+", f"server 127.0.0.1:{ports[svc_name]}", values[var])
     gw_port, status_port = free_port(), free_port()
     values["GATEWAY_LISTEN"] = f"127.0.0.1:{gw_port}"
     values["GATEWAY_STATUS_LISTEN"] = f"127.0.0.1:{status_port}"

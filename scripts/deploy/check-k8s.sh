@@ -89,7 +89,7 @@ fi
 echo "check-k8s: $("$kubectl" version --client 2>/dev/null | tr '\n' ' ')($kubectl)"
 
 bin_dir="${CARGO_TARGET_DIR:-target}/debug"
-cargo build --quiet --locked --bin auth_service --bin client_service --bin order_service
+cargo build --quiet --locked --bin auth_service --bin client_service --bin order_service --bin console
 scripts/setup/ensure-nginx.sh
 
 keep=()

@@ -15,7 +15,17 @@ the gateway's published port on 127.0.0.1 only. Standard library only.
       one GET, which must answer STATUS.
   compose-check.py prometheus PORT JOB=COUNT... TIMEOUT
       waits until Prometheus's `up` has COUNT targets of each JOB, all 1.
+  compose-check.py console PORT SECRETS_DIR
+      the web console at the gateway's `/`, as a browser reaches it
+      (http://localhost:PORT): its page; "Sign in" sends the browser to the
+      issuer's /auth/authorize; then a whole sign-in as admin (the password
+      from SECRETS_DIR/dev-users.env): auth_service's form, the callback,
+      where the console exchanges the code (its back channel through the
+      gateway's inner address), and `/` signed in, with "Sign out".
 """
+
+import html
+import re
 
 import json
 import os
@@ -228,6 +238,77 @@ def prometheus(port, specs, timeout):
     sys.exit(1)
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """Requests as a browser sends them, redirects not followed, cookies kept
+    by name (every one is for the one host, localhost:PORT)."""
+
+    def __init__(self):
+        self.opener = urllib.request.build_opener(NoRedirect)
+        self.cookies = {}
+
+    def send(self, method, url, data=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with self.opener.open(request, timeout=15) as reply:
+                status, hdrs, body = reply.status, reply.headers, reply.read()
+        except urllib.error.HTTPError as error:
+            status, hdrs, body = error.code, error.headers, error.read()
+        for line in hdrs.get_all("Set-Cookie") or []:
+            name, _, rest = line.partition("=")
+            value = rest.split(";", 1)[0]
+            if "max-age=0" in line.lower() or not value:
+                self.cookies.pop(name.strip(), None)
+            else:
+                self.cookies[name.strip()] = value
+        return status, hdrs, body.decode("utf-8", "replace")
+
+
+def console(port, secrets_dir):
+    origin = f"http://localhost:{port}"
+    users = {}
+    with open(os.path.join(secrets_dir, "dev-users.env")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                users[k] = v
+    b = Browser()
+    status, headers, page = b.send("GET", origin + "/")
+    check(status == 200 and headers.get("Content-Type", "").startswith("text/html") and "Sign in" in page,
+          f"GET / through the gateway: the console's page, signed out ({status}, {headers.get('Content-Type')})")
+    status, headers, _ = b.send("GET", origin + "/console/sign-in")
+    authorize = headers.get("Location") or ""
+    check(status in (302, 303, 307) and authorize.startswith(origin + "/auth/authorize?"),
+          f"GET /console/sign-in: a redirect to the issuer's {origin}/auth/authorize ({status}, {authorize[:80]})")
+    if failures:
+        sys.exit(1)
+    status, _, form = b.send("GET", authorize)
+    fields = {html.unescape(n): html.unescape(v)
+              for n, v in re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', form)}
+    check(status == 200 and fields, f"the issuer's sign-in form ({status})")
+    fields.update(username=users.get("ADMIN_USER", "admin"), password=users.get("ADMIN_PASSWORD", ""))
+    status, headers, _ = b.send("POST", origin + "/auth/sign-in", urllib.parse.urlencode(fields).encode(),
+                                {"Origin": origin, "Content-Type": "application/x-www-form-urlencoded"})
+    callback = headers.get("Location") or ""
+    check(status in (302, 303) and callback.startswith(origin + "/console/callback?"),
+          f"signed in as admin: back to the console's /console/callback ({status})")
+    if failures:
+        sys.exit(1)
+    status, headers, body = b.send("GET", callback)
+    check(status in (302, 303) and headers.get("Location") == "/",
+          f"the callback: the code exchanged by the console, a session, back to / ({status}, {headers.get('Location')}{body[:200]})")
+    status, _, page = b.send("GET", origin + "/")
+    check(status == 200 and "Sign out" in page, f"GET / signed in: the page offers \"Sign out\" ({status})")
+    sys.exit(1 if failures else 0)
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "api":
@@ -238,6 +319,8 @@ def main():
         get(*args)
     elif cmd == "prometheus":
         prometheus(args[0], args[1:-1], args[-1])
+    elif cmd == "console":
+        console(*args)
     else:
         sys.exit(__doc__)
 

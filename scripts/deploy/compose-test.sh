@@ -24,14 +24,18 @@
 #      its secret, in new volumes; every container healthy
 #   4. the start order (Docker's own events): init_auth exited 0 (after
 #      PostgreSQL was healthy) before init_secrets started, init_secrets
-#      exited 0 before auth_service and the services started, the services after
-#      PostgreSQL was healthy, the gateway after the services were
+#      exited 0 before auth_service, the services and the console started,
+#      the services after PostgreSQL was healthy, the gateway after the
+#      services and the console were
 #   5. the quick start's other two commands as the guide shows them,
 #      TOKEN="$(scripts/dev/dev-token.sh)" and an authenticated curl; a token
 #      of fewer scopes; the keys' volumes are the app user's alone and each
 #      container sees only its own; the development users (dev-users.env)
 #      are in auth_service's database
-#   6. the API end to end on PostgreSQL (scripts/deploy/compose-check.py api)
+#   6. the API end to end on PostgreSQL (scripts/deploy/compose-check.py api);
+#      the web console at the gateway's / (compose-check.py console): its
+#      page, "Sign in" sent to the issuer's /auth/authorize, and a whole
+#      sign-in as admin through it
 #   7. one replica of each service killed under steady reads through the
 #      gateway: no read fails, and both come back by the restart policy.
 #      Killed with SIGKILL to the container's process from the host, as a
@@ -159,7 +163,7 @@ if len(started.get("init_secrets", [])) != 1 or [c for _, c in exited.get("init_
     problems.append(f"init_secrets: started {len(started.get('init_secrets', []))} time(s), exits {exited.get('init_secrets')}")
 else:
     done = exited["init_secrets"][0][0]
-    for s in ("auth_service", "client_service", "order_service"):
+    for s in ("auth_service", "client_service", "order_service", "console"):
         if any(t < done for t in started.get(s, [])):
             problems.append(f"a {s} container started before init_secrets had exited")
 def first_healthy(s):
@@ -174,8 +178,10 @@ for s in ("client_service", "order_service"):
             problems.append(f"a {s} container started before postgres was healthy")
     if len(started.get(s, [])) != 2:
         problems.append(f"{s}: {len(started.get(s, []))} containers started, not 2 (deploy.replicas)")
+if len(started.get("console", [])) != 1:
+    problems.append(f"console: {len(started.get('console', []))} containers started, not 1")
 # The gateway starts once every container of the services it depends on is healthy.
-ready = [first_healthy(s) for s in ("client_service", "order_service", "auth_service")]
+ready = [first_healthy(s) for s in ("client_service", "order_service", "auth_service", "console")]
 for t in started.get("gateway", ["missing"]):
     if t == "missing":
         problems.append("the gateway never started")
@@ -185,9 +191,9 @@ for p in problems:
     print("    FAILED: " + p, file=sys.stderr)
 if not problems:
     print("    ok: init_auth exited 0 after postgres was healthy and before init_secrets started;"
-          " init_secrets exited 0 before auth_service and the services started;"
+          " init_secrets exited 0 before auth_service, the services and the console started;"
           " client_service x2 and order_service x2 after postgres was healthy;"
-          " the gateway after every service container was")
+          " the gateway after every service container and the console were")
 sys.exit(1 if problems else 0)
 EOF
 
@@ -212,7 +218,7 @@ mkdir -p "$tmp/dev"
 dc exec -T auth_service cat /run/secrets/auth/dev-clients.env >"$tmp/dev/dev-clients.env"
 # The keys' volumes: the app user's (10001) alone, and each container sees
 # only its own (the image's other folders under /run/secrets stay empty).
-for service in auth_service client_service order_service; do
+for service in auth_service client_service order_service console; do
     # shellcheck disable=SC2016
     dc exec -T "$service" bash -c 'cd /run/secrets && for d in *; do
         printf "%s %s " "$d" "$(stat -c %u.%a "$d")"; echo $(ls -A "$d"); done' >"$tmp/secrets.$service"
@@ -222,7 +228,8 @@ import sys
 problems = []
 want = {"auth_service": {"auth": {"auth-signing-key.pem", "auth-clients", "dev-clients.env", "dev-users.env"}},
         "client_service": {"client_service": {"client_secret"}},
-        "order_service": {"order_service": {"client_secret"}}}
+        "order_service": {"order_service": {"client_secret"}},
+        "console": {"console": {"client_secret"}}}
 for service, own in want.items():
     for line in open(f"{sys.argv[1]}/secrets.{service}"):
         name, mode, *files = line.split()
@@ -236,7 +243,7 @@ for p in problems:
     print("    FAILED: " + p, file=sys.stderr)
 if not problems:
     print("    ok: /run/secrets/* owned by 10001, mode 0700; auth_service sees only its keys,"
-          " each service only its own secret")
+          " each service and the console only its own secret")
 sys.exit(1 if problems else 0)
 EOF
 # The development users: named in dev-users.env, in auth_service's
@@ -260,6 +267,10 @@ python3 scripts/deploy/compose-check.py api "$GATEWAY_PORT" "$tmp/dev" >"$tmp/ap
 grep -v '^CLIENT=' "$tmp/api.out"
 read -r kept_client kept_order < <(sed -n 's/^CLIENT=\([0-9]*\) ORDER=\([0-9]*\)$/\1 \2/p' "$tmp/api.out")
 [[ -n "$kept_client" && -n "$kept_order" ]] || fail "no client and order kept by the API checks"
+mkdir -p "$tmp/console-users"
+cp "$tmp/dev-users.env" "$tmp/console-users/dev-users.env"
+python3 scripts/deploy/compose-check.py console "$GATEWAY_PORT" "$tmp/console-users" \
+    || fail "the web console through the gateway"
 
 step "7. one replica of each service killed under steady reads through the gateway"
 victims=("$(dc ps -q client_service | head -n 1)" "$(dc ps -q order_service | head -n 1)")
@@ -306,7 +317,8 @@ import json, subprocess, sys
 gateway_port, prometheus_port, ids = sys.argv[1], sys.argv[2], sys.argv[3:]
 # Read-only root file system: all but Prometheus, whose time series
 # database lives in the container.
-read_only = {"init_auth", "init_secrets", "client_service", "order_service", "auth_service", "gateway", "postgres", "nginx_exporter"}
+read_only = {"init_auth", "init_secrets", "client_service", "order_service", "auth_service", "console", "gateway",
+             "postgres", "nginx_exporter"}
 # The gateway on every address (IPv4 and IPv6, as `ports: "PORT:8080"`
 # says), Prometheus on the IPv4 loopback only.
 published_ok = {("gateway", "8080/tcp"): {("0.0.0.0", gateway_port), ("::", gateway_port)},
@@ -379,29 +391,35 @@ echo "    ok: the same development client after down and up"
 python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_client" 200 || fail "the data after down and up"
 python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
 
-step "11. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR)"
+step "11. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR, CONSOLE_SECRET_DIR)"
 # As the guide shows it (with $own for its secrets/): a key made by
 # auth_service new-key, a clients file of hashes made by auth_service
 # hash-secret (no development client in it), each service's secret alone;
 # then readable by the containers' user only.
 own="$tmp/own"
-mkdir -p "$own/auth" "$own/client_service" "$own/order_service"
+mkdir -p "$own/auth" "$own/client_service" "$own/order_service" "$own/console"
 dc run --rm --no-deps -T --user "$(id -u):$(id -g)" -v "$own/auth:/keys" auth_service \
     auth_service new-key /keys/auth-signing-key.pem | sed 's/^/    kid: /'
 new_secret() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }
 hash_secret() { printf '%s' "$1" | dc run --rm --no-deps -T auth_service auth_service hash-secret; }
-client_secret="$(new_secret)" order_secret="$(new_secret)" my_secret="$(new_secret)"
+client_secret="$(new_secret)" order_secret="$(new_secret)" my_secret="$(new_secret)" console_secret="$(new_secret)"
 {
     echo "client_service $(hash_secret "$client_secret") orders:read orders:write"
     echo "order_service $(hash_secret "$order_secret") clients:read"
     echo "my-client $(hash_secret "$my_secret") clients:read clients:write orders:read orders:write"
+    # The console's web client (compose's CONSOLE_CLIENT_ID), its URIs on the gateway.
+    echo "dev-web $(hash_secret "$console_secret") clients:read clients:write orders:read orders:write" \
+        "grant_types=authorization_code,refresh_token redirect_uri=http://localhost:$GATEWAY_PORT/console/callback" \
+        "post_logout_redirect_uri=http://localhost:$GATEWAY_PORT/console/"
 } >"$own/auth/auth-clients"
 printf '%s' "$client_secret" >"$own/client_service/client_secret"
 printf '%s' "$order_secret" >"$own/order_service/client_secret"
+printf '%s' "$console_secret" >"$own/console/client_secret"
 chown -R 10001:10001 "$own"
 chmod 0400 "$own"/*/*
 chmod 0500 "$own"/*
-export AUTH_KEYS_DIR="$own/auth" CLIENT_SERVICE_SECRET_DIR="$own/client_service" ORDER_SERVICE_SECRET_DIR="$own/order_service"
+export AUTH_KEYS_DIR="$own/auth" CLIENT_SERVICE_SECRET_DIR="$own/client_service" \
+    ORDER_SERVICE_SECRET_DIR="$own/order_service" CONSOLE_SECRET_DIR="$own/console"
 dc --profile observability down --timeout 20
 # One file missing: `up` stops before anything that needs it starts, and
 # init_secrets names it.
@@ -411,7 +429,7 @@ if dc_up 300 >"$tmp/up-missing.out" 2>&1; then
 fi
 dc logs --no-color init_secrets | grep -q "no /run/secrets/order_service/client_secret" \
     || fail "init_secrets did not name the missing file: $(dc logs --no-color init_secrets | tail -n 5)"
-for id in $(dc ps -q auth_service client_service order_service); do
+for id in $(dc ps -q auth_service client_service order_service console); do
     [[ "$(docker inspect --format '{{.State.Running}}' "$id")" == false ]] || fail "a service started without its secret"
 done
 [[ ! -e "$own/auth/dev-users.env" ]] || fail "init_auth made development users with keys of your own"
@@ -429,17 +447,17 @@ python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/mine" "/order/
 if scripts/dev/dev-token.sh --from compose >/dev/null 2>&1; then
     fail "a development client answered while the keys are your own"
 fi
-for service in client_service order_service; do
+for service in client_service order_service console; do
     [[ "$(stat -c %a "$own/$service/client_secret")" == 400 ]] || fail "init_secrets changed $own/$service/client_secret"
 done
 echo "    ok: the system runs on your files (GET /order/$kept_order: 200, through order_service's own token);" \
     "no development client; nothing of yours changed"
-unset AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR
+unset AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR CONSOLE_SECRET_DIR
 
 step "12. down -v removes every volume: the data and the keys"
 dc --profile observability down -v --timeout 20
 volumes="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
 [[ -z "$volumes" ]] || fail "volumes left after down -v: $volumes"
-echo "    ok: pgdata, auth-keys, client-service-secret and order-service-secret are gone after down -v"
+echo "    ok: pgdata, auth-keys, client-service-secret, order-service-secret and console-secret are gone after down -v"
 
 step "passed in $((SECONDS - started))s (of which the docs' examples, the images' build included, ${build_seconds}s)"

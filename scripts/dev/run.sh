@@ -6,6 +6,10 @@
 #   make run                 1 instance of each: client_service on 8000, order_service on 8001
 #   REPLICAS=2 make run      2 of each: client_service on 8000 and 8002, order_service on 8001 and 8003
 #
+# Beside them one auth_service (8020) and one console (8030, the web console
+# people open at http://localhost:GATEWAY_PORT/: one instance whatever
+# REPLICAS says, its sessions being in its memory).
+#
 # Supervision, as `restart: unless-stopped` in compose: a process that exits
 # is logged and started again, after 1 s, then 2 s, 4 s, ... while it keeps
 # exiting; after RESTART_LIMIT exits (default 5) within RESTART_WINDOW_SECS
@@ -53,7 +57,7 @@ if ! [[ "$run_dir" =~ ^[A-Za-z0-9_./:@=+,-]+$ ]] || ((${#socket} > 107)); then
 fi
 if [[ -n "${RUN_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$RUN_BIN_DIR" && pwd)"
-    for bin in auth_service client_service order_service; do
+    for bin in auth_service client_service order_service console; do
         [[ -x "$bin_dir/$bin" ]] || {
             echo "RUN_BIN_DIR=$RUN_BIN_DIR has no $bin: build it (cargo build --bins) or unset RUN_BIN_DIR" >&2
             exit 1
@@ -67,7 +71,7 @@ fi
 DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 
 if [[ -z "${RUN_BIN_DIR:-}" ]]; then
-    cargo build --release --locked --bin auth_service --bin client_service --bin order_service
+    cargo build --release --locked --bin auth_service --bin client_service --bin order_service --bin console
     bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
 fi
 
@@ -84,6 +88,8 @@ stack_start "$bin_dir" "$run_dir"
     done
     printf '  %-16s 127.0.0.1:%-6s log: %s/auth_service.0.log\n' \
         "auth_service" "$(stack_port auth_service 0)" "$run_dir_shown"
+    printf '  %-16s 127.0.0.1:%-6s log: %s/console.0.log\n' \
+        "console" "$(stack_port console 0)" "$run_dir_shown"
     printf '  %-16s 127.0.0.1:%-6s logs: %s/gateway/ (access.log: one JSON line per request)\n' \
         "gateway (nginx)" "$GATEWAY_PORT" "$run_dir_shown"
     echo "  nginx's counters: curl --unix-socket $run_dir_shown/gateway/status.sock http://localhost/stub_status"
@@ -102,8 +108,12 @@ stack_start "$bin_dir" "$run_dir"
     sed 's/^/    /' "$DATA_DIR/dev-users.env" 2>/dev/null || true
     echo "  the development web client ($DATA_DIR/dev-clients.env):"
     grep '^WEB_' "$DATA_DIR/dev-clients.env" 2>/dev/null | sed 's/^/    /' || true
-    echo "    (nothing serves WEB_REDIRECT_URI yet, the web console is still to come: sign-in.sh reads the code"
-    echo "    from the redirect without following it; a browser that follows it ends on a 404)"
+    echo "    (the console's: sign-in.sh reads the code from the redirect without following it)"
+    # The web console, and who signs in to it.
+    admin_password="$(sed -n 's/^ADMIN_PASSWORD=//p' "$DATA_DIR/dev-users.env" 2>/dev/null || true)"
+    viewer_password="$(sed -n 's/^VIEWER_PASSWORD=//p' "$DATA_DIR/dev-users.env" 2>/dev/null || true)"
+    echo "The web console: open http://localhost:$GATEWAY_PORT/ and sign in as admin / viewer with" \
+        "${admin_password:-?} / ${viewer_password:-?} (from $DATA_DIR/dev-users.env)"
     echo "A process that exits is started again. Ctrl-C stops everything."
 }
 # Returns only when nothing is left running; Ctrl-C and SIGTERM go to the trap.

@@ -40,8 +40,9 @@
 #   DATA_DIR="$dir" scripts/dev/sign-in.sh viewer
 #
 # The redirect URI of the development web client (/console/callback) is
-# served by nothing yet (the web console is still to come): this script
-# reads the code from the redirect's Location header and never follows it.
+# the web console's; this script reads the code from the redirect's
+# Location header and never follows it (the console would take the code
+# for a sign-in of its own).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

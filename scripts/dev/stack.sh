@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Functions to run the system as plain processes (no Docker): REPLICAS
-# instances of each service, one auth_service (the token issuer) and one
-# nginx rendered from the shipped gateway template. Sourced by run.sh,
+# instances of each service, one auth_service (the token issuer), one
+# console (the web console at /: one instance, whatever REPLICAS says, as
+# its sessions are in its memory) and one nginx rendered from the shipped
+# gateway template. Sourced by run.sh,
 # bench.sh and soak.sh; a bash library, not a script.
 #
 # Settings (environment variables; run.sh and bench.sh set the ports):
@@ -10,10 +12,8 @@
 #   ORDER_SERVICE_PORT    port of order_service instance 0
 #   AUTH_SERVICE_PORT     auth_service's port (default CLIENT_SERVICE_PORT + 20,
 #                         above every instance port: 8020 with the defaults)
-#   CONSOLE_PORT          the web console's port, where the gateway sends /
-#                         and /console/ (default CLIENT_SERVICE_PORT + 30:
-#                         8030, the console's own default; the console itself
-#                         is not started here yet: / answers 502 meanwhile)
+#   CONSOLE_PORT          the console's port (default CLIENT_SERVICE_PORT + 30:
+#                         8030 with the defaults)
 #   GATEWAY_PORT          the gateway's port, on 127.0.0.1
 #   DATA_DIR              folder of the SQLite files and of auth_service's
 #                         development keys and clients (`auth_service init`
@@ -25,6 +25,10 @@
 #                         sessions, codes, refresh tokens; `init` adds the
 #                         development users, DATA_DIR/dev-users.env);
 #                         default sqlite://DATA_DIR/auth_service.db
+#                         (and DATA_DIR/console-client-secret: the
+#                         development web client's secret, from
+#                         dev-clients.env, the console's
+#                         CONSOLE_CLIENT_SECRET_FILE)
 #   GATEWAY_STATUS_LISTEN, GATEWAY_ACCESS_LOG  passed on to gateway/render.sh
 #   RESTART_LIMIT, RESTART_WINDOW_SECS         stack_supervise's (5 and 60)
 #
@@ -33,7 +37,8 @@
 # 8001 that is 8000, 8002, 8004, ... and 8001, 8003, 8005, ..., which never
 # collide. Each instance logs to RUN_DIR/<service>.<i>.log and its process
 # id is in RUN_DIR/<service>.<i>.pid (the gateway's in RUN_DIR/gateway.pid)
-# while it runs.
+# while it runs; auth_service and the console are instance 0 of their own
+# (auth_service.0.log, console.0.log).
 #
 #   stack_check_config          checks REPLICAS, the ports and the database
 #                               URLs' schemes; prints what is wrong and
@@ -48,7 +53,8 @@
 #                               nothing is left running
 #   stack_stop                  stops everything that stack_start started
 #   stack_port SERVICE I        the port of instance I of SERVICE
-#                               (client_service, order_service or auth_service)
+#                               (client_service, order_service, auth_service
+#                               or console)
 #   stack_token [SCOPE...]      prints an access token of the development
 #                               client with every scope (dev-clients.env),
 #                               or with the scopes given, from the gateway
@@ -89,6 +95,7 @@ stack_port() {
         client_service) echo $((CLIENT_SERVICE_PORT + 2 * i)) ;;
         order_service) echo $((ORDER_SERVICE_PORT + 2 * i)) ;;
         auth_service) stack_auth_port ;;
+        console) stack_console_port ;;
         *) echo "stack_port: unknown service $service" >&2 && return 1 ;;
     esac
 }
@@ -107,9 +114,10 @@ stack_check_config() {
         echo "REPLICAS=$replicas: give a whole number from 1 to 8 (the number of instances of each service)" >&2
         return 1
     fi
-    for name in CLIENT_SERVICE_PORT ORDER_SERVICE_PORT GATEWAY_PORT AUTH_SERVICE_PORT; do
+    for name in CLIENT_SERVICE_PORT ORDER_SERVICE_PORT GATEWAY_PORT AUTH_SERVICE_PORT CONSOLE_PORT; do
         port="${!name:-}"
         [[ "$name" != AUTH_SERVICE_PORT ]] || port="$(stack_auth_port)"
+        [[ "$name" != CONSOLE_PORT ]] || port="$(stack_console_port)"
         if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then
             echo "$name=$port: give a port number from 1 to 65535" >&2
             return 1
@@ -135,6 +143,12 @@ stack_check_config() {
         return 1
     fi
     owner[$port]="auth_service (AUTH_SERVICE_PORT)"
+    port="$(stack_console_port)"
+    if [[ -n "${owner[$port]:-}" ]]; then
+        echo "port $port is wanted by both ${owner[$port]} and the console: choose another CONSOLE_PORT" >&2
+        return 1
+    fi
+    owner[$port]="the console (CONSOLE_PORT)"
     local service
     for ((i = 0; i < replicas; i++)); do
         for service in client_service order_service; do
@@ -214,6 +228,22 @@ stack_launch() {
             DATABASE_URL="$(stack_auth_database_url)" \
             "$STACK_BIN_DIR/auth_service" >>"$STACK_RUN_DIR/auth_service.0.log" 2>&1 &
         pid=$!
+    elif [[ "$service" == console ]]; then
+        # The web console: a confidential client (dev-web) of the issuer,
+        # which people reach at the gateway's http://localhost:GATEWAY_PORT
+        # (the dev-web client's redirect URIs, stack_start's `init`); it
+        # calls the API through the gateway, like any client. Its own
+        # calls to the issuer go to the issuer's URLs (127.0.0.1 reaches
+        # the gateway here: no CONSOLE_AUTH_INTERNAL_URL).
+        LISTEN_ADDR="127.0.0.1:$(stack_console_port)" \
+            CONSOLE_PUBLIC_URL="$(stack_web_origin)" \
+            AUTH_ISSUER="$(stack_issuer)" \
+            CONSOLE_CLIENT_ID="$(stack_dev_value WEB_CLIENT_ID)" \
+            CONSOLE_CLIENT_SECRET_FILE="$DATA_DIR/console-client-secret" \
+            CONSOLE_API_URL="http://127.0.0.1:$GATEWAY_PORT" \
+            CONSOLE_INSTANCES="$(stack_console_instances)" \
+            "$STACK_BIN_DIR/console" >>"$STACK_RUN_DIR/console.0.log" 2>&1 &
+        pid=$!
     else
         port="$(stack_port "$service" "$i")"
         log="$STACK_RUN_DIR/$service.$i.log"
@@ -257,6 +287,31 @@ stack_issuer() { echo "http://127.0.0.1:$GATEWAY_PORT/auth"; }
 # services' own client ids and secrets, made by `auth_service init`).
 stack_env_value() {
     sed -n "s/^$1=//p" "$DATA_DIR/service-clients.env"
+}
+
+# stack_dev_value NAME: NAME's value in DATA_DIR/dev-clients.env (the
+# development clients, the web client dev-web among them).
+stack_dev_value() {
+    sed -n "s/^$1=//p" "$DATA_DIR/dev-clients.env"
+}
+
+# The origin people open in a browser: the gateway, as localhost (the
+# console's CONSOLE_PUBLIC_URL, and the dev-web client's redirect URIs).
+stack_web_origin() { echo "http://localhost:$GATEWAY_PORT"; }
+
+# The console's CONSOLE_INSTANCES: every instance it shows on its System
+# page, as service=base URL (each has /healthz, /readyz and /metrics),
+# comma-separated; the services' instances, auth_service and the console.
+stack_console_instances() {
+    local service i list=()
+    for ((i = 0; i < $(stack_replicas); i++)); do
+        for service in client_service order_service; do
+            list+=("$service=http://127.0.0.1:$(stack_port "$service" "$i")")
+        done
+    done
+    list+=("auth_service=http://127.0.0.1:$(stack_auth_port)" "console=http://127.0.0.1:$(stack_console_port)")
+    local IFS=,
+    echo "${list[*]}"
 }
 
 # stack_token [SCOPE...]: an access token of the development client with
@@ -308,14 +363,14 @@ stack_start() {
     # A port that something already listens on (another stack, a `make run`
     # elsewhere) would be answered by that, and the readiness checks below
     # would believe it.
-    local port ports=("$GATEWAY_PORT" "$(stack_auth_port)")
+    local port ports=("$GATEWAY_PORT" "$(stack_auth_port)" "$(stack_console_port)")
     for ((i = 0; i < replicas; i++)); do
         ports+=("$(stack_port client_service "$i")" "$(stack_port order_service "$i")")
     done
     for port in "${ports[@]}"; do
         if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "port $port on 127.0.0.1 is already in use (another stack?): stop that, or choose" \
-                "other GATEWAY_PORT / CLIENT_SERVICE_PORT / ORDER_SERVICE_PORT" >&2
+                "other GATEWAY_PORT / CLIENT_SERVICE_PORT / ORDER_SERVICE_PORT / AUTH_SERVICE_PORT / CONSOLE_PORT" >&2
             return 1
         fi
     done
@@ -325,17 +380,34 @@ stack_start() {
     [[ -d "$DATA_DIR" ]] || { mkdir -p "$DATA_DIR" && chmod 0700 "$DATA_DIR"; }
     STACK_BIN_DIR="$bin_dir"
     STACK_RUN_DIR="$(cd "$run_dir" && pwd)"
-    if [[ ! -x "$bin_dir/auth_service" ]]; then
-        echo "$bin_dir has no auth_service: build it (cargo build [--release] --bin auth_service)" >&2
-        return 1
-    fi
+    for service in auth_service console; do
+        if [[ ! -x "$bin_dir/$service" ]]; then
+            echo "$bin_dir has no $service: build it (cargo build [--release] --bin $service)" >&2
+            return 1
+        fi
+    done
     # auth_service's development keys and clients, made once (kept after).
     # With its development users in its database, and the development web
-    # client's redirect URIs on this gateway. The database URL (which may
-    # hold a password) goes in the environment, not on the command line,
-    # where any user of the machine could read it in the process list.
+    # client's redirect URIs on this gateway, as the browser opens it
+    # (localhost). The database URL (which may hold a password) goes in
+    # the environment, not on the command line, where any user of the
+    # machine could read it in the process list.
     DATABASE_URL="$(stack_auth_database_url)" "$bin_dir/auth_service" init "$DATA_DIR" \
-        --web-origin "http://127.0.0.1:$GATEWAY_PORT" | sed 's/^/auth_service init: /' || return 1
+        --web-origin "$(stack_web_origin)" | sed 's/^/auth_service init: /' || return 1
+    # The console's client secret, alone in a file of this user's
+    # (CONSOLE_CLIENT_SECRET_FILE), written anew at each start.
+    (umask 077 && stack_dev_value WEB_CLIENT_SECRET >"$DATA_DIR/console-client-secret") || return 1
+    chmod 0600 "$DATA_DIR/console-client-secret"
+    # A DATA_DIR made before the console (its redirect URIs on
+    # 127.0.0.1) keeps them: `init` replaces nothing. Said, with the way out.
+    local redirect
+    redirect="$(stack_dev_value WEB_REDIRECT_URI)"
+    if [[ "$redirect" != "$(stack_web_origin)/console/callback" ]]; then
+        echo "warning: $DATA_DIR/dev-clients.env's web client returns to $redirect, not" \
+            "$(stack_web_origin)/console/callback: signing in to the console will fail. It was made" \
+            "with another gateway address; move $DATA_DIR away (or start with another DATA_DIR)" \
+            "and a new development set is made." >&2
+    fi
     # The docs page served at /docs/ (npm ci once; a no-op when up to date).
     "$(dirname "${BASH_SOURCE[0]}")/../../gateway/docs/build.sh" || return 1
 
@@ -364,6 +436,11 @@ stack_start() {
         done
     done
     if ((${#urls[@]})); then stack_wait_ready "$run_dir" "${urls[@]}" || return 1; fi
+
+    # The console: one instance (its sessions are in its memory; REPLICAS
+    # is for the services). It calls nothing at start.
+    stack_start_instance console 0
+    stack_wait_ready "$run_dir" "http://127.0.0.1:$(stack_console_port)/readyz" || return 1
 
     for ((i = 0; i < replicas; i++)); do
         client_addrs+="127.0.0.1:$(stack_port client_service "$i") "

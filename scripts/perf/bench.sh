@@ -78,7 +78,7 @@ if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
     # always this tree's.
     cargo build "${cargo_profile[@]}" --locked --bin bench_limit
 else
-    cargo build "${cargo_profile[@]}" --locked --bin auth_service --bin client_service --bin order_service --bin bench_limit
+    cargo build "${cargo_profile[@]}" --locked --bin auth_service --bin client_service --bin order_service --bin console --bin bench_limit
     bin_dir="$target_dir"
     # The commit the binaries were just built from: this tree's.
     if commit="$(git rev-parse --short=12 HEAD 2>/dev/null)"; then

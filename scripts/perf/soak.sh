@@ -71,7 +71,7 @@ scripts/setup/ensure-nginx.sh
 if [[ -n "${SOAK_BIN_DIR:-}" ]]; then
     bin_dir="$(cd "$SOAK_BIN_DIR" && pwd)"
 else
-    cargo build --release --locked --bin auth_service --bin client_service --bin order_service
+    cargo build --release --locked --bin auth_service --bin client_service --bin order_service --bin console
     bin_dir="${CARGO_TARGET_DIR:-$PWD/target}/release"
 fi
 

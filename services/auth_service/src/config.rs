@@ -7,9 +7,10 @@ use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
 
 use crate::users::{Role, UserName};
 
-/// Where the gateway is by default (`make run`): `init`'s `--web-origin`,
-/// the development web client's URIs.
-pub const DEFAULT_WEB_ORIGIN: &str = "http://127.0.0.1:8080";
+/// Where people open the gateway by default (`make run`'s
+/// http://localhost:8080/, the web console): `init`'s `--web-origin`, the
+/// development web client's URIs.
+pub const DEFAULT_WEB_ORIGIN: &str = "http://localhost:8080";
 
 /// auth_service: the OAuth 2.0 authorization server (client credentials,
 /// authorization code with PKCE, refresh tokens).

@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(web.redirect_uris, [value("WEB_REDIRECT_URI")]);
         assert_eq!(
             value("WEB_REDIRECT_URI"),
-            "http://127.0.0.1:8080/console/callback"
+            "http://localhost:8080/console/callback"
         );
         assert_eq!(
             web.post_logout_redirect_uris,

@@ -40,6 +40,16 @@ pub struct Config {
     #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8080/auth", value_parser = parse_service_url)]
     pub issuer: String,
 
+    /// The origin (`scheme://host:port`) at which the console itself
+    /// reaches the issuer's origin from inside the network, e.g.
+    /// `http://gateway:8080` in compose and Kubernetes, where the issuer is
+    /// `http://localhost:8080/auth`: the console's own calls (the metadata,
+    /// the token endpoint, the revocation) go to the same path on this
+    /// origin; the browser still goes to the issuer's URLs. Unset: the
+    /// issuer's own origin.
+    #[arg(long, env = "CONSOLE_AUTH_INTERNAL_URL", value_parser = parse_origin)]
+    pub auth_internal_url: Option<String>,
+
     /// The console's client id at the authorization server.
     #[arg(long, env = "CONSOLE_CLIENT_ID", value_parser = parse_client_id)]
     pub client_id: String,

@@ -70,7 +70,8 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
         secret,
         config.redirect_uri(),
         http,
-    );
+    )
+    .with_internal_origin(config.auth_internal_url.clone());
     let session_ttl = Duration::from_secs(config.session_secs);
     let api_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -99,6 +99,9 @@ pub struct Provider {
     redirect_uri: String,
     http: reqwest::Client,
     metadata: OnceCell<Metadata>,
+    /// Where the console's own calls reach the issuer's origin
+    /// (`CONSOLE_AUTH_INTERNAL_URL`), when not at the issuer's origin itself.
+    internal_origin: Option<String>,
 }
 
 /// The start of a sign-in: where to send the browser, and what to keep
@@ -124,6 +127,33 @@ impl Provider {
             redirect_uri,
             http,
             metadata: OnceCell::new(),
+            internal_origin: None,
+        }
+    }
+
+    /// The console's own (server-to-server) calls to URLs at the issuer's
+    /// origin go to `origin` instead, at the same path: in compose and
+    /// Kubernetes the issuer is the browser's `http://localhost:8080/auth`,
+    /// which inside the console's container is the console itself, and the
+    /// gateway is `http://gateway:8080`. The browser's URLs (authorization,
+    /// end-session) stay the issuer's.
+    pub fn with_internal_origin(mut self, origin: Option<String>) -> Self {
+        self.internal_origin = origin.map(|o| o.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// `url` as the console itself calls it: at the internal origin when
+    /// `url` is at the issuer's origin and one is set; else unchanged.
+    pub fn back_channel(&self, url: &str) -> String {
+        let Some(internal) = &self.internal_origin else {
+            return url.to_owned();
+        };
+        let issuer_origin = origin_of(&self.issuer);
+        match url.strip_prefix(issuer_origin) {
+            Some(rest) if rest.is_empty() || rest.starts_with(['/', '?']) => {
+                format!("{internal}{rest}")
+            }
+            _ => url.to_owned(),
         }
     }
 
@@ -148,7 +178,7 @@ impl Provider {
     async fn metadata(&self) -> Result<&Metadata, ProviderError> {
         self.metadata
             .get_or_try_init(|| async {
-                let url = Self::metadata_url(&self.issuer);
+                let url = self.back_channel(&Self::metadata_url(&self.issuer));
                 let read = |source| ProviderError::Metadata {
                     url: url.clone(),
                     source,
@@ -182,7 +212,9 @@ impl Provider {
         Ok(BasicClient::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.secret.clone()))
             .set_auth_uri(AuthUrl::new(metadata.authorization_endpoint.clone()).map_err(endpoint)?)
-            .set_token_uri(TokenUrl::new(metadata.token_endpoint.clone()).map_err(endpoint)?)
+            .set_token_uri(
+                TokenUrl::new(self.back_channel(&metadata.token_endpoint)).map_err(endpoint)?,
+            )
             .set_redirect_uri(RedirectUrl::new(self.redirect_uri.clone()).map_err(endpoint)?))
     }
 
@@ -238,9 +270,10 @@ impl Provider {
     /// which refuses a revocation endpoint over plain HTTP (RFC 7009 §2),
     /// where `make run` has one: TLS ends in front of the gateway.
     pub async fn revoke(&self, refresh_token: &str) -> Result<(), ProviderError> {
-        let Some(endpoint) = self.metadata().await?.revocation_endpoint.clone() else {
+        let Some(endpoint) = self.metadata().await?.revocation_endpoint.as_deref() else {
             return Ok(());
         };
+        let endpoint = self.back_channel(endpoint);
         let form = [
             ("token", refresh_token),
             ("token_type_hint", "refresh_token"),
@@ -275,6 +308,15 @@ impl Provider {
     }
 }
 
+/// `scheme://host[:port]` of a URL (the whole of it when it has no path).
+fn origin_of(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    &url[..end]
+}
+
 /// The pairs as `application/x-www-form-urlencoded`.
 fn serde_urlencoded_form(pairs: &[(&str, &str)]) -> String {
     oauth2::url::form_urlencoded::Serializer::new(String::new())
@@ -307,5 +349,63 @@ mod tests {
             Provider::metadata_url("https://id.example"),
             "https://id.example/.well-known/oauth-authorization-server"
         );
+    }
+
+    fn provider(issuer: &str, internal: Option<&str>) -> Provider {
+        Provider::new(
+            issuer.into(),
+            "dev-web".into(),
+            "secret".into(),
+            "http://localhost:8080/console/callback".into(),
+            reqwest::Client::new(),
+        )
+        .with_internal_origin(internal.map(Into::into))
+    }
+
+    #[test]
+    fn the_back_channel_goes_to_the_internal_origin_at_the_same_path() {
+        let p = provider("http://localhost:8080/auth", Some("http://gateway:8080/"));
+        let metadata = Provider::metadata_url(p.issuer());
+        assert_eq!(
+            p.back_channel(&metadata),
+            "http://gateway:8080/.well-known/oauth-authorization-server/auth"
+        );
+        assert_eq!(
+            p.back_channel("http://localhost:8080/auth/token"),
+            "http://gateway:8080/auth/token"
+        );
+        assert_eq!(
+            p.back_channel("http://localhost:8080/auth/revoke?x=1"),
+            "http://gateway:8080/auth/revoke?x=1"
+        );
+        // Another origin (another port, a host that only starts the same)
+        // is not the issuer's: left as it is.
+        for other in [
+            "http://localhost:8081/auth/token",
+            "http://localhost:80800/auth/token",
+            "https://localhost:8080/auth/token",
+            "http://id.example/token",
+        ] {
+            assert_eq!(p.back_channel(other), other);
+        }
+    }
+
+    #[test]
+    fn without_an_internal_origin_every_url_is_the_issuers() {
+        let p = provider("http://127.0.0.1:8080/auth", None);
+        assert_eq!(
+            p.back_channel("http://127.0.0.1:8080/auth/token"),
+            "http://127.0.0.1:8080/auth/token"
+        );
+    }
+
+    #[test]
+    fn the_origin_of_a_url() {
+        assert_eq!(
+            origin_of("http://localhost:8080/auth"),
+            "http://localhost:8080"
+        );
+        assert_eq!(origin_of("https://id.example"), "https://id.example");
+        assert_eq!(origin_of("https://id.example?x"), "https://id.example");
     }
 }

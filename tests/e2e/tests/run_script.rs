@@ -6,6 +6,8 @@
 //! through the gateway go on without a failure; one that keeps exiting is
 //! given up while the rest keep serving; SIGTERM stops everything. Two
 //! stacks with their own RUN_DIR run from one checkout without mixing logs.
+//! The web console answers at the gateway's `/`, and the banner tells
+//! whom to sign in as.
 
 use std::{
     path::{Path, PathBuf},
@@ -39,8 +41,9 @@ impl RunSh {
         let dir = tempfile::tempdir().expect("temp dir");
         let run_dir = dir.path().join("run");
         // Instance i of client_service on base + 2i, of order_service on
-        // base + 1 + 2i; the gateway just after them, then auth_service.
-        let base = free_port_block(2 * replicas + 2);
+        // base + 1 + 2i; the gateway just after them, then auth_service,
+        // then the console.
+        let base = free_port_block(2 * replicas + 3);
         let mut command = Command::new(workspace_root().join("scripts/dev/run.sh"));
         command
             .env("REPLICAS", replicas.to_string())
@@ -48,6 +51,7 @@ impl RunSh {
             .env("ORDER_SERVICE_PORT", (base + 1).to_string())
             .env("GATEWAY_PORT", (base + 2 * replicas).to_string())
             .env("AUTH_SERVICE_PORT", (base + 2 * replicas + 1).to_string())
+            .env("CONSOLE_PORT", (base + 2 * replicas + 2).to_string())
             .env("RUN_DIR", &run_dir)
             .env("DATA_DIR", dir.path().join("data"))
             .env("RUN_BIN_DIR", bin_dir())
@@ -83,6 +87,10 @@ impl RunSh {
             .flat_map(|i| [run.port("client_service", i), run.port("order_service", i)])
             .map(|port| format!("http://127.0.0.1:{port}/readyz"))
             .collect();
+        urls.push(format!(
+            "http://127.0.0.1:{}/readyz",
+            run.port("console", 0)
+        ));
         urls.push(format!("{}/healthz", run.gateway()));
         for url in urls {
             run.wait_until(&format!("{url} answers"), Duration::from_secs(60), |run| {
@@ -161,10 +169,17 @@ impl RunSh {
         format!("http://127.0.0.1:{}", self.base + 2 * self.replicas)
     }
 
+    /// The gateway as people open it in a browser (the console's origin,
+    /// and the web client's redirect URIs).
+    fn web_origin(&self) -> String {
+        format!("http://localhost:{}", self.base + 2 * self.replicas)
+    }
+
     fn port(&self, service: &str, i: u16) -> u16 {
         match service {
             "client_service" => self.base + 2 * i,
             "order_service" => self.base + 1 + 2 * i,
+            "console" => self.base + 2 * self.replicas + 2,
             other => panic!("no service {other}"),
         }
     }
@@ -184,6 +199,7 @@ impl RunSh {
             .flat_map(|i| [format!("client_service.{i}"), format!("order_service.{i}")])
             .collect();
         labels.push("auth_service.0".into());
+        labels.push("console.0".into());
         labels.push("gateway".into());
         labels
             .into_iter()
@@ -313,8 +329,8 @@ async fn assert_stopped_everything(run: &mut RunSh) {
     let pids = run.pids();
     assert_eq!(
         pids.len(),
-        2 * run.replicas as usize + 2,
-        "a pid file for each instance, auth_service and the gateway: {pids:?}"
+        2 * run.replicas as usize + 3,
+        "a pid file for each instance, auth_service, the console and the gateway: {pids:?}"
     );
     let status = run.terminate();
     assert!(
@@ -333,6 +349,7 @@ async fn assert_stopped_everything(run: &mut RunSh) {
         .flat_map(|i| [run.port("client_service", i), run.port("order_service", i)])
         .collect();
     ports.push(run.base + 2 * run.replicas);
+    ports.push(run.port("console", 0));
     for port in ports {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -346,8 +363,24 @@ async fn assert_stopped_everything(run: &mut RunSh) {
 async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read() {
     let mut run = RunSh::start(2, &[]).await;
     // The banner names the development users and the web client people
-    // sign in to (from DATA_DIR/dev-users.env and dev-clients.env).
-    let web_client = format!("WEB_REDIRECT_URI={}/console/callback", run.gateway());
+    // sign in to (from DATA_DIR/dev-users.env and dev-clients.env), and
+    // where to open the console, with whom to sign in.
+    let web_client = format!("WEB_REDIRECT_URI={}/console/callback", run.web_origin());
+    let users = std::fs::read_to_string(run._dir.path().join("data/dev-users.env"))
+        .expect("DATA_DIR/dev-users.env");
+    let password = |name: &str| {
+        users
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}_PASSWORD=")))
+            .unwrap_or_else(|| panic!("no {name}_PASSWORD in dev-users.env"))
+            .to_owned()
+    };
+    let console_line = format!(
+        "The web console: open {}/ and sign in as admin / viewer with {} / {}",
+        run.web_origin(),
+        password("ADMIN"),
+        password("VIEWER")
+    );
     run.wait_until("the banner", Duration::from_secs(10), |run| {
         let output = run.output();
         let said = [
@@ -357,10 +390,26 @@ async fn run_sh_restarts_a_killed_and_a_stopped_instance_without_a_failed_read()
         ]
         .iter()
         .all(|line| output.contains(line))
-            && output.contains(&web_client);
+            && output.contains(&web_client)
+            && output.contains(&console_line);
         async move { said }
     })
     .await;
+    // The console answers at the gateway's `/`: its page, HTML.
+    let page = reqwest::get(format!("{}/", run.gateway()))
+        .await
+        .expect("GET / through the gateway");
+    assert_eq!(page.status(), StatusCode::OK, "GET / through the gateway");
+    let html = page
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let body = page.text().await.unwrap_or_default();
+    assert!(
+        html && body.contains("<html"),
+        "not the console's page: {body}"
+    );
     // The README's sign-in: scripts/dev/sign-in.sh, for both users.
     run.sign_in("admin").await;
     run.sign_in("viewer").await;
@@ -447,7 +496,7 @@ async fn run_sh_gives_up_on_an_instance_that_keeps_exiting_and_the_rest_keep_ser
     run.assert_running();
     assert_eq!(
         run.pids().len(),
-        5,
+        6,
         "the others still run: {:?}",
         run.pids()
     );

@@ -12,6 +12,9 @@
 #                                development users admin and viewer
 #   client-service-credentials   SERVICE_CLIENT_SECRET of client_service
 #   order-service-credentials    SERVICE_CLIENT_SECRET of order_service
+#   console-credentials          client_secret: the console's, the web
+#                                client's (WEB_CLIENT_SECRET of
+#                                dev-clients.env)
 #   auth-service-keys            auth-signing-key.pem, auth-clients
 #
 # in that order: auth-service-keys, last, exists only once the others were
@@ -21,13 +24,14 @@
 # failed try is tried again) changes nothing:
 #   - no auth-service-keys: a new development set (`auth_service init`,
 #     random keys and secrets, the development users in the database),
-#     replacing any other of the four;
+#     replacing any other of the five;
 #   - auth-service-keys: every Secret written as it is; a missing
 #     credentials Secret cannot be made again (auth-clients has only its
 #     secret's hash), so the run fails saying how to start over; with the
 #     Job's own set (dev-clients), `auth_service init` again adds the users
 #     of dev-users.env that the database lacks (a new database), and
-#     changes nothing else.
+#     changes nothing else. A missing console-credentials (a set made
+#     before the console) is made from dev-clients.env's web client.
 # Nothing of it is ever in the repository. scripts/deploy/check-k8s.py runs this
 # script too (with the same auth_service) and starts the binaries with what
 # it wrote.
@@ -90,10 +94,22 @@ if [[ -f "$existing/auth-service-keys/auth-signing-key.pem" && -f "$existing/aut
             exit 1
         }
     done
+    if ! take console-credentials client_secret console.secret; then
+        # The web client's secret is in dev-clients.env (a set made before
+        # the console came has no console-credentials yet).
+        if [[ -z "$own" ]] || ! sed -n 's/^WEB_CLIENT_SECRET=//p' "$made/dev-clients.env" | grep . >"$made/console.secret"; then
+            echo "dev-secrets: auth-service-keys exists but console-credentials does not, and there is no" \
+                "dev-clients.env with the web client's secret to make it from: create it (key client_secret)," \
+                "or start over: kubectl -n $namespace delete secret auth-service-keys; kubectl -n $namespace" \
+                "delete job dev-secrets; then kubectl apply -k again" >&2
+            exit 1
+        fi
+    fi
     [[ -z "$own" ]] || init_users
 else
     echo "dev-secrets: no auth-service-keys: making a new development set (auth_service init)"
     init_users
+    sed -n 's/^WEB_CLIENT_SECRET=//p' "$made/dev-clients.env" >"$made/console.secret"
 fi
 
 # secret NAME APP KEY=FILE...: one Secret of the manifest, its data from the
@@ -103,7 +119,7 @@ secret() {
     shift 2
     printf -- '---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n' "$name" "$namespace"
     printf '  labels:\n    app.kubernetes.io/name: %s\n    app.kubernetes.io/component: %s\n' \
-        "$app" "$([[ "$app" == dev-secrets ]] && echo secrets || echo api)"
+        "$app" "$(case "$app" in dev-secrets) echo secrets ;; console) echo web ;; *) echo api ;; esac)"
     printf '    app.kubernetes.io/part-of: rest-microservices\n    app.kubernetes.io/managed-by: dev-secrets\n'
     printf 'type: Opaque\ndata:\n'
     for pair in "$@"; do
@@ -121,6 +137,7 @@ secret() {
     fi
     secret client-service-credentials client-service SERVICE_CLIENT_SECRET=client_service.secret
     secret order-service-credentials order-service SERVICE_CLIENT_SECRET=order_service.secret
+    secret console-credentials console client_secret=console.secret
     secret auth-service-keys auth-service auth-signing-key.pem=auth-signing-key.pem auth-clients=auth-clients
 } >"$out/secrets.yaml"
 rm -rf "$made"
