@@ -134,8 +134,8 @@ impl PageError {
             Self::CrossSite => (
                 StatusCode::FORBIDDEN,
                 "Refused",
-                "This form was not sent from this console's own page (or it is out of date); \
-                 reload the page and try again."
+                "This form was sent from another site, or from a page that is out of date: \
+                 nothing was done. Reload the page and try again."
                     .into(),
                 None,
                 None,

@@ -148,7 +148,7 @@ pub async fn sign_out(
     Form(form): Form<SignOutForm>,
 ) -> Response {
     if !same_origin(&headers, &state.origin) {
-        return PageError::CrossSite.into_response();
+        return PageError::CrossSite.page(state.user(&headers));
     }
     let Some((id, session)) = state.session(&headers) else {
         return Redirect::to("/").into_response();
