@@ -14,6 +14,10 @@
 #                      service can reach behind this gateway on this machine
 #   GET /client/{id} | GET /order/{id} | POST /order/ | POST /order/ keyed
 #                      (the last with a new Idempotency-Key each time)
+#   GET /console/clients  the web console's clients page, signed in as admin
+#                      (scripts/dev/console-session.sh): the gateway, the
+#                      console, and its one API call (through the gateway to
+#                      client_service); its CPU per page counts the console too
 # REPLICAS (default 1) instances of each service run behind the gateway, as
 # in `make run` (scripts/dev/stack.sh): REPLICAS=2 make bench.
 #
@@ -47,7 +51,7 @@
 #   BENCH_GATEWAY_PORT (18180)  BENCH_PROFILE (release | debug)
 #   BENCH_BIN_DIR, BENCH_BIN_COMMIT  REPLICAS (1)
 #   BENCH_TARGETS   the targets to run, by short name, space-separated
-#                   (default: "return200 limit client order post keyed")
+#                   (default: "return200 limit client order post keyed console")
 #   BENCH_PERF_DIR  when set (scripts/perf/profile.sh), `perf record` samples the
 #                   services while each service target runs, into
 #                   BENCH_PERF_DIR/<target>.perf.data
@@ -95,7 +99,7 @@ pg_dir="" pg_via=""
 export GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18180}" CLIENT_SERVICE_PORT=18100 ORDER_SERVICE_PORT=18101
 export DATA_DIR="$work/data" LOG_FORMAT=json
 baseline_port=18190 limit_port=18191 limit_server_port=18102
-targets=" ${BENCH_TARGETS:-return200 limit client order post keyed} "
+targets=" ${BENCH_TARGETS:-return200 limit client order post keyed console} "
 
 # shellcheck source=scripts/dev/stack.sh
 source scripts/dev/stack.sh
@@ -206,10 +210,11 @@ LUA
 # the gateway's master (its workers are found as its children, each time,
 # as nginx may replace one) and, on PostgreSQL, the postmaster (its backends
 # likewise).
-service_pids=() gateway_pid="" database_pid=""
+service_pids=() gateway_pid="" database_pid="" console_pid=""
 for i in "${!STACK_NAMES[@]}"; do
     case "${STACK_NAMES[i]}" in
         client_service* | order_service*) service_pids+=("${STACK_PIDS[i]}") ;;
+        console*) console_pid="${STACK_PIDS[i]}" ;;
         gateway) gateway_pid="${STACK_PIDS[i]}" ;;
     esac
 done
@@ -373,6 +378,13 @@ run "GET /client/{id}" client "$gateway/client/$client_id" "$services" "$gateway
 run "GET /order/{id}" order "$gateway/order/$order_id" "$services" "$gateway_pid" "$database_pid"
 run "POST /order/" post "$gateway/order/" "$services" "$gateway_pid" "$database_pid" -s "$work/post.lua"
 run "POST /order/ keyed" keyed "$gateway/order/" "$services" "$gateway_pid" "$database_pid" -s "$work/keyed.lua"
+if [[ "$targets" == *" console "* ]]; then
+    # A person's session (the console keeps their tokens; the cookie is all
+    # a browser sends), made by signing in as a browser does.
+    console_cookie="$(CONSOLE_URL="http://localhost:$GATEWAY_PORT" scripts/dev/console-session.sh admin)"
+    run "GET /console/clients" console "$gateway/console/clients" "$services $console_pid" "$gateway_pid" \
+        "$database_pid" -H "Cookie: $console_cookie"
+fi
 if ((${#failed[@]})); then
     printf '\nthe bench failed: these figures measure errors, not the system\n' >&2
     printf '  %s\n' "${failed[@]}" >&2
