@@ -340,6 +340,22 @@ async fn the_system_page_shows_an_instance_go_down_and_come_back() {
                 None => String::new(),
             }
         };
+        // Every instance read as up (the console may have polled one before
+        // it started), for the screenshot.
+        b.wait_until(
+            "every instance up",
+            Duration::from_secs(15),
+            true,
+            async |b: &Browser| {
+                let cells = b.find_all("table#instances td.health").await;
+                let mut all_up = !cells.is_empty();
+                for cell in cells {
+                    all_up &= cell.text().await.unwrap_or_default() == "up";
+                }
+                all_up
+            },
+        )
+        .await;
         assert_eq!(health(&b).await, "up");
         for service in ["order_service", "auth_service"] {
             assert!(
