@@ -221,7 +221,24 @@ pub(crate) mod tests {
 
     /// What the lines of a test's subscriber are written to.
     #[derive(Clone, Default)]
-    pub(crate) struct Memory(pub(crate) Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Memory(Arc<Mutex<Vec<u8>>>);
+
+    impl Memory {
+        /// A subscriber that writes JSON lines, as the services do, here.
+        pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + use<> {
+            tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(SpanFields)
+                    .event_format(JsonLines)
+                    .with_writer(self.clone()),
+            )
+        }
+
+        /// What was written so far.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).expect("the lines are UTF-8")
+        }
+    }
 
     impl std::io::Write for Memory {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -245,12 +262,7 @@ pub(crate) mod tests {
     #[test]
     fn lines_are_json_with_the_events_fields_and_the_current_span() {
         let memory = Memory::default();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(SpanFields)
-                .event_format(JsonLines)
-                .with_writer(memory.clone()),
-        );
+        let subscriber = memory.subscriber();
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(status = 200u16, latency_ms = 1.5, "before any span");
             let span = tracing::info_span!(
@@ -273,7 +285,7 @@ pub(crate) mod tests {
             );
             tracing::info_span!("inner").in_scope(|| tracing::info!("in a span without fields"));
         });
-        let text = String::from_utf8(memory.0.lock().unwrap().clone()).unwrap();
+        let text = memory.text();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))

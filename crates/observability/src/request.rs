@@ -227,10 +227,9 @@ fn log_request(
 mod tests {
     use axum::{Router, body::Body, response::IntoResponse, routing::post};
     use tower::ServiceExt;
-    use tracing_subscriber::prelude::*;
 
     use super::*;
-    use crate::json_lines::{JsonLines, SpanFields, tests::Memory};
+    use crate::json_lines::tests::Memory;
 
     /// The answer's [`Caller`] is written into the request's JSON line as
     /// `sub` and `client_id`, and taken off the answer; an answer without
@@ -238,12 +237,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn the_callers_sub_and_client_are_in_the_request_line() {
         let memory = Memory::default();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(SpanFields)
-                .event_format(JsonLines)
-                .with_writer(memory.clone()),
-        );
+        let subscriber = memory.subscriber();
         let _default = tracing::subscriber::set_default(subscriber);
 
         let app = Router::new()
@@ -269,7 +263,7 @@ mod tests {
             assert!(response.extensions().get::<Caller>().is_none());
         }
 
-        let text = String::from_utf8(memory.0.lock().unwrap().clone()).unwrap();
+        let text = memory.text();
         let line = |id: &str| -> serde_json::Value {
             text.lines()
                 .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

@@ -27,7 +27,7 @@ use axum::{
 
 use crate::{
     AppState,
-    clients::{Client, Grant, origin_of},
+    clients::{Client, Grant, origin_of, split_scope},
     grants::{NewCode, SESSION_TTL, hash, new_secret},
     pages,
     users::{Password, Role, User, UserName},
@@ -238,11 +238,7 @@ fn check<'a>(state: &'a AppState, params: &Params) -> Result<Request<'a>, Refusa
     let scope = match params.get("scope") {
         None => None,
         Some(scope) => {
-            let asked: Vec<String> = scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let asked = split_scope(scope);
             if asked.is_empty() || asked.iter().any(|s| !client.scopes.contains(s)) {
                 return Err(refuse(
                     "invalid_scope",
@@ -306,11 +302,7 @@ fn server_error_back(state: &AppState, request: &Request, status: StatusCode) ->
 /// the token response names them); `None` if none is left.
 fn scopes_for(request: &Request, role: Role) -> Option<String> {
     let wanted = request.scope.as_deref().unwrap_or(&request.client.scopes);
-    let granted: Vec<&str> = wanted
-        .iter()
-        .map(String::as_str)
-        .filter(|s| role.scopes().contains(s))
-        .collect();
+    let granted = role.allowed(wanted.iter().map(String::as_str));
     (!granted.is_empty()).then(|| granted.join(" "))
 }
 

@@ -39,6 +39,15 @@ pub const SCOPES: [(&str, &str); 4] = [
     ("orders:write", "order_service"),
 ];
 
+/// The scopes of a `scope` parameter (space-separated, RFC 6749 §3.3).
+pub fn split_scope(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The audience of `scope`, when it is one auth_service issues.
 pub fn audience_of(scope: &str) -> Option<&'static str> {
     SCOPES.iter().find(|(s, _)| *s == scope).map(|(_, a)| *a)

@@ -221,11 +221,7 @@ fn allowed(scope: &str, role: Role, disabled: bool) -> Vec<String> {
     if disabled {
         return Vec::new();
     }
-    scope
-        .split(' ')
-        .filter(|s| role.scopes().contains(s))
-        .map(str::to_owned)
-        .collect()
+    role.allowed(scope.split(' '))
 }
 
 /// A code to issue: what it is bound to.

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     AppState,
-    clients::{Grant, audience_of},
+    clients::{Grant, audience_of, split_scope},
     grants::{Code, Redeemed, Rotated},
 };
 
@@ -214,14 +214,6 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         Grant::AuthorizationCode => redeem(state, &client_id, &grants, &form).await,
         Grant::RefreshToken => refresh(state, &client_id, &form).await,
     }
-}
-
-fn split_scope(scope: &str) -> Vec<String> {
-    scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn answer(body: serde_json::Value) -> Response {

@@ -117,6 +117,15 @@ impl Role {
         }
     }
 
+    /// Those of `scopes` that this role allows, in their order.
+    pub fn allowed<'a>(self, scopes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        scopes
+            .into_iter()
+            .filter(|scope| self.scopes().contains(scope))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// [`Role::scopes`] as a `scope` value: space-separated.
     pub fn scope(self) -> String {
         self.scopes().join(" ")
