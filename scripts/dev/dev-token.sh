@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/dev/dev-token.sh [--from run|compose|kubernetes] [SCOPE...]
+# scripts/dev/dev-token.sh [--from run|compose|swarm|kubernetes] [SCOPE...]
 #
 # Prints an access token of the development client (every scope it has, or
 # only the SCOPEs given), asked for at the gateway's token endpoint of the
@@ -12,6 +12,10 @@
 #               init_auth), read with `docker compose exec`; the gateway
 #               at the host port compose published for it. It waits up to
 #               60 s for the gateway, which may still be starting.
+#   swarm       scripts/deploy/swarm-deploy.sh (Docker Swarm mode): the client
+#               in SWARM_SECRETS_DIR/dev-clients.env (default
+#               .run/swarm/secrets), the gateway at 127.0.0.1:GATEWAY_PORT
+#               (default 8080)
 #   kubernetes  the dev overlay: the client in the Secret dev-clients
 #               (namespace rest-microservices, or NAMESPACE), the gateway at
 #               127.0.0.1:GATEWAY_PORT, where your
@@ -44,7 +48,7 @@ while (($#)); do
             exit 0
             ;;
         --from)
-            [[ $# -ge 2 ]] || { echo "dev-token: --from needs run, compose or kubernetes" >&2; exit 2; }
+            [[ $# -ge 2 ]] || { echo "dev-token: --from needs run, compose, swarm or kubernetes" >&2; exit 2; }
             from="$2"
             shift 2
             ;;
@@ -63,9 +67,9 @@ while (($#)); do
     esac
 done
 case "$from" in
-    "" | run | compose | kubernetes) ;;
+    "" | run | compose | swarm | kubernetes) ;;
     *)
-        echo "dev-token: --from $from: say run, compose or kubernetes" >&2
+        echo "dev-token: --from $from: say run, compose, swarm or kubernetes" >&2
         exit 2
         ;;
 esac
@@ -159,6 +163,15 @@ from_compose() {
     try compose "${port:-${GATEWAY_PORT:-8080}}" "$env" 60
 }
 
+from_swarm() {
+    local file="${SWARM_SECRETS_DIR:-.run/swarm/secrets}/dev-clients.env"
+    if [[ ! -f "$file" ]]; then
+        tried+=("swarm: no $file (made by scripts/deploy/swarm-deploy.sh; SWARM_SECRETS_DIR names another folder)")
+        return 1
+    fi
+    try swarm "${GATEWAY_PORT:-8080}" "$(cat "$file")" 0
+}
+
 from_kubernetes() {
     local env
     if ! command -v kubectl >/dev/null; then
@@ -173,10 +186,11 @@ from_kubernetes() {
     try kubernetes "${GATEWAY_PORT:-8080}" "$env" 0
 }
 
-for way in ${from:-run compose kubernetes}; do
+for way in ${from:-run compose swarm kubernetes}; do
     case "$way" in
         run) from_run && exit 0 ;;
         compose) from_compose && exit 0 ;;
+        swarm) from_swarm && exit 0 ;;
         kubernetes) from_kubernetes && exit 0 ;;
     esac
 done
