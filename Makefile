@@ -2,7 +2,7 @@
 # also be read (and run) on its own. `make` alone lists them: every target
 # with a `## target: text` line above it.
 
-.PHONY: help run token test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down clean
+.PHONY: help run token test bench profile soak lint fmt docs docs-serve check-docs check-deploy check-k8s compose-test compose-up compose-down swarm-test clean
 
 .DEFAULT_GOAL := help
 
@@ -63,6 +63,10 @@ check-deploy:
 ## compose-test: the containerised system built with the shipped Dockerfiles and run from compose.yaml, checked through the gateway
 compose-test:
 	scripts/deploy/compose-test.sh
+
+## swarm-test: the system on Docker Swarm mode (a single-node swarm of compose-test's engine): rolling updates, a killed task, a rollback and scaling under load, with no failed request
+swarm-test:
+	scripts/deploy/swarm-test.sh
 
 ## compose-up: the containerised system left running on 127.0.0.1:GATEWAY_PORT, 8080 by default (stand-in base images; COMPOSE_STANDINS=0 COMPOSE_OFFLINE=0 for the official ones)
 compose-up:

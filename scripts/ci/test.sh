@@ -30,8 +30,14 @@
 #      started when missing, stand-ins for the upstream images built from
 #      Debian's packages, the images built with the shipped Dockerfiles, the
 #      shipped compose.yaml run and checked through the gateway's port
-#  11. the offline checks of the Kubernetes manifests
-#  12. the supply chain: cargo deny check (licences, sources, duplicate
+#  11. the system on Docker Swarm mode (scripts/deploy/swarm-test.sh, `make
+#      swarm-test`): the same engine, stand-ins and builds, a single-node
+#      swarm, the stack deployed from compose.yaml and deploy/swarm/stack.yaml;
+#      a rolling update, a task killed, an update that never becomes healthy
+#      (rolled back by Swarm) and scaling, each under steady load through
+#      the gateway with zero failed requests; the swarm left at the end
+#  12. the offline checks of the Kubernetes manifests
+#  13. the supply chain: cargo deny check (licences, sources, duplicate
 #      versions, advisories), installing cargo-deny when it is missing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -124,6 +130,9 @@ scripts/deploy/check-deploy.sh
 
 step "the containerised system, built with the shipped Dockerfiles and run from compose.yaml (make compose-test)"
 scripts/deploy/compose-test.sh
+
+step "the system on Docker Swarm mode: rolling updates, a killed task, a rollback, scaling, under load (make swarm-test)"
+scripts/deploy/swarm-test.sh
 
 step "Kubernetes manifests (rendered, validated, checked against the binaries and compose; no cluster)"
 scripts/deploy/check-k8s.sh
