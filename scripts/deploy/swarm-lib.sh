@@ -109,11 +109,12 @@ swarm_wait_stack() {
             [[ "$state" != updating && "$state" != rollback_started ]] || bad+=("$name $state")
         done < <(swarm_services "$stack")
         ((total > 0)) || bad+=("(no services)")
-        # Every container of the stack running and healthy (a task stopping
-        # in an update is still counted: it must be gone).
+        # Every container of the stack running and healthy, or running and
+        # without a health check (a task stopping in an update is still
+        # counted: it must be gone).
         ps="$(docker ps --filter "label=com.docker.stack.namespace=$stack" --format '{{.Names}} {{.Status}}')"
         while read -r line; do
-            [[ -z "$line" || "$line" == *"(healthy)" ]] || bad+=("$line")
+            [[ "$line" != *"(health: starting)" && "$line" != *"(unhealthy)" ]] || bad+=("$line")
         done <<<"$ps"
         [[ "$(grep -c . <<<"$ps")" == "$total" ]] || bad+=("$(grep -c . <<<"$ps") containers for $total tasks")
         ((${#bad[@]} == 0)) && return 0

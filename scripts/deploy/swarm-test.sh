@@ -123,7 +123,7 @@ cleanup() {
         docker swarm leave --force >/dev/null 2>&1
         if [[ -n "$gwbridge_ours" ]]; then docker network rm docker_gwbridge >/dev/null 2>&1; fi
     fi
-    for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' 'rest-microservices/*' | grep ':swarm-test-'); do
+    for image in $(docker image ls --filter 'reference=rest-microservices/*:swarm-test-*' --format '{{.Repository}}:{{.Tag}}'); do
         docker image rm "$image" >/dev/null 2>&1
     done
     prune_builds
@@ -217,6 +217,8 @@ if ! docker swarm init >"$tmp/init.out" 2>&1; then
         || fail "docker swarm init: $(cat "$tmp/init.out")"
 fi
 swarm_ours=1
+# The data of an earlier run that was killed before its own cleanup.
+docker volume rm "${stack}_pgdata" >/dev/null 2>&1 || true
 say "swarm: $(docker info --format '{{.Swarm.LocalNodeState}}, node {{.Swarm.NodeID}}, {{.Swarm.Nodes}} node(s), {{.Swarm.Managers}} manager(s)')"
 
 step "2. the images: compose's builds, tagged $tag1; $tag2 (a label added); $broken (never healthy)"
