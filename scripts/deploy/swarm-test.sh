@@ -188,16 +188,27 @@ images_of() {
     docker service ps --filter desired-state=running --format '{{.Image}} {{.CurrentState}}' "$1" | cut -d' ' -f1
 }
 
-# served_since SERVICE SINCE LABEL: every running task of SERVICE has served
-# requests of LABEL since SINCE (a Unix time): its log has their ids.
+# served_since SERVICE SINCE LABEL: every running task of SERVICE serves
+# requests of LABEL after SINCE (a Unix time): its log holds their ids.
+# Waits for it up to 60 s: the kernel picks a task per new connection, and
+# the gateway opens new ones as its connections reach keepalive_time (10 s).
 served_since() {
-    local service="$1" since="$2" label="$3" id n counts=()
-    for id in $(swarm_containers "$stack" "$service"); do
-        n="$(docker logs --since "$since" "$id" 2>&1 | grep -c -- "\"$label-" || true)"
-        counts+=("$n")
-        ((n > 0)) || fail "$service: the task $(docker inspect --format '{{.Name}}' "$id") served no request of $label since it started (the gateway does not reach it)"
+    local service="$1" since="$2" label="$3" deadline=$((SECONDS + 60)) id n counts missing
+    while :; do
+        counts=()
+        missing=""
+        for id in $(swarm_containers "$stack" "$service"); do
+            n="$(docker logs --since "$since" "$id" 2>&1 | grep -c -- "\"$label-" || true)"
+            counts+=("$n")
+            ((n > 0)) || missing="$(docker inspect --format '{{.Name}}' "$id")"
+        done
+        [[ -n "$missing" ]] || break
+        ((SECONDS < deadline)) \
+            || fail "$service: the task $missing served no request of $label within 60 s (the gateway does not reach it)"
+        sleep 2
     done
-    echo "    ok: every task of $service serves the gateway's requests (${#counts[@]} tasks: ${counts[*]} of $label in 12 s)"
+    echo "    ok: every task of $service serves the gateway's requests, $(($(date +%s) - since)) s after it was there" \
+        "(${#counts[@]} tasks: ${counts[*]} requests of $label)"
 }
 
 # ------------------------------------------------------------------ steps ----
@@ -303,7 +314,6 @@ for service in client_service order_service; do
 done
 echo "    ok: every task of client_service and order_service runs $tag2"
 since="$(date +%s)"
-sleep 12
 served_since client_service "$since" step1
 served_since order_service "$since" step1
 load_stop step1
@@ -346,7 +356,6 @@ docker service scale --detach "${stack}_client_service=4" "${stack}_order_servic
 swarm_wait_stack "$stack" 180 || fail "the stack after scaling up"
 say "4 tasks of each, running and healthy"
 since="$(date +%s)"
-sleep 12
 served_since client_service "$since" step4
 served_since order_service "$since" step4
 docker service scale --detach "${stack}_client_service=2" "${stack}_order_service=2" >/dev/null
