@@ -252,11 +252,11 @@ override=""
 case "$break_mode" in
     dnsrr)
         override="$tmp/override.yaml"
-        printf 'services:\n  %s:\n    deploy:\n      endpoint_mode: dnsrr\n' client_service order_service >"$override"
+        { echo 'services:' && printf '  %s:\n    deploy:\n      endpoint_mode: dnsrr\n' client_service order_service; } >"$override"
         ;;
     no-healthcheck)
         override="$tmp/override.yaml"
-        printf 'services:\n  %s:\n    healthcheck:\n      disable: true\n' client_service order_service >"$override"
+        { echo 'services:' && printf '  %s:\n    healthcheck:\n      disable: true\n' client_service order_service; } >"$override"
         ;;
 esac
 deploy_started=$SECONDS
