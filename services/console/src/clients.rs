@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    api::{Call, query},
+    api::{Call, etag, query},
     forms::{Field, FormPage, conflict, refused_form},
     pages::{Chrome, Notice, PageError, render},
     person::Person,
@@ -242,11 +242,7 @@ async fn create(
     Form(form): Form<ClientForm>,
 ) -> Result<Response, Response> {
     let body = form.body();
-    let call = Call {
-        body: Some(&body),
-        idempotency_key: Some(form.key.as_str()).filter(|k| !k.is_empty()),
-        ..Call::default()
-    };
+    let call = Call::create(&body, &form.key);
     let answer = person
         .submit(&headers, &form.csrf, Method::POST, "/client/", call)
         .await?;
@@ -283,12 +279,8 @@ async fn update(
     Form(form): Form<ClientForm>,
 ) -> Result<Response, Response> {
     let body = form.body();
-    let version = format!("\"{}\"", form.version);
-    let call = Call {
-        body: Some(&body),
-        if_match: Some(&version),
-        ..Call::default()
-    };
+    let version = etag(&form.version);
+    let call = Call::update(&body, &version);
     let path = format!("/client/{id}");
     let answer = person
         .submit(&headers, &form.csrf, Method::PUT, &path, call)

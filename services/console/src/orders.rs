@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use askama::Template;
 
 use crate::{
-    api::{Call, query},
+    api::{Call, etag, query},
     forms::{Choice, Chooser, Field, FormPage, conflict, refused_form},
     pages::{Chrome, PageError, render},
     person::Person,
@@ -268,11 +268,7 @@ async fn create(
     Form(form): Form<OrderForm>,
 ) -> Result<Response, Response> {
     let body = form.body(false);
-    let call = Call {
-        body: Some(&body),
-        idempotency_key: Some(form.key.as_str()).filter(|k| !k.is_empty()),
-        ..Call::default()
-    };
+    let call = Call::create(&body, &form.key);
     let answer = person
         .submit(&headers, &form.csrf, Method::POST, "/order/", call)
         .await?;
@@ -318,12 +314,8 @@ async fn update(
     Form(form): Form<OrderForm>,
 ) -> Result<Response, Response> {
     let body = form.body(true);
-    let version = format!("\"{}\"", form.version);
-    let call = Call {
-        body: Some(&body),
-        if_match: Some(&version),
-        ..Call::default()
-    };
+    let version = etag(&form.version);
+    let call = Call::update(&body, &version);
     let path = format!("/order/{id}");
     let answer = person
         .submit(&headers, &form.csrf, Method::PUT, &path, call)
