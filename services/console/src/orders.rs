@@ -346,6 +346,7 @@ struct DeleteForm {
     csrf: String,
 }
 
+// ANCHOR: delete
 async fn delete(
     person: Person,
     headers: HeaderMap,
@@ -361,3 +362,4 @@ async fn delete(
     }
     Err(person.fail(PageError::of_answer(answer, "order_service", "This order")))
 }
+// ANCHOR_END: delete

@@ -3,7 +3,9 @@
 //! access token, refreshing it first when it is about to expire (or when
 //! the API refused it), one refresh at a time per session: the provider
 //! rotates refresh tokens, and a spent one sent twice would end the
-//! session's whole family of tokens.
+//! session's whole family of tokens. A form's change goes through
+//! [`Person::submit`], which refuses it before any call unless it passes
+//! the CSRF check (the console's own origin, the session's token).
 
 use std::time::Duration;
 
