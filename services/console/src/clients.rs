@@ -20,7 +20,7 @@ use crate::{
     api::{Call, etag, query},
     forms::{Field, FormPage, conflict, refused_form},
     pages::{Chrome, Notice, PageError, render},
-    person::Person,
+    person::{Person, Writer},
     records::{Client, Order},
     session::random_id,
     state::AppState,
@@ -227,8 +227,7 @@ fn form_page(person: &Person, form: &ClientForm, id: Option<i64>) -> FormPage {
     }
 }
 
-async fn new(person: Person) -> Result<Response, Response> {
-    person.must_write()?;
+async fn new(person: Writer) -> Result<Response, Response> {
     let form = ClientForm {
         key: random_id(),
         ..ClientForm::default()
@@ -255,8 +254,7 @@ async fn create(
     Ok(refused_form(&person, page, answer, "client_service"))
 }
 
-async fn edit(person: Person, Path(id): Path<u64>) -> Result<Response, Response> {
-    person.must_write()?;
+async fn edit(person: Writer, Path(id): Path<u64>) -> Result<Response, Response> {
     let client = current(&person, id).await?;
     let page = form_page(&person, &ClientForm::of(&client), Some(client.id));
     Ok(render(StatusCode::OK, &page))

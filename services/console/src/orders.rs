@@ -21,7 +21,7 @@ use crate::{
     api::{Call, etag, query},
     forms::{Choice, Chooser, Field, FormPage, conflict, refused_form},
     pages::{Chrome, PageError, render},
-    person::Person,
+    person::{Person, Writer},
     records::{Client, Order},
     session::random_id,
     state::AppState,
@@ -200,8 +200,7 @@ struct NewQuery {
     client_id: Option<u64>,
 }
 
-async fn new(person: Person, Query(q): Query<NewQuery>) -> Result<Response, Response> {
-    person.must_write()?;
+async fn new(person: Writer, Query(q): Query<NewQuery>) -> Result<Response, Response> {
     let form = OrderForm {
         key: random_id(),
         client_id: q.client_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -298,8 +297,7 @@ fn edit_page(person: &Person, form: &OrderForm, id: u64) -> FormPage {
     }
 }
 
-async fn edit(person: Person, Path(id): Path<u64>) -> Result<Response, Response> {
-    person.must_write()?;
+async fn edit(person: Writer, Path(id): Path<u64>) -> Result<Response, Response> {
     let order = current(&person, id).await?;
     Ok(render(
         StatusCode::OK,

@@ -88,6 +88,33 @@ impl FromRequestParts<AppState> for Person {
     }
 }
 
+/// A person whose token carries a write scope, for the pages that are
+/// forms: a viewer gets the 403 page instead (the API would refuse the
+/// write anyway; the form is not offered).
+pub struct Writer(pub Person);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let person = Person::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !person.session.can_write {
+            return Err(person.fail(PageError::Forbidden { request_id: None }));
+        }
+        Ok(Self(person))
+    }
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Person;
+
+    fn deref(&self) -> &Person {
+        &self.0
+    }
+}
+
 impl Person {
     /// The person as the navigation bar shows them.
     pub fn user(&self) -> User {
@@ -125,15 +152,6 @@ impl Person {
     /// The error page for `err`, with this person's navigation bar.
     pub fn fail(&self, err: PageError) -> Response {
         err.page(Some(self.user()))
-    }
-
-    /// A page with write controls, or the 403 page for a viewer.
-    pub fn must_write(&self) -> Result<(), Response> {
-        if self.session.can_write {
-            Ok(())
-        } else {
-            Err(self.fail(PageError::Forbidden { request_id: None }))
-        }
     }
 
     /// `GET path`, successful; otherwise the page that says why (`service`
