@@ -111,11 +111,12 @@ impl Api {
             request = request.header("idempotency-key", key);
         }
         let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
+        // What the page needs of the headers, read before the body takes
+        // the response.
+        let mut answer = Answer::new(response.status(), response.headers(), Value::Null);
         let bytes = response.bytes().await?;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer::new(status, &headers, body))
+        answer.body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(answer)
     }
 }
 
