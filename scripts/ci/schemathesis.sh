@@ -41,9 +41,10 @@ export AUTH_TOKEN_TTL_SECS=600
 source scripts/dev/stack.sh
 stack_without_rate_limits
 trap 'stack_stop; rm -rf "$work"' EXIT
-[[ -x target/debug/auth_service && -x target/debug/console ]] \
+bin_dir="$(cd "${CARGO_TARGET_DIR:-target}" 2>/dev/null && pwd || echo "$PWD/target")/debug"
+[[ -x "$bin_dir/auth_service" && -x "$bin_dir/console" ]] \
     || cargo build --locked --bin auth_service --bin client_service --bin order_service --bin console
-stack_start "$PWD/target/debug" "$work/run"
+stack_start "$bin_dir" "$work/run"
 
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 # A few clients, so that generated orders can name existing ones.

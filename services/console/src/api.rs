@@ -25,6 +25,32 @@ pub struct Call<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
+impl<'a> Call<'a> {
+    /// A create: `body`, and the form's `Idempotency-Key` (none if empty).
+    pub fn create(body: &'a Value, key: &'a str) -> Self {
+        Self {
+            body: Some(body),
+            idempotency_key: Some(key).filter(|k| !k.is_empty()),
+            ..Self::default()
+        }
+    }
+
+    /// An update of the version the form was made from: `body`, with
+    /// `If-Match: <etag>` (a quoted version, `"7"`).
+    pub fn update(body: &'a Value, etag: &'a str) -> Self {
+        Self {
+            body: Some(body),
+            if_match: Some(etag),
+            ..Self::default()
+        }
+    }
+}
+
+/// The ETag of `version` (a form's hidden field), for `If-Match`.
+pub fn etag(version: &str) -> String {
+    format!("\"{version}\"")
+}
+
 /// The API's answer to one call.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -85,11 +111,12 @@ impl Api {
             request = request.header("idempotency-key", key);
         }
         let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
+        // What the page needs of the headers, read before the body takes
+        // the response.
+        let mut answer = Answer::new(response.status(), response.headers(), Value::Null);
         let bytes = response.bytes().await?;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Answer::new(status, &headers, body))
+        answer.body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(answer)
     }
 }
 

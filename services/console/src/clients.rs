@@ -8,19 +8,19 @@
 use askama::Template;
 use axum::{
     Form, Router,
-    extract::{Path, Query, State},
+    extract::{Path, Query},
     http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
     routing::{get, post},
 };
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    api::{Call, query},
-    forms::{self, Field, FormPage, conflict, fail, refused_form, unreadable},
+    api::{Call, etag, query},
+    forms::{Field, FormPage, conflict, refused_form},
     pages::{Chrome, Notice, PageError, render},
-    person::Person,
+    person::{Person, Writer},
     records::{Client, Order},
     session::random_id,
     state::AppState,
@@ -81,7 +81,7 @@ struct ListQuery {
     after: Option<u64>,
 }
 
-async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
+async fn list(person: Person, Query(q): Query<ListQuery>) -> Result<Response, Response> {
     let name = q.name.trim().to_owned();
     let mut params = vec![("limit", PAGE_SIZE.to_string())];
     if !name.is_empty() {
@@ -91,16 +91,7 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         params.push(("after", after.to_string()));
     }
     let path = format!("/client/?{}", query(&params));
-    let answer = match person.call(Method::GET, &path, Call::default()).await {
-        Ok(answer) if answer.is_success() => answer,
-        Ok(answer) => {
-            return fail(
-                &person,
-                forms::failure(answer, "client_service", "This list"),
-            );
-        }
-        Err(err) => return fail(&person, err),
-    };
+    let answer = person.read(&path, "client_service", "This list").await?;
     let clients: Vec<Client> = serde_json::from_value(answer.body.clone()).unwrap_or_default();
     let next = answer.next_after.as_ref().map(|after| {
         let mut next = vec![("after", after.clone())];
@@ -116,39 +107,21 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         clients,
         next,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn show(person: Person, Path(id): Path<u64>) -> Response {
+async fn show(person: Person, Path(id): Path<u64>) -> Result<Response, Response> {
     let client_path = format!("/client/{id}");
-    let orders_path = format!("/order/?client_id={id}&limit={}", ORDERS_ON_A_CLIENT_PAGE);
+    let orders_path = format!("/order/?client_id={id}&limit={ORDERS_ON_A_CLIENT_PAGE}");
+    // The client and its orders at once: one page, two calls.
     let (client, orders) = tokio::join!(
-        person.call(Method::GET, &client_path, Call::default()),
-        person.call(Method::GET, &orders_path, Call::default()),
+        person.read(&client_path, "client_service", "This client"),
+        person.read(&orders_path, "order_service", "Its orders"),
     );
-    let client = match client {
-        Ok(answer) if answer.is_success() => answer,
-        Ok(answer) => {
-            return fail(
-                &person,
-                forms::failure(answer, "client_service", "This client"),
-            );
-        }
-        Err(err) => return fail(&person, err),
-    };
-    let Some(client) = client.record::<Client>() else {
-        return fail(&person, unreadable(client.request_id));
-    };
-    let orders = match orders {
-        Ok(answer) if answer.is_success() => answer,
-        Ok(answer) => {
-            return fail(
-                &person,
-                forms::failure(answer, "order_service", "Its orders"),
-            );
-        }
-        Err(err) => return fail(&person, err),
-    };
+    let (client, orders) = (client?, orders?);
+    let client = client
+        .record::<Client>()
+        .ok_or_else(|| person.fail(PageError::unreadable(client.request_id.clone())))?;
     let more_orders = orders.next_after.is_some();
     let orders = serde_json::from_value(orders.body).unwrap_or_default();
     let page = ClientPage {
@@ -158,7 +131,7 @@ async fn show(person: Person, Path(id): Path<u64>) -> Response {
         orders,
         more_orders,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// The fields of a client's form.
@@ -254,115 +227,77 @@ fn form_page(person: &Person, form: &ClientForm, id: Option<i64>) -> FormPage {
     }
 }
 
-async fn new(person: Person) -> Response {
-    if !person.session.can_write {
-        return fail(&person, PageError::Forbidden { request_id: None });
-    }
+async fn new(person: Writer) -> Result<Response, Response> {
     let form = ClientForm {
         key: random_id(),
         ..ClientForm::default()
     };
-    render(StatusCode::OK, &form_page(&person, &form, None))
+    Ok(render(StatusCode::OK, &form_page(&person, &form, None)))
 }
 
 async fn create(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Form(form): Form<ClientForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
+) -> Result<Response, Response> {
     let body = form.body();
-    let call = Call {
-        body: Some(&body),
-        idempotency_key: Some(form.key.as_str()).filter(|k| !k.is_empty()),
-        ..Call::default()
-    };
-    let answer = match person.call(Method::POST, "/client/", call).await {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+    let call = Call::create(&body, &form.key);
+    let answer = person
+        .submit(&headers, &form.csrf, Method::POST, "/client/", call)
+        .await?;
     if answer.is_success() {
         let id = answer.body.get("id").and_then(|v| v.as_i64()).unwrap_or(0);
-        person.tell(Notice::new("Client created.", answer.request_id));
-        return Redirect::to(&format!("/console/clients/{id}")).into_response();
+        let to = format!("/console/clients/{id}");
+        return Ok(person.done(answer, "Client created.", &to));
     }
-    refused_form(
-        &person,
-        form_page(&person, &form, None),
-        answer,
-        "client_service",
-    )
+    let page = form_page(&person, &form, None);
+    Ok(refused_form(&person, page, answer, "client_service"))
 }
 
-async fn edit(person: Person, Path(id): Path<u64>) -> Response {
-    if !person.session.can_write {
-        return fail(&person, PageError::Forbidden { request_id: None });
-    }
-    match current(&person, id).await {
-        Ok(client) => render(
-            StatusCode::OK,
-            &form_page(&person, &ClientForm::of(&client), Some(client.id)),
-        ),
-        Err(err) => fail(&person, err),
-    }
+async fn edit(person: Writer, Path(id): Path<u64>) -> Result<Response, Response> {
+    let client = current(&person, id).await?;
+    let page = form_page(&person, &ClientForm::of(&client), Some(client.id));
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// The client as it is now.
-async fn current(person: &Person, id: u64) -> Result<Client, PageError> {
+async fn current(person: &Person, id: u64) -> Result<Client, Response> {
     let answer = person
-        .call(Method::GET, &format!("/client/{id}"), Call::default())
+        .read(&format!("/client/{id}"), "client_service", "This client")
         .await?;
-    if !answer.is_success() {
-        return Err(forms::failure(answer, "client_service", "This client"));
-    }
-    answer.record().ok_or_else(|| unreadable(answer.request_id))
+    answer
+        .record()
+        .ok_or_else(|| person.fail(PageError::unreadable(answer.request_id)))
 }
 
 async fn update(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Path(id): Path<u64>,
     Form(form): Form<ClientForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
+) -> Result<Response, Response> {
     let body = form.body();
-    let version = format!("\"{}\"", form.version);
-    let call = Call {
-        body: Some(&body),
-        if_match: Some(&version),
-        ..Call::default()
-    };
-    let answer = match person
-        .call(Method::PUT, &format!("/client/{id}"), call)
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+    let version = etag(&form.version);
+    let call = Call::update(&body, &version);
+    let path = format!("/client/{id}");
+    let answer = person
+        .submit(&headers, &form.csrf, Method::PUT, &path, call)
+        .await?;
     if answer.is_success() {
-        person.tell(Notice::new("Client saved.", answer.request_id));
-        return Redirect::to(&format!("/console/clients/{id}")).into_response();
+        let to = format!("/console/clients/{id}");
+        return Ok(person.done(answer, "Client saved.", &to));
     }
     if answer.status == StatusCode::PRECONDITION_FAILED {
         // Someone else changed the client since the form was opened: the
         // form again, with the current values, and what this person tried.
-        let client = match current(&person, id).await {
-            Ok(client) => client,
-            Err(err) => return fail(&person, err),
-        };
+        let client = current(&person, id).await?;
         let mut page = form_page(&person, &ClientForm::of(&client), Some(client.id));
         page.tried = form.tried();
         page.chrome.problem = Some(conflict(&answer, client.version));
-        return render(StatusCode::CONFLICT, &page);
+        return Ok(render(StatusCode::CONFLICT, &page));
     }
     let page = form_page(&person, &form, Some(id as i64));
-    refused_form(&person, page, answer, "client_service")
+    Ok(refused_form(&person, page, answer, "client_service"))
 }
 
 #[derive(Deserialize)]
@@ -374,32 +309,26 @@ struct DeleteForm {
 }
 
 async fn delete(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Path(id): Path<u64>,
     Form(form): Form<DeleteForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
+) -> Result<Response, Response> {
     let path = if form.cascade {
         format!("/client/{id}?cascade=true")
     } else {
         format!("/client/{id}")
     };
-    let answer = match person.call(Method::DELETE, &path, Call::default()).await {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+    let answer = person
+        .submit(&headers, &form.csrf, Method::DELETE, &path, Call::default())
+        .await?;
     if answer.is_success() {
         let text = if form.cascade {
             "Client deleted, with its orders."
         } else {
             "Client deleted."
         };
-        person.tell(Notice::new(text, answer.request_id));
-        return Redirect::to("/console/clients").into_response();
+        return Ok(person.done(answer, text, "/console/clients"));
     }
     if answer.status == StatusCode::CONFLICT && !form.cascade {
         let mut chrome = person.chrome();
@@ -419,10 +348,11 @@ async fn delete(
             submit: "Delete client and its orders",
             hidden: vec![("cascade", "true".into())],
         };
-        return render(StatusCode::CONFLICT, &page);
+        return Ok(render(StatusCode::CONFLICT, &page));
     }
-    fail(
-        &person,
-        forms::failure(answer, "client_service", "This client"),
-    )
+    Err(person.fail(PageError::of_answer(
+        answer,
+        "client_service",
+        "This client",
+    )))
 }

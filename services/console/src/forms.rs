@@ -1,48 +1,15 @@
-//! What the forms that change something share: the CSRF check of every
-//! POST, the fields of a form as a page shows them (with the API's errors
-//! next to them), and the API's answers to a write turned into pages.
+//! What the forms that change something share: the fields of a form as a
+//! page shows them (with the API's errors next to them), the form page,
+//! and the API's answers to a write turned into pages.
 
 use askama::Template;
-use axum::{
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::Response,
-};
+use axum::{http::StatusCode, response::Response};
 
 use crate::{
     api::Answer,
     pages::{Chrome, Notice, PageError, render},
     person::Person,
 };
-
-const SEC_FETCH_SITE: &str = "sec-fetch-site";
-
-/// Whether a form post comes from the console's own pages: `Origin`, when
-/// sent, is the console's; `Sec-Fetch-Site`, when sent, is same-origin.
-/// (A browser sends at least one of them with every POST.)
-pub fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
-    let is = |name: &str, expected: &str| {
-        headers
-            .get(name)
-            .is_none_or(|value: &HeaderValue| value.as_bytes() == expected.as_bytes())
-    };
-    let sent = headers.contains_key(header::ORIGIN) || headers.contains_key(SEC_FETCH_SITE);
-    sent && is("origin", origin) && is(SEC_FETCH_SITE, "same-origin")
-}
-
-/// The CSRF check of a form that changes something: from the console's own
-/// origin, and carrying the session's synchroniser token.
-pub fn check(
-    headers: &HeaderMap,
-    origin: &str,
-    person: &Person,
-    csrf: &str,
-) -> Result<(), PageError> {
-    if same_origin(headers, origin) && csrf == person.session.csrf {
-        Ok(())
-    } else {
-        Err(PageError::CrossSite)
-    }
-}
 
 /// One field of a form, as shown: its value, and the API's word on it.
 #[derive(Clone, Debug)]
@@ -122,39 +89,6 @@ pub fn invalid(answer: &Answer, unplaced: Vec<String>) -> Notice {
     Notice::new(text, answer.request_id.clone())
 }
 
-/// An answer no page handles itself, as an error page: a 403 (a viewer's
-/// write), a 404, a 503 (a dependency not answering, with its
-/// `Retry-After`), or the API's own words.
-pub fn failure(answer: Answer, service: &str, what: &str) -> PageError {
-    let request_id = answer.request_id.clone();
-    match answer.status {
-        StatusCode::FORBIDDEN => PageError::Forbidden { request_id },
-        StatusCode::NOT_FOUND => PageError::NotFound {
-            what: what.to_owned(),
-            request_id,
-        },
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
-            // The service that did not answer: the one the problem names
-            // (order_service's 503 when client_service is down), else the
-            // one called.
-            let detail = answer.detail();
-            let named = ["client_service", "order_service", "auth_service"]
-                .into_iter()
-                .find(|name| detail.contains(name));
-            PageError::Unavailable {
-                what: named.unwrap_or(service).to_owned(),
-                retry_after: answer.retry_after,
-                request_id,
-            }
-        }
-        status => PageError::Api {
-            status,
-            detail: answer.detail(),
-            request_id,
-        },
-    }
-}
-
 /// A form page: a client's, or an order's (see `orders`).
 #[derive(Template)]
 #[template(path = "form.html")]
@@ -217,7 +151,7 @@ pub fn refused_form(
             page.chrome.problem = Some(invalid(&answer, unplaced));
             render(answer.status, &page)
         }
-        _ => fail(person, failure(answer, service, "This record")),
+        _ => person.fail(PageError::of_answer(answer, service, "This record")),
     }
 }
 
@@ -233,35 +167,9 @@ pub fn conflict(answer: &Answer, version: i64) -> Notice {
     )
 }
 
-/// An answer the console cannot read: the API is not the one it expects.
-pub fn unreadable(request_id: Option<String>) -> PageError {
-    PageError::Api {
-        status: StatusCode::BAD_GATEWAY,
-        detail: "The API's answer could not be read.".into(),
-        request_id,
-    }
-}
-
-/// The error page, with the person's navigation bar.
-pub fn fail(person: &Person, err: PageError) -> Response {
-    err.page(Some(person.user()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_post_from_another_site_is_not_same_origin() {
-        let mut headers = HeaderMap::new();
-        assert!(!same_origin(&headers, "http://c.test"), "nothing sent");
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
-        assert!(!same_origin(&headers, "http://c.test"));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://c.test"));
-        assert!(same_origin(&headers, "http://c.test"));
-        headers.insert(SEC_FETCH_SITE, HeaderValue::from_static("cross-site"));
-        assert!(!same_origin(&headers, "http://c.test"));
-    }
 
     #[test]
     fn the_apis_messages_become_sentences() {

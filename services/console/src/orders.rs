@@ -7,9 +7,9 @@
 
 use axum::{
     Form, Router,
-    extract::{Path, Query, State},
+    extract::{Path, Query},
     http::{HeaderMap, Method, StatusCode},
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use askama::Template;
 
 use crate::{
-    api::{Call, query},
-    forms::{self, Choice, Chooser, Field, FormPage, conflict, fail, refused_form, unreadable},
-    pages::{Chrome, Notice, PageError, render},
-    person::Person,
+    api::{Call, etag, query},
+    forms::{Choice, Chooser, Field, FormPage, conflict, refused_form},
+    pages::{Chrome, PageError, render},
+    person::{Person, Writer},
     records::{Client, Order},
     session::random_id,
     state::AppState,
@@ -70,7 +70,7 @@ struct ListQuery {
     after: Option<u64>,
 }
 
-async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
+async fn list(person: Person, Query(q): Query<ListQuery>) -> Result<Response, Response> {
     let status = if STATUSES.contains(&q.status.as_str()) {
         q.status.clone()
     } else {
@@ -89,16 +89,7 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         params.push(("after", after.to_string()));
     }
     let path = format!("/order/?{}", query(&params));
-    let answer = match person.call(Method::GET, &path, Call::default()).await {
-        Ok(answer) if answer.is_success() => answer,
-        Ok(answer) => {
-            return fail(
-                &person,
-                forms::failure(answer, "order_service", "This list"),
-            );
-        }
-        Err(err) => return fail(&person, err),
-    };
+    let answer = person.read(&path, "order_service", "This list").await?;
     let next = answer.next_after.as_ref().map(|after| {
         let mut next = filters.clone();
         next.push(("after", after.clone()));
@@ -113,31 +104,26 @@ async fn list(person: Person, Query(q): Query<ListQuery>) -> Response {
         orders: serde_json::from_value(answer.body).unwrap_or_default(),
         next,
     };
-    render(StatusCode::OK, &page)
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn show(person: Person, Path(id): Path<u64>) -> Response {
-    match current(&person, id).await {
-        Ok(order) => render(
-            StatusCode::OK,
-            &OrderPage {
-                chrome: person.chrome(),
-                can_write: person.session.can_write,
-                order,
-            },
-        ),
-        Err(err) => fail(&person, err),
-    }
+async fn show(person: Person, Path(id): Path<u64>) -> Result<Response, Response> {
+    let page = OrderPage {
+        chrome: person.chrome(),
+        can_write: person.session.can_write,
+        order: current(&person, id).await?,
+    };
+    Ok(render(StatusCode::OK, &page))
 }
 
-async fn current(person: &Person, id: u64) -> Result<Order, PageError> {
+/// The order as it is now.
+async fn current(person: &Person, id: u64) -> Result<Order, Response> {
     let answer = person
-        .call(Method::GET, &format!("/order/{id}"), Call::default())
+        .read(&format!("/order/{id}"), "order_service", "This order")
         .await?;
-    if !answer.is_success() {
-        return Err(forms::failure(answer, "order_service", "This order"));
-    }
-    answer.record().ok_or_else(|| unreadable(answer.request_id))
+    answer
+        .record()
+        .ok_or_else(|| person.fail(PageError::unreadable(answer.request_id)))
 }
 
 /// The fields of an order's form.
@@ -214,20 +200,15 @@ struct NewQuery {
     client_id: Option<u64>,
 }
 
-async fn new(person: Person, Query(q): Query<NewQuery>) -> Response {
-    if !person.session.can_write {
-        return fail(&person, PageError::Forbidden { request_id: None });
-    }
+async fn new(person: Writer, Query(q): Query<NewQuery>) -> Result<Response, Response> {
     let form = OrderForm {
         key: random_id(),
         client_id: q.client_id.map(|id| id.to_string()).unwrap_or_default(),
         quantity: "1".into(),
         ..OrderForm::default()
     };
-    match create_page(&person, &form, q.client_name.trim()).await {
-        Ok(page) => render(StatusCode::OK, &page),
-        Err(err) => fail(&person, err),
-    }
+    let page = create_page(&person, &form, q.client_name.trim()).await?;
+    Ok(render(StatusCode::OK, &page))
 }
 
 /// The create form, its client chooser filled: the clients whose name
@@ -236,7 +217,7 @@ async fn create_page(
     person: &Person,
     form: &OrderForm,
     client_name: &str,
-) -> Result<FormPage, PageError> {
+) -> Result<FormPage, Response> {
     let path = if !client_name.is_empty() {
         Some(format!(
             "/client/?{}",
@@ -249,10 +230,7 @@ async fn create_page(
     };
     let mut clients: Vec<Client> = Vec::new();
     if let Some(path) = path {
-        let answer = person.call(Method::GET, &path, Call::default()).await?;
-        if !answer.is_success() {
-            return Err(forms::failure(answer, "client_service", "This client"));
-        }
+        let answer = person.read(&path, "client_service", "This client").await?;
         clients = serde_json::from_value(answer.body).unwrap_or_default();
     }
     let chosen = form.client_id.parse::<i64>().ok();
@@ -284,34 +262,22 @@ async fn create_page(
 }
 
 async fn create(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Form(form): Form<OrderForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
+) -> Result<Response, Response> {
     let body = form.body(false);
-    let call = Call {
-        body: Some(&body),
-        idempotency_key: Some(form.key.as_str()).filter(|k| !k.is_empty()),
-        ..Call::default()
-    };
-    let answer = match person.call(Method::POST, "/order/", call).await {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+    let call = Call::create(&body, &form.key);
+    let answer = person
+        .submit(&headers, &form.csrf, Method::POST, "/order/", call)
+        .await?;
     if answer.is_success() {
         let id = answer.body.get("id").and_then(Value::as_i64).unwrap_or(0);
-        person.tell(Notice::new("Order created.", answer.request_id));
-        return Redirect::to(&format!("/console/orders/{id}")).into_response();
+        let to = format!("/console/orders/{id}");
+        return Ok(person.done(answer, "Order created.", &to));
     }
-    let page = match create_page(&person, &form, "").await {
-        Ok(page) => page,
-        Err(err) => return fail(&person, err),
-    };
-    refused_form(&person, page, answer, "order_service")
+    let page = create_page(&person, &form, "").await?;
+    Ok(refused_form(&person, page, answer, "order_service"))
 }
 
 fn edit_page(person: &Person, form: &OrderForm, id: u64) -> FormPage {
@@ -331,52 +297,33 @@ fn edit_page(person: &Person, form: &OrderForm, id: u64) -> FormPage {
     }
 }
 
-async fn edit(person: Person, Path(id): Path<u64>) -> Response {
-    if !person.session.can_write {
-        return fail(&person, PageError::Forbidden { request_id: None });
-    }
-    match current(&person, id).await {
-        Ok(order) => render(
-            StatusCode::OK,
-            &edit_page(&person, &OrderForm::of(&order), id),
-        ),
-        Err(err) => fail(&person, err),
-    }
+async fn edit(person: Writer, Path(id): Path<u64>) -> Result<Response, Response> {
+    let order = current(&person, id).await?;
+    Ok(render(
+        StatusCode::OK,
+        &edit_page(&person, &OrderForm::of(&order), id),
+    ))
 }
 
 async fn update(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Path(id): Path<u64>,
     Form(form): Form<OrderForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
+) -> Result<Response, Response> {
     let body = form.body(true);
-    let version = format!("\"{}\"", form.version);
-    let call = Call {
-        body: Some(&body),
-        if_match: Some(&version),
-        ..Call::default()
-    };
-    let answer = match person
-        .call(Method::PUT, &format!("/order/{id}"), call)
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+    let version = etag(&form.version);
+    let call = Call::update(&body, &version);
+    let path = format!("/order/{id}");
+    let answer = person
+        .submit(&headers, &form.csrf, Method::PUT, &path, call)
+        .await?;
     if answer.is_success() {
-        person.tell(Notice::new("Order saved.", answer.request_id));
-        return Redirect::to(&format!("/console/orders/{id}")).into_response();
+        let to = format!("/console/orders/{id}");
+        return Ok(person.done(answer, "Order saved.", &to));
     }
     if answer.status == StatusCode::PRECONDITION_FAILED {
-        let order = match current(&person, id).await {
-            Ok(order) => order,
-            Err(err) => return fail(&person, err),
-        };
+        let order = current(&person, id).await?;
         let mut page = edit_page(&person, &OrderForm::of(&order), id);
         page.tried = vec![
             ("Item", form.item.clone()),
@@ -385,14 +332,10 @@ async fn update(
             ("Status", form.status.clone()),
         ];
         page.chrome.problem = Some(conflict(&answer, order.version));
-        return render(StatusCode::CONFLICT, &page);
+        return Ok(render(StatusCode::CONFLICT, &page));
     }
-    refused_form(
-        &person,
-        edit_page(&person, &form, id),
-        answer,
-        "order_service",
-    )
+    let page = edit_page(&person, &form, id);
+    Ok(refused_form(&person, page, answer, "order_service"))
 }
 
 #[derive(Deserialize)]
@@ -401,29 +344,20 @@ struct DeleteForm {
     csrf: String,
 }
 
+// ANCHOR: delete
 async fn delete(
-    State(state): State<AppState>,
     person: Person,
     headers: HeaderMap,
     Path(id): Path<u64>,
     Form(form): Form<DeleteForm>,
-) -> Response {
-    if let Err(err) = forms::check(&headers, &state.origin, &person, &form.csrf) {
-        return fail(&person, err);
-    }
-    let answer = match person
-        .call(Method::DELETE, &format!("/order/{id}"), Call::default())
-        .await
-    {
-        Ok(answer) => answer,
-        Err(err) => return fail(&person, err),
-    };
+) -> Result<Response, Response> {
+    let path = format!("/order/{id}");
+    let answer = person
+        .submit(&headers, &form.csrf, Method::DELETE, &path, Call::default())
+        .await?;
     if answer.is_success() {
-        person.tell(Notice::new("Order deleted.", answer.request_id));
-        return Redirect::to("/console/orders").into_response();
+        return Ok(person.done(answer, "Order deleted.", "/console/orders"));
     }
-    fail(
-        &person,
-        forms::failure(answer, "order_service", "This order"),
-    )
+    Err(person.fail(PageError::of_answer(answer, "order_service", "This order")))
 }
+// ANCHOR_END: delete

@@ -16,6 +16,8 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 
+use crate::api::Answer;
+
 /// The person signed in, as a page shows them.
 #[derive(Clone, Debug)]
 pub struct User {
@@ -103,6 +105,50 @@ pub enum PageError {
 }
 
 impl PageError {
+    /// An answer no page handles itself, as an error page: a 403 (a viewer's
+    /// write), a 404, a 503 (a dependency not answering, with its
+    /// `Retry-After`), or the API's own words.
+    pub fn of_answer(answer: Answer, service: &str, what: &str) -> Self {
+        let request_id = answer.request_id.clone();
+        match answer.status {
+            StatusCode::FORBIDDEN => PageError::Forbidden { request_id },
+            StatusCode::NOT_FOUND => PageError::NotFound {
+                what: what.to_owned(),
+                request_id,
+            },
+            StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::GATEWAY_TIMEOUT => {
+                // The service that did not answer: the one the problem names
+                // (order_service's 503 when client_service is down), else the
+                // one called.
+                let detail = answer.detail();
+                let named = ["client_service", "order_service", "auth_service"]
+                    .into_iter()
+                    .find(|name| detail.contains(name));
+                PageError::Unavailable {
+                    what: named.unwrap_or(service).to_owned(),
+                    retry_after: answer.retry_after,
+                    request_id,
+                }
+            }
+            status => PageError::Api {
+                status,
+                detail: answer.detail(),
+                request_id,
+            },
+        }
+    }
+
+    /// An answer the console cannot read: the API is not the one it expects.
+    pub fn unreadable(request_id: Option<String>) -> Self {
+        PageError::Api {
+            status: StatusCode::BAD_GATEWAY,
+            detail: "The API's answer could not be read.".into(),
+            request_id,
+        }
+    }
+
     /// The error page, with the navigation bar of `user`.
     pub fn page(self, user: Option<User>) -> Response {
         let (status, title, text, request_id, retry_after) = match self {

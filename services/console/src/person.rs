@@ -3,13 +3,16 @@
 //! access token, refreshing it first when it is about to expire (or when
 //! the API refused it), one refresh at a time per session: the provider
 //! rotates refresh tokens, and a spent one sent twice would end the
-//! session's whole family of tokens.
+//! session's whole family of tokens. A form's change goes through
+//! [`Person::submit`], which refuses it before any call unless it passes
+//! the CSRF check (the console's own origin, the session's token).
 
 use std::time::Duration;
 
 use axum::{
     extract::FromRequestParts,
-    http::{Method, StatusCode, request::Parts},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
@@ -20,6 +23,21 @@ use crate::{
     session::Session,
     state::AppState,
 };
+
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
+
+/// Whether a form post comes from the console's own pages: `Origin`, when
+/// sent, is the console's; `Sec-Fetch-Site`, when sent, is same-origin.
+/// (A browser sends at least one of them with every POST.)
+pub fn same_origin(headers: &HeaderMap, origin: &str) -> bool {
+    let is = |name: &str, expected: &str| {
+        headers
+            .get(name)
+            .is_none_or(|value: &HeaderValue| value.as_bytes() == expected.as_bytes())
+    };
+    let sent = headers.contains_key(header::ORIGIN) || headers.contains_key(SEC_FETCH_SITE);
+    sent && is("origin", origin) && is(SEC_FETCH_SITE, "same-origin")
+}
 
 /// An access token this close to its expiry is refreshed before use.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(30);
@@ -70,6 +88,33 @@ impl FromRequestParts<AppState> for Person {
     }
 }
 
+/// A person whose token carries a write scope, for the pages that are
+/// forms: a viewer gets the 403 page instead (the API would refuse the
+/// write anyway; the form is not offered).
+pub struct Writer(pub Person);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let person = Person::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !person.session.can_write {
+            return Err(person.fail(PageError::Forbidden { request_id: None }));
+        }
+        Ok(Self(person))
+    }
+}
+
+impl std::ops::Deref for Writer {
+    type Target = Person;
+
+    fn deref(&self) -> &Person {
+        &self.0
+    }
+}
+
 impl Person {
     /// The person as the navigation bar shows them.
     pub fn user(&self) -> User {
@@ -102,6 +147,52 @@ impl Person {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+
+    /// The error page for `err`, with this person's navigation bar.
+    pub fn fail(&self, err: PageError) -> Response {
+        err.page(Some(self.user()))
+    }
+
+    /// `GET path`, successful; otherwise the page that says why (`service`
+    /// is the one called, `what` what was asked for).
+    pub async fn read(&self, path: &str, service: &str, what: &str) -> Result<Answer, Response> {
+        let answer = self
+            .call(Method::GET, path, Call::default())
+            .await
+            .map_err(|err| self.fail(err))?;
+        if answer.is_success() {
+            Ok(answer)
+        } else {
+            Err(self.fail(PageError::of_answer(answer, service, what)))
+        }
+    }
+
+    /// A form's change, sent to the API as `method path` once the form has
+    /// passed the CSRF check: sent from the console's own origin, with the
+    /// session's synchroniser token. Its answer, whatever it is; the page
+    /// to show when it could not be sent.
+    pub async fn submit(
+        &self,
+        headers: &HeaderMap,
+        csrf: &str,
+        method: Method,
+        path: &str,
+        call: Call<'_>,
+    ) -> Result<Answer, Response> {
+        if !same_origin(headers, &self.state.origin) || csrf != self.session.csrf {
+            return Err(self.fail(PageError::CrossSite));
+        }
+        self.call(method, path, call)
+            .await
+            .map_err(|err| self.fail(err))
+    }
+
+    /// A change done: `text` and its request id told on the next page, the
+    /// browser sent there (`to`: post, redirect, get).
+    pub fn done(&self, answer: Answer, text: &str, to: &str) -> Response {
+        self.tell(Notice::new(text, answer.request_id));
+        Redirect::to(to).into_response()
     }
 
     /// `method path` on the API as this person. A 401 (the token refused:
@@ -183,6 +274,18 @@ impl Person {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_post_from_another_site_is_not_same_origin() {
+        let mut headers = HeaderMap::new();
+        assert!(!same_origin(&headers, "http://c.test"), "nothing sent");
+        headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
+        assert!(!same_origin(&headers, "http://c.test"));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("http://c.test"));
+        assert!(same_origin(&headers, "http://c.test"));
+        headers.insert(SEC_FETCH_SITE, HeaderValue::from_static("cross-site"));
+        assert!(!same_origin(&headers, "http://c.test"));
+    }
 
     fn token(claims: serde_json::Value) -> String {
         format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(claims.to_string()))

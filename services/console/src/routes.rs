@@ -14,7 +14,7 @@ use axum::{
 };
 
 use crate::{
-    clients, orders,
+    clients, cookie, orders,
     pages::{self, Chrome, Home, PageError, SecurityHeaders},
     sign_in,
     state::AppState,
@@ -60,7 +60,9 @@ async fn error_pages(State(state): State<AppState>, request: Request, next: Next
     if OPERATIONS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let user = state.user(request.headers());
+    // The session's id only: the session itself is looked up for an error
+    // page, not on every answer.
+    let session_id = state.cookies.read(request.headers(), cookie::SESSION);
     let response = next.run(request).await;
     let is_problem = response
         .headers()
@@ -91,6 +93,9 @@ async fn error_pages(State(state): State<AppState>, request: Request, next: Next
             request_id,
         }
     };
+    let user = session_id
+        .and_then(|id| state.sessions.get(&id))
+        .map(|session| session.user());
     error.page(user)
 }
 

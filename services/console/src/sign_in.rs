@@ -13,9 +13,8 @@ use serde::Deserialize;
 
 use crate::{
     cookie,
-    forms::same_origin,
     pages::PageError,
-    person::Claims,
+    person::{Claims, same_origin},
     session::{Session, random_id},
     state::{AppState, LOGIN_TTL, PendingLogin},
 };
