@@ -26,9 +26,31 @@ pub struct CommonConfig {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// How a service stops on SIGTERM (every service has these two).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ShutdownConfig {
+    /// On SIGTERM, how long to go on serving new requests first, in
+    /// seconds, while /readyz says not ready: the time the callers take to
+    /// stop sending here (an orchestrator's DNS, a load balancer's check).
+    #[arg(long, env = "SHUTDOWN_DELAY_SECS", default_value = "0", value_parser = parse_shutdown_delay)]
+    pub delay: Duration,
+
+    /// Then, how long requests in flight may take to finish, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_grace)]
-    pub shutdown_grace: Duration,
+    pub grace: Duration,
+}
+
+fn parse_shutdown_delay(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(secs @ 0..=60) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "`{value}` must be a whole number of seconds, 0 to 60"
+        )),
+    }
 }
 
 fn parse_grace(value: &str) -> Result<Duration, String> {

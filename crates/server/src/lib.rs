@@ -17,7 +17,7 @@ pub mod shutdown;
 use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use axum::Router;
-use kit_config::LogFormat;
+use kit_config::{LogFormat, ShutdownConfig};
 use kit_http::{layers::problem_layers, problem::cause_chain};
 use kit_observability::{health::Dependency, metrics, request::ObserveLayer, telemetry};
 
@@ -40,12 +40,13 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
 }
 
-/// A service's server, to be bound: its routes, its dependency, its
-/// grace period.
+/// A service's server, to be bound: its routes, its dependency, how it
+/// stops.
 pub struct Server {
     name: &'static str,
     routes: Router,
     dependency: Option<Arc<dyn Dependency>>,
+    delay: Duration,
     grace: Duration,
     description: String,
     outer: Option<Box<dyn FnOnce(Router) -> Router + Send>>,
@@ -59,6 +60,7 @@ impl Server {
             name,
             routes,
             dependency: None,
+            delay: Duration::ZERO,
             grace: Duration::from_secs(10),
             description: "none".into(),
             outer: None,
@@ -85,9 +87,11 @@ impl Server {
         self
     }
 
-    /// On SIGTERM, how long requests in flight may take to finish.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+    /// On SIGTERM, how long it goes on serving (not ready), then how long
+    /// requests in flight may take to finish.
+    pub fn shutdown(mut self, shutdown: &ShutdownConfig) -> Self {
+        self.delay = shutdown.delay;
+        self.grace = shutdown.grace;
         self
     }
 
@@ -120,6 +124,7 @@ impl Server {
             app,
             dependency: self.dependency,
             draining,
+            delay: self.delay,
             grace: self.grace,
         })
     }
@@ -131,6 +136,7 @@ pub struct BoundServer {
     app: Router,
     dependency: Option<Arc<dyn Dependency>>,
     draining: Draining,
+    delay: Duration,
     grace: Duration,
 }
 
@@ -146,18 +152,31 @@ impl BoundServer {
         self.serve_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` resolves; then reports not ready, stops
-    /// accepting connections, lets the requests in flight finish (for at
-    /// most the grace period), closes its dependency and returns.
+    /// Serves until `stop` resolves; then reports not ready and goes on
+    /// serving for the shutdown delay, stops accepting connections, lets
+    /// the requests in flight finish (for at most the grace period), closes
+    /// its dependency and returns.
+    ///
+    /// The delay is for callers that learn late that this instance is
+    /// going: a name that still gives its address for a few seconds
+    /// (Docker Swarm takes a stopping task out of its service's DNS name
+    /// 2 s before it sends SIGTERM; the gateway asks again every 2 s), a
+    /// load balancer between two health checks. Without it, a request sent
+    /// here meanwhile finds the port closed, or the address gone.
     pub async fn serve_until(
         self,
         stop: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let draining = self.draining.clone();
+        let delay = self.delay;
         let server = accept::serve(self.listener, self.app, async move {
             stop.await;
             draining.start();
+            if !delay.is_zero() {
+                tracing::info!(?delay, "not ready; serving on for the shutdown delay");
+                tokio::time::sleep(delay).await;
+            }
             let _ = stop_tx.send(true);
         });
         let grace = self.grace;

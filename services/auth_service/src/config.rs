@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use kit_config::{LogFormat, parse_listen_addr, parse_service_url};
+use kit_config::{LogFormat, ShutdownConfig, parse_listen_addr, parse_service_url};
 
 use crate::users::{Role, UserName};
 
@@ -205,9 +205,8 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_grace)]
-    pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
 }
 
 /// A comma-separated list of files; empty: none.
@@ -230,15 +229,6 @@ fn parse_ttl(value: &str) -> Result<Duration, String> {
         Ok(secs @ 60..=600) => Ok(Duration::from_secs(secs)),
         _ => Err(format!(
             "`{value}` must be a whole number of seconds, 60 to 600"
-        )),
-    }
-}
-
-fn parse_grace(value: &str) -> Result<Duration, String> {
-    match value.parse::<u64>() {
-        Ok(secs @ 0..=300) => Ok(Duration::from_secs(secs)),
-        _ => Err(format!(
-            "`{value}` must be a whole number of seconds, 0 to 300"
         )),
     }
 }

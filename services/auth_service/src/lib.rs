@@ -100,7 +100,7 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     tokio::spawn(purge_expired_grants(state.grants.clone()));
     let server = Server::new("auth_service", router(state, &config.issuer))
         .depends_on(db, kit_config::redact_url(&url))
-        .grace(config.shutdown_grace);
+        .shutdown(&config.shutdown);
     Ok(server.bind(config.listen_addr).await?)
 }
 

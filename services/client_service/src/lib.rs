@@ -43,7 +43,7 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     let document = kit_http::api_doc::route("/client/openapi.json", &openapi::document());
     let server = Server::new("client_service", api.merge(document))
         .depends_on(db, kit_config::redact_url(&url))
-        .grace(config.common.shutdown_grace);
+        .shutdown(&config.common.shutdown);
     Ok(server.bind(config.listen_addr).await?)
 }
 

@@ -4,10 +4,11 @@
 //! `SHUTDOWN_GRACE_SECS`, `AUTH_ISSUER`); the console's own start with
 //! `CONSOLE_`.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use kit_config::{
-    LogFormat, parse_client_id, parse_client_secret, parse_listen_addr, parse_service_url,
+    LogFormat, ShutdownConfig, parse_client_id, parse_client_secret, parse_listen_addr,
+    parse_service_url,
 };
 
 use crate::system::monitor::{Target, parse_targets};
@@ -24,9 +25,8 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// On SIGTERM, how long requests in flight may take to finish, in seconds.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "10", value_parser = parse_grace)]
-    pub shutdown_grace: Duration,
+    #[command(flatten)]
+    pub shutdown: ShutdownConfig,
 
     /// The origin people open the console at, e.g. `http://127.0.0.1:8080`
     /// (the gateway's): the redirect URI is `<it>/console/callback`, and an
@@ -112,15 +112,6 @@ impl Config {
     /// Where auth_service sends the browser back with a code.
     pub fn redirect_uri(&self) -> String {
         format!("{}/console/callback", self.public_url)
-    }
-}
-
-fn parse_grace(value: &str) -> Result<Duration, String> {
-    match value.parse::<u64>() {
-        Ok(secs @ 0..=300) => Ok(Duration::from_secs(secs)),
-        _ => Err(format!(
-            "`{value}` must be a whole number of seconds, 0 to 300"
-        )),
     }
 }
 

@@ -92,7 +92,7 @@ pub async fn build(config: Config) -> Result<BoundServer, StartupError> {
     let app = routes::router(state.clone()).layer(axum::Extension(monitor.clone()));
     let server = Server::new("console", app)
         .wrap(move |app| routes::outer(app, state))
-        .grace(config.shutdown_grace);
+        .shutdown(&config.shutdown);
     let bound = server.bind(config.listen_addr).await?;
     // The System page's poller, from now on.
     monitor.spawn();
