@@ -578,6 +578,9 @@ mapfile -t template_vars < <(grep -o '\${GATEWAY_[A-Z_]*}' "$gateway_template" |
 echo "    template variables: ${template_vars[*]}"
 
 # ---- a. as in the image: the Dockerfile's defaults, its envsubst filter
+# (the servers' parameters are those of gateway/follow-upstreams.sh)
+follow_params="$(sed -n 's/^params="\([^"]*\)"$/\1/p' gateway/follow-upstreams.sh)"
+[[ -n "$follow_params" ]] || fail "gateway/follow-upstreams.sh sets no params=\"...\""
 filter="$(dockerfile_env NGINX_ENVSUBST_FILTER)"
 if [[ -z "$filter" ]]; then
     fail "gateway/Dockerfile does not set NGINX_ENVSUBST_FILTER"
@@ -593,10 +596,15 @@ for var in "${template_vars[@]}"; do
         continue
     fi
     if [[ "$var" == *_SERVERS ]]; then
-        # The compose names (client_service, ...) do not resolve outside
-        # Docker, and nginx -t resolves upstream host names: the same
-        # lines, with 127.0.0.1 for the host.
-        value="$(sed -E 's/server [A-Za-z_][A-Za-z0-9_.-]*:/server 127.0.0.1:/g' <<<"$value")"
+        # In the image these include the lines that follow-upstreams.sh
+        # writes from Docker's DNS, which does not answer here: the lines it
+        # writes, for the address 127.0.0.1 (and the port of its name).
+        name="$(sed -nE 's|^include .*/([A-Za-z0-9_]+)\.conf;$|\1|p' <<<"$value")"
+        port="$(tr ' ' '\n' <<<"$(dockerfile_env GATEWAY_FOLLOW_NAMES)" | sed -n "s/^$name://p")"
+        if [[ -z "$name" || -z "$port" ]]; then
+            fail "gateway/Dockerfile: $var ($value) is not an include of a name in GATEWAY_FOLLOW_NAMES"
+        fi
+        value="server 127.0.0.1:$port $follow_params;"
     fi
     image_env+=("$var=$value")
 done

@@ -116,6 +116,9 @@ NGINX_ENTRYPOINT_VARS = {
     "NGINX_ENVSUBST_TEMPLATE_SUFFIX",
     "NGINX_ENVSUBST_FILTER",
     "NGINX_ENTRYPOINT_QUIET_LOGS",
+    # The gateway image's own entrypoint script, gateway/follow-upstreams.sh.
+    "GATEWAY_FOLLOW_NAMES",
+    "GATEWAY_FOLLOW_SECS",
 }
 # The postgres image's variables used here, beside compose's.
 POSTGRES_IMAGE_VARS = {"PGDATA", "POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB"}
@@ -473,6 +476,8 @@ class Facts:
         self.dockerfile_env = dockerfile_env(self.gateway_dockerfile)
         self.render_params = re.search(r'^server_params="([^"]*)"', (ROOT / "gateway/render.sh").read_text(),
                                        re.M).group(1)
+        self.follow_params = re.search(r'^params="([^"]*)"', (ROOT / "gateway/follow-upstreams.sh").read_text(),
+                                       re.M).group(1)
         self.compose = expand_defaults(yaml.safe_load((ROOT / "compose.yaml").read_text()))
         self.compose_init = (ROOT / "deploy/postgres/init-databases.sh").read_text()
         self.versions = {}
@@ -787,7 +792,7 @@ def consistency_problems(facts, overlay, comps, docs):
             if not value:
                 p(f"{key(gw)}: the template's {var} has no value (neither the manifest nor gateway/Dockerfile)")
         for var, svc_name in (("GATEWAY_CLIENT_SERVERS", "client-service"), ("GATEWAY_ORDER_SERVERS", "order-service"),
-                              ("GATEWAY_AUTH_SERVERS", AUTH[0])):
+                              ("GATEWAY_AUTH_SERVERS", AUTH[0]), ("GATEWAY_CONSOLE_SERVERS", CONSOLE[0])):
             lines = re.findall(r"server\s+([^\s;]+)\s*([^;]*);", values.get(var) or "")
             if not lines:
                 p(f"{key(gw)}: {var} has no server line")
@@ -798,10 +803,13 @@ def consistency_problems(facts, overlay, comps, docs):
                     p(f"{key(gw)}: {var} names {addr}, not the Service {svc_name} and its port")
                 if params.strip() != facts.render_params:
                     p(f"{key(gw)}: {var} has parameters {params.strip()!r}, gateway/render.sh {facts.render_params!r}")
-            default = facts.dockerfile_env.get(var, "")
-            dparams = re.findall(r"server\s+[^\s;]+\s*([^;]*);", default)
-            if [d.strip() for d in dparams] != [facts.render_params]:
-                p(f"gateway/Dockerfile: {var}'s parameters {dparams} are not gateway/render.sh's")
+        # Services' ClusterIPs: nothing for the image's follow-upstreams.sh to follow.
+        if env.get("GATEWAY_FOLLOW_NAMES") != "":
+            p(f"{key(gw)}: GATEWAY_FOLLOW_NAMES is not set empty (the image would follow compose's names)")
+        # The image's own lines (compose, Swarm) are written by follow-upstreams.sh.
+        if facts.follow_params != facts.render_params:
+            p(f"gateway/follow-upstreams.sh's server parameters {facts.follow_params!r} are not"
+              f" gateway/render.sh's {facts.render_params!r}")
         listen = values.get("GATEWAY_LISTEN", "")
         if port_number(c, "http") != int(listen.rsplit(":", 1)[-1] or 0):
             p(f"{key(gw)}: port http is not GATEWAY_LISTEN {listen}")
