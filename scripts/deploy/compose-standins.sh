@@ -100,9 +100,13 @@ build() {
         context="$(rust_context)"
     fi
     log "docker build $image"
+    # (Called as `build ... || ...`, where set -e does not apply: a failed
+    # build returns by itself.)
+    local built=0
     docker build --progress=plain --build-arg "BASE_IMAGE=$base" --label "standin.inputs=$key" \
-        -f "$standins/$name.Dockerfile" -t "$image" "$context" >&2
+        -f "$standins/$name.Dockerfile" -t "$image" "$context" >&2 || built=$?
     [[ "$context" == "$standins" ]] || rm -rf "$context"
+    ((built == 0)) || return 1
     echo "$image"
 }
 

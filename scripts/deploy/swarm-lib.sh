@@ -94,7 +94,7 @@ swarm_containers() {
 }
 
 swarm_wait_stack() {
-    local stack="$1" limit="$2" deadline line name replicas running desired state total ps bad
+    local stack="$1" limit="$2" deadline line name replicas running desired state total ps containers bad
     deadline=$((SECONDS + limit))
     while :; do
         bad=()
@@ -116,7 +116,9 @@ swarm_wait_stack() {
         while read -r line; do
             [[ "$line" != *"(health: starting)" && "$line" != *"(unhealthy)" ]] || bad+=("$line")
         done <<<"$ps"
-        [[ "$(grep -c . <<<"$ps")" == "$total" ]] || bad+=("$(grep -c . <<<"$ps") containers for $total tasks")
+        # (grep -c counts 0 with status 1: an assignment would end the script.)
+        containers="$(grep -c . <<<"$ps" || true)"
+        [[ "$containers" == "$total" ]] || bad+=("$containers containers for $total tasks")
         ((${#bad[@]} == 0)) && return 0
         if ((SECONDS >= deadline)); then
             echo "swarm: stack $stack not running and healthy after ${limit}s: ${bad[*]}" >&2
