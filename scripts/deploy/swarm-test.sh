@@ -16,8 +16,7 @@
 #      shows (a development set of keys made on the host, Swarm secrets,
 #      the stack file rendered from compose.yaml and deploy/swarm/stack.yaml);
 #      every service's tasks running and healthy; each task sees only its
-#      own secrets, the app user's, mode 0400; the gateway's upstream names
-#      are virtual IPs
+#      own secrets, the app user's, mode 0400
 #   then, each under its own steady load (scripts/deploy/swarm-load.py: 4
 #   workers reading a client and an order and creating orders with an
 #   Idempotency-Key, about 40 requests a second), printed as requests sent,
@@ -40,12 +39,13 @@
 #   8. `docker stack rm`, the stack's volume removed, `docker swarm leave
 #      --force` (and docker_gwbridge removed when this test made it)
 #
-# SWARM_TEST_BREAK shows what the test catches: `dnsrr` deploys
-# client_service and order_service with endpoint_mode dnsrr (their names
-# are the tasks' own addresses, which nginx resolves once, at start: gone
-# after step 1); `no-healthcheck` disables their health checks (a task is
-# put behind the virtual IP as soon as it starts, and the broken image is
-# never found out). Either must make the test fail.
+# SWARM_TEST_BREAK shows what the test catches: `resolve-once` turns the
+# gateway's follow-upstreams.sh off and names the services on its server
+# lines (nginx resolves the names once, at start, and keeps the tasks'
+# addresses of that moment: all gone after step 1); `no-healthcheck`
+# disables their health checks (a task's address is given out as soon as it
+# starts, and the broken image is never found out). Either must make the
+# test fail.
 #
 # Every wait is bounded; a failure prints the tasks and the services' logs;
 # the stack, its volume, the test's images and the swarm are removed at
@@ -71,9 +71,9 @@ tag2=swarm-test-2
 broken=swarm-test-broken
 break_mode="${SWARM_TEST_BREAK:-}"
 case "$break_mode" in
-    "" | dnsrr | no-healthcheck) ;;
+    "" | resolve-once | no-healthcheck) ;;
     *)
-        echo "SWARM_TEST_BREAK=$break_mode: say dnsrr or no-healthcheck" >&2
+        echo "SWARM_TEST_BREAK=$break_mode: say resolve-once or no-healthcheck" >&2
         exit 2
         ;;
 esac
@@ -190,8 +190,8 @@ images_of() {
 
 # served_since SERVICE SINCE LABEL: every running task of SERVICE serves
 # requests of LABEL after SINCE (a Unix time): its log holds their ids.
-# Waits for it up to 60 s: the kernel picks a task per new connection, and
-# the gateway opens new ones as its connections reach keepalive_time (10 s).
+# Waits for it up to 60 s (the gateway looks the tasks up every second,
+# then spreads the requests over them in turn).
 served_since() {
     local service="$1" since="$2" label="$3" deadline=$((SECONDS + 60)) id n counts missing
     while :; do
@@ -250,9 +250,18 @@ say "images: ${SECONDS}s after the build started ($((SECONDS - build_started))s)
 step "3. the stack deployed as the guide shows it (scripts/deploy/swarm-deploy.sh)${break_mode:+, broken on purpose: $break_mode}"
 override=""
 case "$break_mode" in
-    dnsrr)
+    resolve-once)
         override="$tmp/override.yaml"
-        { echo 'services:' && printf '  %s:\n    deploy:\n      endpoint_mode: dnsrr\n' client_service order_service; } >"$override"
+        cat >"$override" <<'EOF'
+services:
+  gateway:
+    environment:
+      GATEWAY_FOLLOW_NAMES: ""
+      GATEWAY_CLIENT_SERVERS: server client_service:8000 max_fails=2 fail_timeout=2s;
+      GATEWAY_ORDER_SERVERS: server order_service:8001 max_fails=2 fail_timeout=2s;
+      GATEWAY_AUTH_SERVERS: server auth_service:8020 max_fails=2 fail_timeout=2s;
+      GATEWAY_CONSOLE_SERVERS: server console:8030 max_fails=2 fail_timeout=2s;
+EOF
         ;;
     no-healthcheck)
         override="$tmp/override.yaml"
@@ -293,7 +302,9 @@ if not problems:
 sys.exit(1 if problems else 0)
 EOF
 for service in client_service order_service; do
-    echo "    $service: endpoint mode $(docker service inspect --format '{{.Spec.EndpointSpec.Mode}}, virtual IPs {{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}' "${stack}_$service")"
+    # shellcheck disable=SC2046 # one container id a word
+    echo "    $service: endpoint mode $(docker service inspect --format '{{.Spec.EndpointSpec.Mode}}' "${stack}_$service"), tasks" \
+        $(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' $(swarm_containers "$stack" "$service"))
 done
 
 step "4. step 1: a rolling update of client_service and order_service to $tag2, under load"
