@@ -94,8 +94,11 @@ cleanup() {
     local rc=$? i
     set +e
     if [[ -n "$loader" ]]; then
+        # The load under way when a check failed: what it saw, too.
         touch "$tmp"/stop-*
         wait "$loader"
+        cat "$tmp"/load-*.out >&2
+        head -n 5 "$tmp"/load-*.err >&2
     fi
     if ! docker info >/dev/null 2>&1; then
         rm -rf "$tmp"
