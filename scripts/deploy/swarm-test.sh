@@ -89,13 +89,14 @@ swarm_ours=""
 gwbridge_ours=""
 summary=()
 loader=""
+loader_label=""
 
 cleanup() {
     local rc=$? i
     set +e
     if [[ -n "$loader" ]]; then
         # The load under way when a check failed: what it saw, too.
-        touch "$tmp"/stop-*
+        touch "$tmp/stop-$loader_label"
         wait "$loader"
         cat "$tmp"/load-*.out >&2
         head -n 5 "$tmp"/load-*.err >&2
@@ -147,6 +148,7 @@ load_start() {
     scripts/deploy/swarm-load.py "$GATEWAY_PORT" "$secrets" "$label" "$tmp/stop-$label" 900 4 "$@" \
         >"$tmp/load-$label.out" 2>"$tmp/load-$label.err" &
     loader=$!
+    loader_label="$label"
     # Its client and order made, the workers running.
     sleep 5
 }
