@@ -183,12 +183,19 @@ def main():
     for t in workers:
         t.join()
 
+    sent = (
+        f"{label}: sent {counts['sent']}, failed {counts['failed']} (reads {counts['reads']}, of which failed"
+        f" {counts['failed_reads']}; creates {counts['creates']}, of which failed {counts['failed_creates']})"
+    )
     # What is stored: the client's orders, every page.
     items = {}
     after = 0
     for _ in range(1000):
         status, body = api.call("GET", f"/order/?client_id={client}&limit=1000&after={after}")
         if status != 200:
+            print(f"{sent}, creates stored: unknown")
+            for f in failures:
+                print(f"    {f}", file=sys.stderr)
             sys.exit(f"{label}: listing the orders answered {status}: {body[:300]!r}")
         page = json.loads(body)
         for o in page:
@@ -200,11 +207,7 @@ def main():
     twice = [k for k in keys if items.get(k, 0) > 1]
     missing = [k for k in keys if k not in items]
     once = stored == len(keys) and not twice
-    print(
-        f"{label}: sent {counts['sent']}, failed {counts['failed']} (reads {counts['reads']}, of which failed"
-        f" {counts['failed_reads']}; creates {counts['creates']}, of which failed {counts['failed_creates']}),"
-        f" creates stored {stored} (exactly once: {'yes' if once else 'no'})"
-    )
+    print(f"{sent}, creates stored {stored} (exactly once: {'yes' if once else 'no'})")
     for f in failures:
         print(f"    {f}", file=sys.stderr)
     if twice:
