@@ -270,7 +270,9 @@ EOF
         ;;
     no-healthcheck)
         override="$tmp/override.yaml"
-        { echo 'services:' && printf '  %s:\n    healthcheck:\n      disable: true\n' client_service order_service; } >"$override"
+        # test NONE, as `disable: true` would be, which Docker refuses
+        # beside compose.yaml's test (the override is merged onto it).
+        { echo 'services:' && printf '  %s:\n    healthcheck:\n      test: ["NONE"]\n' client_service order_service; } >"$override"
         ;;
 esac
 deploy_started=$SECONDS
