@@ -20,12 +20,18 @@ async fn status_of(addr: SocketAddr, path: &str) -> Option<u16> {
     answer.split(' ').nth(1)?.parse().ok()
 }
 
-#[tokio::test]
-async fn during_the_shutdown_delay_it_is_not_ready_and_serves_new_connections() {
+/// A server with a `/hello` route and this shutdown delay, serving until
+/// the returned sender is used.
+async fn serve_with_delay(
+    delay: Duration,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), kit_server::ServerError>>,
+) {
     let routes = Router::new().route("/hello", get(|| async { "hello" }));
     let shutdown = ShutdownConfig {
-        // Far longer than the test: it is over before the delay is.
-        delay: Duration::from_secs(60),
+        delay,
         grace: Duration::from_secs(1),
     };
     let bound = Server::new("shutdown_test", routes)
@@ -38,6 +44,13 @@ async fn during_the_shutdown_delay_it_is_not_ready_and_serves_new_connections() 
     let server = tokio::spawn(bound.serve_until(async {
         let _ = stopped.await;
     }));
+    (addr, stop, server)
+}
+
+#[tokio::test]
+async fn during_the_shutdown_delay_it_is_not_ready_and_serves_new_connections() {
+    // Far longer than the test: it is over before the delay is.
+    let (addr, stop, server) = serve_with_delay(Duration::from_secs(60)).await;
     assert_eq!(status_of(addr, "/readyz").await, Some(200));
 
     stop.send(()).unwrap();
@@ -59,21 +72,7 @@ async fn during_the_shutdown_delay_it_is_not_ready_and_serves_new_connections() 
 
 #[tokio::test]
 async fn without_a_delay_it_stops_accepting_at_once() {
-    let routes = Router::new().route("/hello", get(|| async { "hello" }));
-    let shutdown = ShutdownConfig {
-        delay: Duration::ZERO,
-        grace: Duration::from_secs(1),
-    };
-    let bound = Server::new("shutdown_test", routes)
-        .shutdown(&shutdown)
-        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let addr = bound.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(bound.serve_until(async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = serve_with_delay(Duration::ZERO).await;
     assert_eq!(status_of(addr, "/hello").await, Some(200));
 
     stop.send(()).unwrap();
