@@ -72,8 +72,8 @@ die() {
 # The parameters of every upstream server line (see "Passive health checks" in
 # templates/gateway.conf.template): after 2 failed attempts within 2 s an
 # instance gets no requests for 2 s, then one request tries it again.
-# KEEP IN SYNC with the GATEWAY_*_SERVERS defaults in gateway/Dockerfile
-# (scripts/deploy/check-deploy.sh fails when the two differ).
+# KEEP IN SYNC with `params` in gateway/follow-upstreams.sh, which writes the
+# image's lines (scripts/deploy/check-deploy.sh fails when the two differ).
 server_params="max_fails=2 fail_timeout=2s"
 
 command -v envsubst >/dev/null 2>&1 \
