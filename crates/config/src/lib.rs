@@ -392,6 +392,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shutdown_times_are_bounded() {
+        assert_eq!(parse_shutdown_delay("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_shutdown_delay("61").is_err());
+        assert!(parse_shutdown_delay("-1").is_err());
+        assert_eq!(parse_grace("300"), Ok(Duration::from_secs(300)));
+        assert!(parse_grace("301").is_err());
+    }
+
+    #[test]
     fn values_are_checked() {
         assert!(parse_listen_addr("0.0.0.0:8000").is_ok());
         assert!(parse_listen_addr("localhost").is_err());

@@ -1,8 +1,8 @@
 //! The console's settings: each a variable of the environment and a flag
 //! (`console --help` lists them all), checked at start. The names the
 //! services share keep the kit's names (`LISTEN_ADDR`, `LOG_FORMAT`,
-//! `SHUTDOWN_GRACE_SECS`, `AUTH_ISSUER`); the console's own start with
-//! `CONSOLE_`.
+//! `SHUTDOWN_DELAY_SECS`, `SHUTDOWN_GRACE_SECS`, `AUTH_ISSUER`); the
+//! console's own start with `CONSOLE_`.
 
 use std::{net::SocketAddr, path::PathBuf};
 
