@@ -42,20 +42,24 @@
 #      crash or the OOM killer does: `docker kill` is, to Docker, an explicit
 #      stop, after which the restart policy does NOT start the container
 #      again (Docker 20.10: RestartCount stays 0)
-#   8. the observability profile: Prometheus scrapes every target, up == 1
+#   8. a third client_service replica (`up --scale client_service=3`) under
+#      steady reads: the gateway sends it requests within 30 s, with no
+#      restart (its follow-upstreams.sh looks the name up every second);
+#      then back to 2; no read fails
+#   9. the observability profile: Prometheus scrapes every target, up == 1
 #      (Grafana: no stand-in image, see docs/src/deployment/docker.md#without-a-registry)
-#   9. only the gateway (and Prometheus, on loopback) publish a port; every
+#  10. only the gateway (and Prometheus, on loopback) publish a port; every
 #      container (init_secrets too, which has no network) runs as a non-root
 #      user with no capability and no-new-privileges, and those that should
 #      have a read-only root file system have it
-#  10. `down` and `up` again keep the data and the keys (the same
+#  11. `down` and `up` again keep the data and the keys (the same
 #      development client)
-#  11. production's own keys and secrets, made with auth_service's commands
+#  12. production's own keys and secrets, made with auth_service's commands
 #      as the guide shows and named by AUTH_KEYS_DIR,
 #      CLIENT_SERVICE_SECRET_DIR and ORDER_SERVICE_SECRET_DIR: a missing
 #      file stops `up`, naming it; with all of them the system serves a
 #      client of that clients file, and has no development client
-#  12. `down -v` removes every volume (the data and the keys)
+#  13. `down -v` removes every volume (the data and the keys)
 #
 # Every wait is bounded; a failure prints the logs of the containers; the
 # project's containers, networks and volumes are removed at the end, pass or
@@ -303,14 +307,47 @@ sleep 3
 touch "$tmp/stop-reads"
 wait "$reader" || fail "reads failed while a replica of each service was killed"
 
-step "8. the observability profile: Prometheus scrapes every target (up == 1)"
+step "8. a third client_service replica (--scale) under steady reads: the gateway uses it, with no restart"
+gateway_id="$(dc ps -q gateway)"
+gateway_started="$(docker inspect --format '{{.State.StartedAt}}' "$gateway_id")"
+old_replicas="$(dc ps -q client_service | sort)"
+rm -f "$tmp/stop-reads"
+python3 scripts/deploy/compose-check.py reads "$GATEWAY_PORT" "$tmp/dev" "$kept_client" "$kept_order" 180 "$tmp/stop-reads" &
+reader=$!
+sleep 2
+scaled_at="$(date +%s)"
+dc_up 120 --no-deps --no-recreate --scale client_service=3 client_service >"$tmp/scale.log" 2>&1 \
+    || fail "docker-compose up --scale client_service=3: $(cat "$tmp/scale.log")"
+third="$(comm -13 <(echo "$old_replicas") <(dc ps -q client_service | sort) | head -n 1)"
+[[ -n "$third" ]] || fail "no third client_service container"
+address="$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$third")"
+deadline=$((SECONDS + 90))
+until docker logs --since "$scaled_at" "$gateway_id" 2>/dev/null | grep -q "\"upstream_addr\":\"$address:8000\""; do
+    if ((SECONDS > deadline)); then
+        touch "$tmp/stop-reads"
+        wait "$reader" || true
+        fail "the gateway sent no request to the third replica ($address) within 90 s of the scale"
+    fi
+    sleep 1
+done
+say "the third replica ($address) serves the gateway's requests, $(($(date +%s) - scaled_at)) s after the scale (its start included)"
+dc_up 120 --no-deps --no-recreate --scale client_service=2 client_service >"$tmp/scale.log" 2>&1 \
+    || fail "docker-compose up --scale client_service=2: $(cat "$tmp/scale.log")"
+sleep 3
+touch "$tmp/stop-reads"
+wait "$reader" || fail "reads failed while client_service was scaled to 3 and back to 2"
+[[ "$(docker inspect --format '{{.State.StartedAt}}' "$gateway_id")" == "$gateway_started" ]] \
+    || fail "the gateway was restarted"
+say "back to $(dc ps -q client_service | wc -l) replicas; the gateway was not restarted"
+
+step "9. the observability profile: Prometheus scrapes every target (up == 1)"
 # Grafana is not started: it has no stand-in (no Debian package); its
 # provisioning files are checked by scripts/deploy/check-deploy.sh.
 COMPOSE_PROFILES=observability dc_up 300 nginx_exporter prometheus
 python3 scripts/deploy/compose-check.py prometheus "$PROMETHEUS_PORT" \
     client_service=2 order_service=2 gateway=1 prometheus=1 150 || fail "Prometheus's targets"
 
-step "9. published ports, users, capabilities, read-only root file systems"
+step "10. published ports, users, capabilities, read-only root file systems"
 mapfile -t containers < <(dc --profile observability ps -q)
 python3 - "$GATEWAY_PORT" "$PROMETHEUS_PORT" "${containers[@]}" <<'EOF' || fail "the containers' isolation"
 import json, subprocess, sys
@@ -381,7 +418,7 @@ if not problems:
 sys.exit(1 if problems else 0)
 EOF
 
-step "10. down and up again keep the data and the keys"
+step "11. down and up again keep the data and the keys"
 dc --profile observability down --timeout 20
 dc_up 600
 wait_healthy 300
@@ -391,7 +428,7 @@ echo "    ok: the same development client after down and up"
 python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/client/$kept_client" 200 || fail "the data after down and up"
 python3 scripts/deploy/compose-check.py get "$GATEWAY_PORT" "$tmp/dev" "/order/$kept_order" 200 || fail "the data after down and up"
 
-step "11. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR, CONSOLE_SECRET_DIR)"
+step "12. production: keys and secrets of your own (AUTH_KEYS_DIR, CLIENT_SERVICE_SECRET_DIR, ORDER_SERVICE_SECRET_DIR, CONSOLE_SECRET_DIR)"
 # As the guide shows it (with $own for its secrets/): a key made by
 # auth_service new-key, a clients file of hashes made by auth_service
 # hash-secret (no development client in it), each service's secret alone;
@@ -454,7 +491,7 @@ echo "    ok: the system runs on your files (GET /order/$kept_order: 200, throug
     "no development client; nothing of yours changed"
 unset AUTH_KEYS_DIR CLIENT_SERVICE_SECRET_DIR ORDER_SERVICE_SECRET_DIR CONSOLE_SECRET_DIR
 
-step "12. down -v removes every volume: the data and the keys"
+step "13. down -v removes every volume: the data and the keys"
 dc --profile observability down -v --timeout 20
 volumes="$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
 [[ -z "$volumes" ]] || fail "volumes left after down -v: $volumes"
