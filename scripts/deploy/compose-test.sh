@@ -322,7 +322,9 @@ third="$(comm -13 <(echo "$old_replicas") <(dc ps -q client_service | sort) | he
 [[ -n "$third" ]] || fail "no third client_service container"
 address="$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$third")"
 deadline=$((SECONDS + 90))
-until docker logs --since "$scaled_at" "$gateway_id" 2>/dev/null | grep -q "\"upstream_addr\":\"$address:8000\""; do
+# (grep -c reads the whole log: grep -q would stop early, and docker logs'
+# SIGPIPE would fail the pipeline, under pipefail.)
+until docker logs --since "$scaled_at" "$gateway_id" 2>/dev/null | grep -c -F "\"upstream_addr\":\"$address:8000\"" >/dev/null; do
     if ((SECONDS > deadline)); then
         touch "$tmp/stop-reads"
         wait "$reader" || true
