@@ -326,7 +326,10 @@ done
 say "both updates completed in $((SECONDS - update_started))s (task by task, start-first, each monitored 45 s)"
 swarm_wait_stack "$stack" 120 || fail "the stack after the update"
 for service in client_service order_service; do
-    if images_of "${stack}_$service" | grep -qv ":$tag2\$"; then
+    # (The list first, then grep: grep -q may stop before docker has
+    # written, and its SIGPIPE would fail the pipeline, under pipefail.)
+    images="$(images_of "${stack}_$service")"
+    if grep -qv ":$tag2\$" <<<"$images"; then
         fail "$service: a task does not run $tag2: $(images_of "${stack}_$service" | tr '\n' ' ')"
     fi
 done
@@ -361,7 +364,8 @@ update_started=$SECONDS
 wait_update "${stack}_client_service" rollback_completed 600
 say "Swarm rolled back by itself, $((SECONDS - update_started))s after the update: $(docker service inspect --format '{{.UpdateStatus.Message}}' "${stack}_client_service")"
 swarm_wait_stack "$stack" 120 || fail "the stack after the rollback"
-if images_of "${stack}_client_service" | grep -qv ":$tag2\$"; then
+images="$(images_of "${stack}_client_service")"
+if grep -qv ":$tag2\$" <<<"$images"; then
     fail "client_service: a task does not run $tag2 after the rollback: $(images_of "${stack}_client_service" | tr '\n' ' ')"
 fi
 echo "    ok: every task of client_service runs $tag2 again"
