@@ -160,7 +160,7 @@ impl BoundServer {
     /// The delay is for callers that learn late that this instance is
     /// going: a name that still gives its address for a few seconds
     /// (Docker Swarm takes a stopping task out of its service's DNS name
-    /// 2 s before it sends SIGTERM; the gateway asks again every 2 s), a
+    /// 2 s before it sends SIGTERM; the gateway looks it up every second), a
     /// load balancer between two health checks. Without it, a request sent
     /// here meanwhile finds the port closed, or the address gone.
     pub async fn serve_until(
