@@ -8,8 +8,9 @@ system; stack.yaml holds only what Swarm needs beyond it).
         compose.yaml's long-running services with stack.yaml merged onto
         them (and FILE after it, in the same way: settings of one
         deployment, e.g. placement constraints; make swarm-test uses it to
-        show what breaks without virtual IPs or health checks), every image named rest-microservices/SERVICE:TAG (TAG
-        default: latest), the secrets' files in DIR, each secret and config
+        show what breaks when the gateway resolves names once, or without
+        health checks), every image named rest-microservices/SERVICE:TAG
+        (TAG default: latest), the secrets' files in DIR, each secret and config
         named after a hash of its content. ${VARIABLE:-default} stays as
         it is: `docker stack deploy` substitutes it from its environment,
         as compose does.
