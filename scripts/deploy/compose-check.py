@@ -36,6 +36,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import gateway_client
+
 failures = []
 
 
@@ -47,47 +49,9 @@ def check(cond, what):
         failures.append(what)
 
 
-class Api:
-    def __init__(self, port, secrets_dir):
-        self.base = f"http://127.0.0.1:{port}"
-        self.secrets_dir = secrets_dir
-        self.token = None
-        self.token_at = 0.0
-
-    def bearer(self):
-        # A token lives 5 minutes: a new one after 4.
-        if self.token is None or time.monotonic() - self.token_at > 240:
-            env = {}
-            with open(os.path.join(self.secrets_dir, "dev-clients.env")) as f:
-                for line in f:
-                    if "=" in line:
-                        k, v = line.strip().split("=", 1)
-                        env[k] = v
-            status, _, body = self.raw(
-                "POST",
-                "/auth/token",
-                urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-                {
-                    "Content-Type": "application/x-www-form-urlencoded",
-                    "Authorization": "Basic "
-                    + __import__("base64")
-                    .b64encode(f"{env['CLIENT_ID']}:{env['CLIENT_SECRET']}".encode())
-                    .decode(),
-                },
-            )
-            if status != 200:
-                raise RuntimeError(f"POST /auth/token answered {status}: {body[:300]!r}")
-            self.token = json.loads(body)["access_token"]
-            self.token_at = time.monotonic()
-        return self.token
-
-    def raw(self, method, path, data=None, headers=None, timeout=15):
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as reply:
-                return reply.status, dict(reply.headers), reply.read()
-        except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+class Api(gateway_client.Api):
+    """The gateway's client (gateway_client.py), each call checked for its
+    X-Request-ID."""
 
     def call(self, method, path, body=None, content_type="application/json", auth=True):
         headers = {}

@@ -25,64 +25,26 @@ The requests carry X-Request-ID `LABEL-…` (the gateway keeps it; the
 services log it): swarm-test.sh counts them in each task's log.
 """
 
-import base64
 import json
 import os
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+
+import gateway_client
 
 
-class Api:
-    def __init__(self, port, secrets_dir):
-        self.base = f"http://127.0.0.1:{port}"
-        self.secrets_dir = secrets_dir
-        self.token = None
-        self.token_at = 0.0
-        self.lock = threading.Lock()
-
-    def raw(self, method, path, data=None, headers=None, timeout=20):
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as reply:
-                return reply.status, reply.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def bearer(self):
-        # A token lives 5 minutes: a new one after 4.
-        with self.lock:
-            if self.token is None or time.monotonic() - self.token_at > 240:
-                env = {}
-                with open(os.path.join(self.secrets_dir, "dev-clients.env")) as f:
-                    for line in f:
-                        if "=" in line:
-                            k, v = line.strip().split("=", 1)
-                            env[k] = v
-                basic = base64.b64encode(f"{env['CLIENT_ID']}:{env['CLIENT_SECRET']}".encode()).decode()
-                status, body = self.raw(
-                    "POST",
-                    "/auth/token",
-                    urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-                    {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic},
-                )
-                if status != 200:
-                    raise RuntimeError(f"POST /auth/token answered {status}: {body[:300]!r}")
-                self.token = json.loads(body)["access_token"]
-                self.token_at = time.monotonic()
-            return self.token
-
+class Api(gateway_client.Api):
     def call(self, method, path, body=None, headers=None):
+        """(status, body): with the token, the body as JSON, 20 s."""
         h = {"Authorization": "Bearer " + self.bearer()}
         h.update(headers or {})
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
-        return self.raw(method, path, data, h)
+        status, _, answer = self.raw(method, path, data, h, timeout=20)
+        return status, answer
 
 
 def setup(api, label):
