@@ -127,13 +127,20 @@ try() {
     done
 }
 
-from_run() {
-    local file="$data_dir/dev-clients.env"
+# from_file FROM FILE WHERE: the client in FILE, a dev-clients.env on this
+# machine (WHERE: what makes it, for the message when it is missing).
+from_file() {
+    local from="$1" file="$2" where="$3"
     if [[ ! -f "$file" ]]; then
-        tried+=("run: no $file (made by \`make run\` at its first start; DATA_DIR names another folder)")
+        tried+=("$from: no $file ($where)")
         return 1
     fi
-    try run "${GATEWAY_PORT:-8080}" "$(cat "$file")" 0
+    try "$from" "${GATEWAY_PORT:-8080}" "$(cat "$file")" 0
+}
+
+from_run() {
+    from_file run "$data_dir/dev-clients.env" \
+        "made by \`make run\` at its first start; DATA_DIR names another folder"
 }
 
 # compose_cli: `docker compose` (v2) or else `docker-compose` (1.29); both
@@ -164,12 +171,8 @@ from_compose() {
 }
 
 from_swarm() {
-    local file="${SWARM_SECRETS_DIR:-.run/swarm/secrets}/dev-clients.env"
-    if [[ ! -f "$file" ]]; then
-        tried+=("swarm: no $file (made by scripts/deploy/swarm-deploy.sh; SWARM_SECRETS_DIR names another folder)")
-        return 1
-    fi
-    try swarm "${GATEWAY_PORT:-8080}" "$(cat "$file")" 0
+    from_file swarm "${SWARM_SECRETS_DIR:-.run/swarm/secrets}/dev-clients.env" \
+        "made by scripts/deploy/swarm-deploy.sh; SWARM_SECRETS_DIR names another folder"
 }
 
 from_kubernetes() {
